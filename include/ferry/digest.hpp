@@ -1,0 +1,83 @@
+#pragma once
+/// Content digests (image-spec v1.1 descriptor.md §Digests): `algorithm:encoded`,
+/// sha256 and sha512, computed with OpenSSL EVP.
+#include <ferry/util/reader.hpp>
+
+#include <compare>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace ferry {
+
+class Digest {
+public:
+  Digest() = default;
+  /// Parses and validates `sha256:<64 lowercase hex>` or `sha512:<128 lowercase hex>`.
+  /// Throws Errc::invalid_digest naming the input.
+  static Digest parse(std::string_view text);
+  /// True when `text` is a valid digest of a supported algorithm.
+  static bool is_valid(std::string_view text) noexcept;
+  /// sha256 of bytes held in memory.
+  static Digest of(std::string_view data, std::string_view algorithm = "sha256");
+
+  const std::string& algorithm() const { return m_algorithm; }
+  const std::string& hex() const { return m_hex; }
+  std::string str() const { return m_algorithm + ":" + m_hex; }
+  bool empty() const { return m_hex.empty(); }
+  /// "sha256-<hex>": the referrers tag schema name for this digest (distribution-spec v1.1).
+  std::string fallback_tag() const { return m_algorithm + "-" + m_hex; }
+  /// A short form for messages: `sha256:0123456789ab`.
+  std::string short_str() const { return m_algorithm + ":" + m_hex.substr(0, 12); }
+
+  auto operator<=>(const Digest&) const = default;
+
+private:
+  std::string m_algorithm;
+  std::string m_hex;
+};
+
+/// Streaming hasher.
+class Hasher {
+public:
+  explicit Hasher(std::string_view algorithm = "sha256");
+  ~Hasher();
+  Hasher(Hasher&&) noexcept;
+  Hasher& operator=(Hasher&&) noexcept;
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+  void update(const void* data, std::size_t n);
+  void update(std::string_view data) { update(data.data(), data.size()); }
+  /// Finishes the hash; the hasher may not be updated afterwards.
+  Digest finish();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+  std::string m_algorithm;
+};
+
+/// Wraps a Reader, hashing what passes; at the end of the stream it checks that exactly
+/// `expected_size` bytes with digest `expected` were read, throwing Errc::digest_mismatch
+/// or Errc::size_exceeds_limit naming `what` (design §4: every fetched byte is checked).
+class VerifyingReader : public Reader {
+public:
+  VerifyingReader(std::unique_ptr<Reader> inner, Digest expected, std::uint64_t expected_size,
+                  std::string what);
+  std::size_t read(char* buf, std::size_t n) override;
+
+private:
+  std::unique_ptr<Reader> m_inner;
+  Digest m_expected;
+  std::uint64_t m_expected_size;
+  std::string m_what;
+  Hasher m_hasher;
+  std::uint64_t m_count = 0;
+  bool m_done = false;
+};
+
+} // namespace ferry
+
+template <> struct std::hash<ferry::Digest> {
+  std::size_t operator()(const ferry::Digest& d) const noexcept { return std::hash<std::string>{}(d.hex()); }
+};

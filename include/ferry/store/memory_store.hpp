@@ -1,0 +1,34 @@
+#pragma once
+/// Content held in memory: the fake for tests and the metadata cache (design §4).
+#include <ferry/store/target.hpp>
+
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace ferry {
+
+class MemoryStore : public Source, public Sink {
+public:
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override;
+  bool exists(const Descriptor& desc) override;
+  Descriptor resolve(const std::string& ref) override;
+  std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
+  void push(const Descriptor& desc, Reader& content) override;
+  void tag(const Descriptor& desc, const std::string& tag) override;
+
+  /// Stores bytes already verified against `desc` (digest is checked again).
+  void put(const Descriptor& desc, std::string bytes);
+  /// The bytes of `digest`, if stored.
+  std::optional<std::string> get(const Digest& digest) const;
+  /// The descriptor stored for `digest`, if any.
+  std::optional<Descriptor> descriptor(const Digest& digest) const;
+  std::vector<Descriptor> all() const;
+
+private:
+  mutable std::mutex m_mutex;
+  std::map<Digest, std::pair<Descriptor, std::string>> m_content;
+  std::map<std::string, Descriptor> m_tags;
+};
+
+} // namespace ferry

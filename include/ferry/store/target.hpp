@@ -1,0 +1,41 @@
+#pragma once
+/// The storage seam (after oras-go's ReadOnlyGraphTarget / Target, design §4).
+#include <ferry/descriptor.hpp>
+#include <ferry/util/reader.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+/// Somewhere content can be read from.
+class Source {
+public:
+  virtual ~Source() = default;
+  /// Opens the content of `desc`. The reader checks size and digest and throws at its end
+  /// when they do not match: read it to the end before trusting what it gave.
+  virtual std::unique_ptr<Reader> fetch(const Descriptor& desc) = 0;
+  virtual bool exists(const Descriptor& desc) = 0;
+  /// Resolves a tag or digest to the descriptor of a manifest.
+  virtual Descriptor resolve(const std::string& ref) = 0;
+  /// Manifests whose `subject` is `subject` (their referrer descriptors), filtered by
+  /// artifact type when `artifact_type` is not empty.
+  virtual std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) = 0;
+};
+
+/// Somewhere content can be written to.
+class Sink {
+public:
+  virtual ~Sink() = default;
+  virtual bool exists(const Descriptor& desc) = 0;
+  /// Stores the content of `desc`, read from `content` to its end.
+  virtual void push(const Descriptor& desc, Reader& content) = 0;
+  /// Points `tag` at the manifest `desc` (which must already be stored).
+  virtual void tag(const Descriptor& desc, const std::string& tag) = 0;
+};
+
+/// Fetches small content (manifests) whole, bounded by `limit`.
+std::string fetch_bytes(Source& source, const Descriptor& desc, std::size_t limit);
+
+} // namespace ferry

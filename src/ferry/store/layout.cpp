@@ -1,0 +1,524 @@
+#include <ferry/store/layout.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/media_type.hpp>
+#include <ferry/util/file.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <cstring>
+#include <mutex>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ferry {
+
+namespace {
+
+// index.json may list thousands of roots; bounded all the same (design §8).
+constexpr std::size_t k_max_index_size = 64 << 20;
+
+bool ends_with(const std::string& s, std::string_view suffix)
+{
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+struct ArchiveReadFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct ArchiveWriteFree {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct ArchiveEntryFree {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using ArchiveReadPtr = std::unique_ptr<archive, ArchiveReadFree>;
+using ArchiveWritePtr = std::unique_ptr<archive, ArchiveWriteFree>;
+using ArchiveEntryPtr = std::unique_ptr<archive_entry, ArchiveEntryFree>;
+
+std::string archive_message(archive* a)
+{
+  const char* s = archive_error_string(a);
+  return s ? s : "unknown libarchive error";
+}
+
+} // namespace
+
+BundleFormat format_from_path(const fs::path& path)
+{
+  std::string s = path.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  if (ends_with(s, ".tar")) return BundleFormat::tar;
+  if (ends_with(s, ".tar.zst") || ends_with(s, ".tzst")) return BundleFormat::tar_zst;
+  return BundleFormat::dir;
+}
+
+BundleFormat parse_format(const std::string& text)
+{
+  if (text == "tar") return BundleFormat::tar;
+  if (text == "tar.zst" || text == "tzst") return BundleFormat::tar_zst;
+  if (text == "dir") return BundleFormat::dir;
+  throw Error(Errc::invalid_argument, "invalid --format \"" + text + "\": want tar, tar.zst or dir");
+}
+
+const char* format_name(BundleFormat format)
+{
+  switch (format) {
+  case BundleFormat::tar: return "tar";
+  case BundleFormat::tar_zst: return "tar.zst";
+  case BundleFormat::dir: return "dir";
+  }
+  return "?";
+}
+
+std::string blob_path(const Digest& digest) { return "blobs/" + digest.algorithm() + "/" + digest.hex(); }
+
+std::optional<Digest> digest_from_blob_path(std::string_view path)
+{
+  if (path.substr(0, 6) != "blobs/") return std::nullopt;
+  auto rest = path.substr(6);
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string text = std::string(rest.substr(0, slash)) + ":" + std::string(rest.substr(slash + 1));
+  if (!Digest::is_valid(text)) return std::nullopt;
+  return Digest::parse(text);
+}
+
+// ---------------------------------------------------------------- writers
+
+namespace {
+
+class DirWriter : public LayoutWriter {
+public:
+  DirWriter(fs::path path, bool overwrite) : m_path(std::move(path)), m_partial(m_path.string() + ".partial")
+  {
+    if (!overwrite && fs::exists(m_path)) throw Error(Errc::io, m_path.string() + ": already exists");
+    fs::remove_all(m_partial);
+    fs::create_directories(m_partial / "blobs");
+  }
+  ~DirWriter() override
+  {
+    if (!m_committed) {
+      std::error_code ec;
+      fs::remove_all(m_partial, ec);
+    }
+  }
+  void write_index(const std::string& index_json) override { m_index = index_json; }
+  void write_blob(const Descriptor& desc, Reader& content) override
+  {
+    fs::path dir = m_partial / "blobs" / desc.digest.algorithm();
+    {
+      std::lock_guard lock(m_mutex);
+      fs::create_directories(dir);
+    }
+    VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, desc.digest.str());
+    write_file_atomic(dir / desc.digest.hex(), verified);
+  }
+  bool concurrent() const override { return true; }
+  void commit() override
+  {
+    write_file_atomic(m_partial / "oci-layout", std::string(k_oci_layout_file));
+    write_file_atomic(m_partial / "index.json", m_index);
+    fsync_dir(m_partial);
+    std::error_code ec;
+    if (fs::exists(m_path)) fs::remove_all(m_path);
+    fs::rename(m_partial, m_path);
+    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
+    m_committed = true;
+  }
+  const fs::path& path() const override { return m_path; }
+
+private:
+  fs::path m_path;
+  fs::path m_partial;
+  std::string m_index = "{}";
+  std::mutex m_mutex;
+  bool m_committed = false;
+};
+
+class TarWriter : public LayoutWriter {
+public:
+  TarWriter(fs::path path, bool zstd, bool overwrite) : m_path(std::move(path)), m_partial(m_path.string() + ".partial")
+  {
+    if (!overwrite && fs::exists(m_path)) throw Error(Errc::io, m_path.string() + ": already exists");
+    m_file = std::make_unique<OutputFile>(m_partial);
+    m_archive.reset(archive_write_new());
+    if (archive_write_set_format_pax_restricted(m_archive.get()) != ARCHIVE_OK) fail("set format");
+    archive_write_set_bytes_in_last_block(m_archive.get(), 1);
+    if (zstd) {
+      if (archive_write_add_filter_zstd(m_archive.get()) != ARCHIVE_OK) fail("zstd filter");
+      archive_write_set_filter_option(m_archive.get(), "zstd", "compression-level", "3");
+    }
+    if (archive_write_open_fd(m_archive.get(), m_file->fd()) != ARCHIVE_OK) fail("open");
+  }
+  ~TarWriter() override
+  {
+    if (!m_committed) {
+      m_archive.reset();
+      m_file.reset();
+      std::error_code ec;
+      fs::remove(m_partial, ec);
+    }
+  }
+  void write_index(const std::string& index_json) override
+  {
+    add_entry("oci-layout", std::string(k_oci_layout_file));
+    add_entry("index.json", index_json);
+  }
+  void write_blob(const Descriptor& desc, Reader& content) override
+  {
+    Hasher hasher(desc.digest.algorithm());
+    std::uint64_t count = 0;
+    header(blob_path(desc.digest), desc.size);
+    pump(content, [&](const char* p, std::size_t n) {
+      count += n;
+      if (count > desc.size)
+        throw Error(Errc::size_exceeds_limit, desc.digest.str() + ": more than the expected " + std::to_string(desc.size) + " bytes");
+      hasher.update(p, n);
+      data(p, n);
+    });
+    if (count != desc.size)
+      throw Error(Errc::digest_mismatch, desc.digest.str() + ": got " + std::to_string(count) + " bytes, expected " +
+                                             std::to_string(desc.size));
+    Digest got = hasher.finish();
+    if (got != desc.digest)
+      throw Error(Errc::digest_mismatch, desc.digest.str() + ": content has digest " + got.str());
+  }
+  bool concurrent() const override { return false; }
+  void commit() override
+  {
+    if (archive_write_close(m_archive.get()) != ARCHIVE_OK) fail("close");
+    m_archive.reset();
+    m_file->commit(m_path);
+    m_committed = true;
+  }
+  const fs::path& path() const override { return m_path; }
+
+private:
+  [[noreturn]] void fail(const char* what)
+  {
+    throw Error(Errc::io, m_partial.string() + ": " + what + ": " + archive_message(m_archive.get()));
+  }
+  void header(const std::string& name, std::uint64_t size)
+  {
+    ArchiveEntryPtr e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), name.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    archive_entry_set_mtime(e.get(), 0, 0);
+    if (archive_write_header(m_archive.get(), e.get()) != ARCHIVE_OK) fail("write header");
+  }
+  void data(const char* p, std::size_t n)
+  {
+    while (n > 0) {
+      la_ssize_t k = archive_write_data(m_archive.get(), p, n);
+      if (k < 0) fail("write");
+      p += k;
+      n -= static_cast<std::size_t>(k);
+    }
+  }
+  void add_entry(const std::string& name, const std::string& bytes)
+  {
+    header(name, bytes.size());
+    data(bytes.data(), bytes.size());
+  }
+
+  fs::path m_path;
+  fs::path m_partial;
+  std::unique_ptr<OutputFile> m_file;
+  ArchiveWritePtr m_archive;
+  bool m_committed = false;
+};
+
+} // namespace
+
+std::unique_ptr<LayoutWriter> LayoutWriter::create(const fs::path& path, BundleFormat format, bool overwrite)
+{
+  try {
+    if (format == BundleFormat::dir) return std::make_unique<DirWriter>(path, overwrite);
+    return std::make_unique<TarWriter>(path, format == BundleFormat::tar_zst, overwrite);
+  } catch (...) {
+    rethrow_with_context(path.string());
+  }
+}
+
+// ---------------------------------------------------------------- readers
+
+void LayoutReader::load_index(std::string bytes)
+{
+  json j = json::parse(bytes, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error(Errc::invalid_manifest, m_path.string() + ": index.json is not a JSON object");
+  auto it = j.find("manifests");
+  if (it != j.end() && !it->is_array())
+    throw Error(Errc::invalid_manifest, m_path.string() + ": index.json \"manifests\" is not an array");
+  m_entries.clear();
+  if (it != j.end()) {
+    std::size_t i = 0;
+    for (const auto& d : *it)
+      m_entries.push_back(Descriptor::from_json(d, m_path.string() + ": index.json manifests[" + std::to_string(i++) + "]"));
+  }
+  m_index_json = std::move(bytes);
+  for (const auto& e : m_entries) m_known.emplace(e.digest, e);
+}
+
+std::vector<Descriptor> LayoutReader::missing_manifests()
+{
+  // Walk the graph from the index entries through what is loaded; collect what is not.
+  std::vector<Descriptor> missing;
+  std::set<Digest> seen;
+  std::vector<Descriptor> stack(m_entries.begin(), m_entries.end());
+  while (!stack.empty()) {
+    Descriptor d = stack.back();
+    stack.pop_back();
+    if (!media_type::is_manifest(d.media_type) || !seen.insert(d.digest).second) continue;
+    auto bytes = m_metadata.get(d.digest);
+    if (!bytes) {
+      missing.push_back(d);
+      continue;
+    }
+    for (auto& child : successors(d, *bytes)) {
+      m_known.emplace(child.digest, child);
+      stack.push_back(child);
+    }
+  }
+  return missing;
+}
+
+Descriptor LayoutReader::resolve(const std::string& ref)
+{
+  for (const auto& e : m_entries)
+    if (e.annotation(std::string(k_annotation_ref_name)) == ref || e.annotation(std::string(k_annotation_image_name)) == ref)
+      return e;
+  if (Digest::is_valid(ref)) {
+    auto d = Digest::parse(ref);
+    if (auto desc = m_metadata.descriptor(d)) return *desc;
+  }
+  throw Error(Errc::not_found, m_path.string() + ": no manifest named \"" + ref + "\"");
+}
+
+std::vector<Descriptor> LayoutReader::referrers(const Descriptor& subject, const std::string& artifact_type)
+{
+  return m_metadata.referrers(subject, artifact_type);
+}
+
+namespace {
+
+class DirReader : public LayoutReader {
+public:
+  DirReader(const fs::path& path) : LayoutReader(path, BundleFormat::dir)
+  {
+    if (!fs::is_directory(path)) throw Error(Errc::not_found, path.string() + ": no such bundle directory");
+    FileReader layout(path / "oci-layout");
+    check_layout(read_all(layout, 4096, (path / "oci-layout").string()));
+    FileReader index(path / "index.json");
+    load_index(read_all(index, k_max_index_size, (path / "index.json").string()));
+    for (;;) {
+      auto missing = missing_manifests();
+      if (missing.empty()) break;
+      for (const auto& d : missing) {
+        auto r = fetch(d);
+        m_metadata.put(d, read_all(*r, k_max_manifest_size, d.digest.str()));
+      }
+    }
+  }
+
+  static void check_layout(const std::string& bytes)
+  {
+    json j = json::parse(bytes, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("imageLayoutVersion"))
+      throw Error(Errc::invalid_manifest, "oci-layout: not an OCI image layout marker");
+  }
+
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override
+  {
+    if (auto bytes = m_metadata.get(desc.digest))
+      return std::make_unique<VerifyingReader>(std::make_unique<StringReader>(*bytes), desc.digest, desc.size,
+                                               desc.digest.str());
+    fs::path p = m_path / blob_path(desc.digest);
+    if (fs::is_symlink(p)) throw Error(Errc::invalid_manifest, p.string() + ": blob is a symbolic link");
+    try {
+      return std::make_unique<VerifyingReader>(std::make_unique<FileReader>(p), desc.digest, desc.size,
+                                               m_path.string() + ": " + desc.digest.str());
+    } catch (const Error& e) {
+      if (e.code() == Errc::not_found)
+        throw Error(Errc::not_found, m_path.string() + ": blob " + desc.digest.str() + " is missing");
+      throw;
+    }
+  }
+  bool exists(const Descriptor& desc) override { return fs::is_regular_file(m_path / blob_path(desc.digest)); }
+  void for_each_blob(const std::set<Digest>& wanted, const std::function<void(const Descriptor&, Reader&)>& fn) override
+  {
+    for (const auto& d : wanted) {
+      auto it = m_known.find(d);
+      if (it == m_known.end()) throw Error(Errc::not_found, m_path.string() + ": " + d.str() + " is not in the graph");
+      auto r = fetch(it->second);
+      fn(it->second, *r);
+    }
+  }
+};
+
+// One streaming pass over a (possibly zstd-compressed) tar.
+class TarScan {
+public:
+  explicit TarScan(const fs::path& path) : m_path(path)
+  {
+    if (!fs::exists(path)) throw Error(Errc::not_found, path.string() + ": no such bundle file");
+    m_archive.reset(archive_read_new());
+    archive_read_support_filter_zstd(m_archive.get());
+    archive_read_support_format_tar(m_archive.get());
+    if (archive_read_open_filename(m_archive.get(), path.c_str(), 1 << 20) != ARCHIVE_OK)
+      throw Error(Errc::io, path.string() + ": " + archive_message(m_archive.get()));
+  }
+  /// Next regular-file entry's normalised name; nullopt at the end. Throws on entries a
+  /// layout must not contain (design §8).
+  std::optional<std::string> next(std::uint64_t& size)
+  {
+    for (;;) {
+      archive_entry* e = nullptr;
+      int rc = archive_read_next_header(m_archive.get(), &e);
+      if (rc == ARCHIVE_EOF) return std::nullopt;
+      if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+        throw Error(Errc::invalid_manifest, m_path.string() + ": " + archive_message(m_archive.get()));
+      const char* raw = archive_entry_pathname(e);
+      std::string name = raw ? raw : "";
+      while (name.rfind("./", 0) == 0) name = name.substr(2);
+      auto type = archive_entry_filetype(e);
+      if (type == AE_IFDIR) {
+        check_name(name);
+        continue;
+      }
+      if (type != AE_IFREG || archive_entry_hardlink(e) != nullptr)
+        throw Error(Errc::invalid_manifest, m_path.string() + ": entry \"" + name + "\" is not a regular file");
+      check_name(name);
+      size = static_cast<std::uint64_t>(archive_entry_size(e));
+      return name;
+    }
+  }
+  Reader& data() { return m_data; }
+
+private:
+  void check_name(const std::string& name)
+  {
+    if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos)
+      throw Error(Errc::invalid_manifest, m_path.string() + ": unsafe entry name \"" + name + "\"");
+  }
+  struct DataReader : Reader {
+    TarScan* self;
+    explicit DataReader(TarScan* s) : self(s) {}
+    std::size_t read(char* buf, std::size_t n) override
+    {
+      la_ssize_t k = archive_read_data(self->m_archive.get(), buf, n);
+      if (k < 0) throw Error(Errc::io, self->m_path.string() + ": " + archive_message(self->m_archive.get()));
+      return static_cast<std::size_t>(k);
+    }
+  };
+
+  fs::path m_path;
+  ArchiveReadPtr m_archive;
+  DataReader m_data{this};
+};
+
+class TarReader : public LayoutReader {
+public:
+  TarReader(const fs::path& path, BundleFormat format) : LayoutReader(path, format)
+  {
+    // Passes until every manifest of the graph is loaded: one for bundles written
+    // metadata-first (ours), a few for layouts other tools wrote in any order.
+    bool have_index = false;
+    for (int pass = 0;; ++pass) {
+      TarScan scan(m_path);
+      std::set<Digest> wanted;
+      if (have_index)
+        for (const auto& d : missing_manifests()) wanted.insert(d.digest);
+      std::size_t loaded = 0;
+      std::uint64_t size = 0;
+      while (auto name = scan.next(size)) {
+        if (*name == "index.json" && !have_index) {
+          load_index(read_all(scan.data(), k_max_index_size, m_path.string() + ": index.json"));
+          have_index = true;
+          for (const auto& d : missing_manifests()) wanted.insert(d.digest);
+        } else if (auto d = digest_from_blob_path(*name); d && wanted.count(*d) && !m_metadata.get(*d)) {
+          const Descriptor& desc = m_known.at(*d);
+          VerifyingReader r(std::make_unique<ReaderRef>(scan.data()), desc.digest, desc.size,
+                            m_path.string() + ": " + name->c_str());
+          m_metadata.put(desc, read_all(r, k_max_manifest_size, m_path.string() + ": " + *name));
+          ++loaded;
+          wanted.erase(*d);
+          auto bytes = m_metadata.get(*d);
+          for (auto& child : successors(desc, *bytes))
+            if (media_type::is_manifest(child.media_type) && !m_metadata.get(child.digest)) {
+              m_known.emplace(child.digest, child);
+              wanted.insert(child.digest);
+            }
+        }
+        if (have_index && wanted.empty()) break;  // the head is read: stop early
+      }
+      if (!have_index) throw Error(Errc::invalid_manifest, m_path.string() + ": no index.json in the bundle");
+      auto missing = missing_manifests();
+      if (missing.empty()) break;
+      if (loaded == 0 && pass > 0)
+        throw Error(Errc::not_found, m_path.string() + ": manifest " + missing.front().digest.str() + " is missing");
+    }
+  }
+
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override
+  {
+    if (auto bytes = m_metadata.get(desc.digest))
+      return std::make_unique<VerifyingReader>(std::make_unique<StringReader>(*bytes), desc.digest, desc.size,
+                                               desc.digest.str());
+    // Blobs are read in one scan; random access to a blob costs a pass (push and verify
+    // use for_each_blob instead).
+    std::string bytes;
+    for_each_blob({desc.digest}, [&](const Descriptor&, Reader& r) { bytes = read_all(r, std::size_t(1) << 30, desc.digest.str()); });
+    return std::make_unique<StringReader>(std::move(bytes));
+  }
+  bool exists(const Descriptor& desc) override
+  {
+    if (m_metadata.get(desc.digest)) return true;
+    if (!m_listing) {
+      m_listing.emplace();
+      TarScan scan(m_path);
+      std::uint64_t size = 0;
+      while (auto name = scan.next(size))
+        if (auto d = digest_from_blob_path(*name)) m_listing->insert(*d);
+    }
+    return m_listing->count(desc.digest) != 0;
+  }
+  void for_each_blob(const std::set<Digest>& wanted, const std::function<void(const Descriptor&, Reader&)>& fn) override
+  {
+    std::set<Digest> left = wanted;
+    TarScan scan(m_path);
+    std::uint64_t size = 0;
+    while (!left.empty()) {
+      auto name = scan.next(size);
+      if (!name) break;
+      auto d = digest_from_blob_path(*name);
+      if (!d || !left.count(*d)) continue;
+      left.erase(*d);
+      auto it = m_known.find(*d);
+      Descriptor desc = it != m_known.end() ? it->second : Descriptor{"application/octet-stream", *d, size, {}, {}, {}, {}};
+      VerifyingReader r(std::make_unique<ReaderRef>(scan.data()), desc.digest, desc.size,
+                        m_path.string() + ": " + *name);
+      fn(desc, r);
+    }
+    if (!left.empty()) throw Error(Errc::not_found, m_path.string() + ": blob " + left.begin()->str() + " is missing");
+  }
+
+private:
+  std::optional<std::set<Digest>> m_listing;
+};
+
+} // namespace
+
+std::unique_ptr<LayoutReader> LayoutReader::open(const fs::path& path, BundleFormat format)
+{
+  if (format == BundleFormat::dir) return std::make_unique<DirReader>(path);
+  return std::make_unique<TarReader>(path, format);
+}
+
+} // namespace ferry

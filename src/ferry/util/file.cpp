@@ -1,0 +1,83 @@
+#include <ferry/util/file.hpp>
+
+#include <ferry/error.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace ferry {
+
+namespace {
+[[noreturn]] void fail(const fs::path& p, const char* what, int err)
+{
+  throw Error(Errc::io, p.string() + ": " + what + ": " + std::strerror(err));
+}
+} // namespace
+
+OutputFile::OutputFile(fs::path temp_path) : m_path(std::move(temp_path))
+{
+  m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (m_fd < 0) fail(m_path, "create", errno);
+}
+
+OutputFile::~OutputFile()
+{
+  if (m_fd >= 0) ::close(m_fd);
+  if (!m_committed) {
+    std::error_code ec;
+    fs::remove(m_path, ec);
+  }
+}
+
+void OutputFile::write(const char* data, std::size_t n)
+{
+  while (n > 0) {
+    ssize_t k = ::write(m_fd, data, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      fail(m_path, "write", errno);
+    }
+    data += k;
+    n -= static_cast<std::size_t>(k);
+  }
+}
+
+void OutputFile::commit(const fs::path& final_path)
+{
+  if (::fsync(m_fd) != 0) fail(m_path, "fsync", errno);
+  if (::close(m_fd) != 0) {
+    m_fd = -1;
+    fail(m_path, "close", errno);
+  }
+  m_fd = -1;
+  if (::rename(m_path.c_str(), final_path.c_str()) != 0) fail(final_path, "rename", errno);
+  m_committed = true;
+  fsync_dir(final_path.has_parent_path() ? final_path.parent_path() : fs::path("."));
+}
+
+void write_file_atomic(const fs::path& path, Reader& content)
+{
+  OutputFile out(path.string() + ".tmp");
+  pump(content, [&](const char* p, std::size_t n) { out.write(p, n); });
+  out.commit(path);
+}
+
+void write_file_atomic(const fs::path& path, const std::string& content)
+{
+  StringReader r(content);
+  write_file_atomic(path, r);
+}
+
+void fsync_dir(const fs::path& dir)
+{
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail(dir, "open directory", errno);
+  ::fsync(fd);
+  ::close(fd);
+}
+
+} // namespace ferry

@@ -1,0 +1,64 @@
+#include <ferry/util/reader.hpp>
+
+#include <ferry/error.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ferry {
+
+std::size_t StringReader::read(char* buf, std::size_t n)
+{
+  std::size_t k = std::min(n, m_data.size() - m_pos);
+  std::memcpy(buf, m_data.data() + m_pos, k);
+  m_pos += k;
+  return k;
+}
+
+FileReader::FileReader(const std::filesystem::path& path, std::uint64_t offset) : m_path(path)
+{
+  m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (m_fd < 0) {
+    int err = errno;
+    throw Error(err == ENOENT ? Errc::not_found : Errc::io,
+                path.string() + ": " + std::strerror(err));
+  }
+  if (offset != 0 && ::lseek(m_fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    int err = errno;
+    ::close(m_fd);
+    throw Error(Errc::io, path.string() + ": seek: " + std::strerror(err));
+  }
+}
+
+FileReader::~FileReader()
+{
+  if (m_fd >= 0) ::close(m_fd);
+}
+
+std::size_t FileReader::read(char* buf, std::size_t n)
+{
+  for (;;) {
+    ssize_t k = ::read(m_fd, buf, n);
+    if (k >= 0) return static_cast<std::size_t>(k);
+    if (errno == EINTR) continue;
+    throw Error(Errc::io, m_path.string() + ": read: " + std::strerror(errno));
+  }
+}
+
+std::string read_all(Reader& reader, std::size_t limit, const std::string& what)
+{
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    std::size_t n = reader.read(buf, sizeof buf);
+    if (n == 0) return out;
+    if (out.size() + n > limit)
+      throw Error(Errc::size_exceeds_limit,
+                  what + ": larger than the limit of " + std::to_string(limit) + " bytes");
+    out.append(buf, n);
+  }
+}
+
+} // namespace ferry
