@@ -1,0 +1,95 @@
+#pragma once
+/// A repository in a registry speaking the OCI distribution-spec v1.1 (design §4 Remote).
+#include <ferry/remote/http_client.hpp>
+#include <ferry/store/target.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry::remote {
+
+/// Blobs up to this size are held in memory for upload so the request can be replayed
+/// after a 401 or a transient failure; larger ones are streamed once.
+inline constexpr std::uint64_t k_replayable_upload_limit = 8 << 20;
+/// Bound on referrers pages followed through `Link` (design §8: endless pagination).
+inline constexpr int k_max_referrer_pages = 1000;
+
+class Repository : public Source, public Sink {
+public:
+  /// `base_url` is `http(s)://host[:port]`; `name` the repository path.
+  Repository(HttpClient& client, std::string base_url, std::string name);
+
+  const std::string& name() const { return m_name; }
+  /// "host/name" for messages.
+  std::string display() const;
+
+  // Source
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override;
+  bool exists(const Descriptor& desc) override;
+  Descriptor resolve(const std::string& ref) override;
+  /// Referrers of `subject`: through the referrers API when the registry has it, else
+  /// through the `sha256-<hex>` tag schema (distribution-spec v1.1 §Listing Referrers,
+  /// §Referrers Tag Schema). A fallback tag that resolves to anything but an index, or to
+  /// the subject itself, means "no referrers".
+  std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
+
+  // Sink
+  void push(const Descriptor& desc, Reader& content) override;
+  void tag(const Descriptor& desc, const std::string& tag) override;
+
+  /// Manifest bytes by digest, from the cache filled by resolve/fetch when possible.
+  std::string fetch_manifest_bytes(const Descriptor& desc);
+  /// PUTs manifest bytes under `ref` (a tag or the digest); checks Docker-Content-Digest.
+  void put_manifest(const Descriptor& desc, const std::string& bytes, const std::string& ref);
+  /// The descriptor a tag points at now, or nullopt when the tag does not exist.
+  std::optional<Descriptor> resolve_optional(const std::string& ref);
+  /// Whether the registry serves the referrers API (probed once, then cached). A PUT
+  /// answered with `OCI-Subject` also proves it.
+  bool referrers_api(const Descriptor& probe_subject);
+  /// Adds `additions` to the fallback index `sha256-<hex of subject>`, merging with what is
+  /// there (see merge_fallback_index). Returns true when it wrote the index.
+  bool update_fallback_index(const Descriptor& subject, const std::vector<Descriptor>& additions);
+  /// Sets the blob source repository for cross-repository mounts (same registry).
+  void set_mount_from(std::string repo) { m_mount_from = std::move(repo); }
+
+private:
+  HttpResponse send(HttpRequest request);
+  [[noreturn]] void fail(const std::string& what, HttpResponse& response);
+  std::optional<std::vector<Descriptor>> referrers_via_api(const Descriptor& subject, const std::string& artifact_type);
+  std::vector<Descriptor> referrers_via_tag(const Descriptor& subject, const std::string& artifact_type);
+  std::string url(const std::string& path) const;
+  std::string resolve_location(const std::string& location) const;
+
+  HttpClient& m_client;
+  std::string m_base_url;
+  std::string m_name;
+  std::string m_mount_from;
+  std::mutex m_mutex;
+  std::optional<bool> m_referrers_api;
+  std::map<Digest, std::string> m_manifest_cache;
+};
+
+/// The result of merging referrer descriptors into a fallback index.
+struct FallbackMerge {
+  std::vector<Descriptor> manifests;
+  bool changed = false;
+};
+
+/// Merges `additions` into the `existing` entries of a fallback index: keeps the order of
+/// what was there, appends what is new (deduplicated by digest), and drops existing entries
+/// whose manifest no longer exists (`still_exists` false) so that the PUT is accepted.
+/// Every entry carries artifactType and annotations (distribution-spec v1.1).
+FallbackMerge merge_fallback_index(const std::vector<Descriptor>& existing, const std::vector<Descriptor>& additions,
+                                   const std::function<bool(const Descriptor&)>& still_exists);
+
+/// Serialises a fallback index (an OCI image index listing the referrers).
+std::string fallback_index_bytes(const std::vector<Descriptor>& manifests);
+
+/// Parses an RFC 8288 `Link` header and returns the target of rel="next", if any.
+std::optional<std::string> next_link(const std::string& link_header);
+
+} // namespace ferry::remote

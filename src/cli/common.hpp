@@ -1,0 +1,49 @@
+#pragma once
+// Shared pieces of the CLI front end: options every registry command takes, output helpers.
+#include <ferry/ops.hpp>
+#include <ferry/remote/registries.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+
+namespace ferry::cli {
+
+/// What a subcommand runs after parsing; returns the exit code.
+using Action = std::function<int()>;
+
+struct GlobalOptions {
+  bool quiet = false;
+};
+
+struct OutputOptions {
+  bool json = false;
+};
+
+struct RegistryFlags {
+  remote::RegistryOptions options;
+  bool password_stdin = false;
+  unsigned concurrency = 4;
+  /// Registers --plain-http, --insecure, --ca-file, --registry-config, -u, --password-stdin,
+  /// --concurrency on `cmd`.
+  void add_to(CLI::App& cmd);
+  /// Reads the password from stdin when asked; checks combinations.
+  void finish();
+};
+
+/// A logger writing to stderr unless quiet.
+Logger make_logger(const GlobalOptions& global);
+
+/// Prints a JSON document on stdout.
+void print_json(const nlohmann::json& j);
+
+std::string human_bytes(std::uint64_t n);
+
+/// Each subcommand registers itself and sets `action` when chosen.
+void register_save(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_push(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action);
+
+} // namespace ferry::cli

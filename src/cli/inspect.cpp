@@ -1,0 +1,90 @@
+// ferry inspect: the graph in a bundle, as a tree.
+#include "common.hpp"
+
+#include <ferry/error.hpp>
+#include <ferry/media_type.hpp>
+
+namespace ferry::cli {
+
+namespace {
+
+nlohmann::json node_json(const InspectNode& n)
+{
+  nlohmann::json j = {{"digest", n.desc.digest.str()}, {"mediaType", n.desc.media_type}, {"size", n.size}};
+  if (!n.artifact_type.empty()) j["artifactType"] = n.artifact_type;
+  if (n.desc.platform) j["platform"] = n.desc.platform->str();
+  if (!n.desc.annotations.empty()) j["annotations"] = n.desc.annotations;
+  if (!n.manifests.empty()) {
+    j["manifests"] = nlohmann::json::array();
+    for (const auto& c : n.manifests) j["manifests"].push_back(node_json(c));
+  }
+  j["referrers"] = nlohmann::json::array();
+  for (const auto& r : n.referrers) j["referrers"].push_back(node_json(r));
+  return j;
+}
+
+void print_tree(const InspectNode& n, const std::string& prefix)
+{
+  std::vector<std::pair<const InspectNode*, bool>> kids;  // (node, is_referrer)
+  for (const auto& c : n.manifests) kids.emplace_back(&c, false);
+  for (const auto& r : n.referrers) kids.emplace_back(&r, true);
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    bool last = i + 1 == kids.size();
+    const InspectNode& k = *kids[i].first;
+    std::string label = kids[i].second ? (k.artifact_type.empty() ? std::string("(referrer)") : k.artifact_type)
+                                       : (k.desc.platform ? k.desc.platform->str() : std::string("(manifest)"));
+    std::printf("%s%s %s %s (%s)\n", prefix.c_str(), last ? "└──" : "├──", label.c_str(), k.desc.digest.str().c_str(),
+                human_bytes(k.size).c_str());
+    print_tree(k, prefix + (last ? "    " : "│   "));
+  }
+}
+
+} // namespace
+
+void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
+{
+  auto* cmd = app.add_subcommand("inspect", "Show a bundle's images and their referrer trees");
+  struct State {
+    std::string bundle;
+    std::string format;
+    OutputOptions out;
+  };
+  auto s = std::make_shared<State>();
+  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
+  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
+  cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
+  cmd->callback([s, &action] {
+    action = [s] {
+      std::optional<BundleFormat> format;
+      if (!s->format.empty()) format = parse_format(s->format);
+      auto r = inspect(s->bundle, format);
+      if (s->out.json) {
+        nlohmann::json roots = nlohmann::json::array();
+        for (const auto& root : r.roots) {
+          nlohmann::json j = node_json(root.node);
+          j["reference"] = root.reference;
+          if (!root.tag.empty()) j["tag"] = root.tag;
+          roots.push_back(j);
+        }
+        nlohmann::json doc = {{"schemaVersion", 1}, {"command", "inspect"}, {"bundle", r.bundle.string()},
+                              {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
+                              {"blobs", r.blobs}, {"bytes", r.bytes}};
+        doc["trust"] = r.trust ? nlohmann::json(r.trust->digest.str()) : nlohmann::json(nullptr);
+        print_json(doc);
+        return 0;
+      }
+      std::printf("%s (%s): %zu images, %zu manifests, %zu blobs, %s\n", r.bundle.c_str(), format_name(r.format),
+                  r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
+      for (const auto& root : r.roots) {
+        std::string kind = media_type::is_index(root.node.desc.media_type) ? "index" : "image";
+        std::printf("%s %s (%s, %s)\n", root.reference.empty() ? "(untagged)" : root.reference.c_str(),
+                    root.node.desc.digest.str().c_str(), kind.c_str(), human_bytes(root.node.size).c_str());
+        print_tree(root.node, "");
+      }
+      if (r.trust) std::printf("trust material: %s\n", r.trust->digest.str().c_str());
+      return 0;
+    };
+  });
+}
+
+} // namespace ferry::cli

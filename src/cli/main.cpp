@@ -1,0 +1,43 @@
+// ferry: carries signed OCI artifacts across an air gap. The thin CLI over libferry.
+#include "common.hpp"
+
+#include <ferry/error.hpp>
+
+#include <cstdio>
+
+int main(int argc, char** argv)
+{
+  using namespace ferry;
+  CLI::App app{"ferry: carry signed OCI artifacts and their referrers across an air gap"};
+  app.name("ferry");
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
+  cli::GlobalOptions global;
+  app.add_flag("-q,--quiet", global.quiet, "No progress on stderr");
+  cli::Action action;
+  cli::register_save(app, global, action);
+  cli::register_push(app, global, action);
+  cli::register_inspect(app, global, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "ferry: error: %s (see ferry --help)\n", e.what());
+    return 2;
+  }
+  try {
+    return action ? action() : 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "ferry: error: %s\n", e.what());
+    return exit_code_for(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ferry: error: %s\n", e.what());
+    return 1;
+  }
+}

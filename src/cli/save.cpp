@@ -1,0 +1,104 @@
+// ferry save: registry → bundle.
+#include "common.hpp"
+
+#include <ferry/error.hpp>
+
+#include <fstream>
+
+namespace ferry::cli {
+
+namespace {
+
+std::vector<std::string> read_images_file(const std::string& path)
+{
+  std::ifstream in(path);
+  if (!in) throw Error(Errc::not_found, path + ": cannot read the images file");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line = line.substr(0, hash);
+    auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos) continue;
+    auto e = line.find_last_not_of(" \t\r");
+    out.push_back(line.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+nlohmann::json to_json(const SaveResult& r)
+{
+  nlohmann::json roots = nlohmann::json::array();
+  for (const auto& root : r.roots) {
+    nlohmann::json j = {{"reference", root.source ? root.source->str() : ""},
+                        {"digest", root.desc.digest.str()},
+                        {"mediaType", root.desc.media_type},
+                        {"size", root.desc.size}};
+    if (!root.tag.empty()) j["tag"] = root.tag;
+    if (root.desc.platform) j["platform"] = root.desc.platform->str();
+    roots.push_back(j);
+  }
+  return {{"schemaVersion", 1}, {"command", "save"},          {"output", r.output.string()},
+          {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
+          {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes}};
+}
+
+} // namespace
+
+void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
+{
+  auto* cmd = app.add_subcommand("save", "Copy images and all their referrers from registries into a bundle");
+  struct State {
+    std::vector<std::string> refs;
+    std::string images_file;
+    std::string output;
+    std::string format;
+    std::vector<std::string> platforms;
+    bool no_referrers = false;
+    std::vector<std::string> artifact_types;
+    OutputOptions out;
+    RegistryFlags registry;
+  };
+  auto s = std::make_shared<State>();
+  cmd->add_option("references", s->refs, "Image references (registry/repo:tag or @digest)");
+  cmd->add_option("-f,--images-file", s->images_file, "File with one reference per line (# comments)");
+  cmd->add_option("-o,--output", s->output, "Bundle to write: *.tar, *.tar.zst, or a directory")->required();
+  cmd->add_option("--format", s->format, "Override the format: tar, tar.zst or dir");
+  cmd->add_option("--platform", s->platforms, "Keep only this platform os/arch[/variant] of an index (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--no-referrers", s->no_referrers, "Do not copy referrers (signatures, SBOMs)");
+  cmd->add_option("--artifact-type", s->artifact_types, "Copy only referrers of this artifact type (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
+  s->registry.add_to(*cmd);
+  cmd->callback([s, &global, &action] {
+    action = [s, &global] {
+      SaveOptions opts;
+      opts.references = s->refs;
+      if (!s->images_file.empty()) {
+        auto more = read_images_file(s->images_file);
+        opts.references.insert(opts.references.end(), more.begin(), more.end());
+      }
+      if (opts.references.empty()) throw Error(Errc::invalid_argument, "save: give at least one reference or --images-file");
+      opts.output = s->output;
+      if (!s->format.empty()) opts.format = parse_format(s->format);
+      for (const auto& p : s->platforms) opts.platforms.push_back(Platform::parse(p));
+      opts.graph.referrers = !s->no_referrers;
+      opts.graph.artifact_types = s->artifact_types;
+      s->registry.finish();
+      opts.concurrency = s->registry.concurrency;
+      remote::Registries registries(s->registry.options);
+      auto log = make_logger(global);
+      auto result = save(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
+      if (s->out.json) {
+        print_json(to_json(result));
+      } else {
+        for (const auto& root : result.roots)
+          std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
+        std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n", result.output.c_str(),
+                    result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+} // namespace ferry::cli

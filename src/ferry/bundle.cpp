@@ -1,0 +1,114 @@
+#include <ferry/bundle.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/media_type.hpp>
+
+#include <regex>
+
+using nlohmann::json;
+
+namespace ferry {
+
+bool is_fallback_tag(const std::string& tag)
+{
+  static const std::regex re("^(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})$");
+  return std::regex_match(tag, re);
+}
+
+BundleContents classify(LayoutReader& bundle)
+{
+  BundleContents out;
+  for (const auto& e : bundle.index_entries()) {
+    std::string ref_name = e.annotation(std::string(k_annotation_ref_name));
+    if (ref_name == k_trust_ref_name || e.artifact_type == media_type::k_ferry_trust) {
+      out.trust = e;
+      continue;
+    }
+    if (is_fallback_tag(ref_name) && media_type::is_index(e.media_type)) {
+      out.fallback_lists.push_back(e);
+      continue;
+    }
+    if (media_type::is_manifest(e.media_type)) {
+      auto bytes = bundle.metadata().get(e.digest);
+      if (!bytes) throw Error(Errc::not_found, bundle.path().string() + ": manifest " + e.digest.str() + " is missing");
+      Manifest m = Manifest::parse(*bytes, e.media_type, e.digest.str());
+      if (m.subject) {
+        out.referrer_entries.push_back(e);
+        continue;
+      }
+    }
+    BundleRoot root;
+    root.desc = e;
+    std::string image_name = e.annotation(std::string(k_annotation_image_name));
+    if (!image_name.empty()) {
+      try {
+        root.source = Reference::parse(image_name);
+      } catch (const Error&) {
+        // A name ferry cannot parse is treated as unknown: the root goes to TARGET itself.
+      }
+    }
+    root.tag = ref_name;
+    if (!root.tag.empty() && (root.tag.find('/') != std::string::npos || root.tag.find(':') != std::string::npos)) {
+      // Some tools store a full reference in ref.name.
+      try {
+        Reference r = Reference::parse(root.tag);
+        if (!root.source) root.source = r;
+        root.tag = r.tag;
+      } catch (const Error&) {
+        throw Error(Errc::invalid_manifest, bundle.path().string() + ": index.json ref.name \"" + root.tag +
+                                                "\" is neither a tag nor a reference");
+      }
+    }
+    if (root.tag.empty() && root.source && !root.source->tag.empty()) root.tag = root.source->tag;
+    out.roots.push_back(std::move(root));
+  }
+  return out;
+}
+
+std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph)
+{
+  json manifests = json::array();
+  std::set<Digest> listed;
+  for (const auto& r : roots) {
+    json e = r.desc.to_json_basic();
+    if (r.desc.platform) e["platform"] = r.desc.to_json()["platform"];
+    json ann = json::object();
+    if (r.source) ann[std::string(k_annotation_image_name)] = r.source->str();
+    if (!r.tag.empty()) ann[std::string(k_annotation_ref_name)] = r.tag;
+    if (!ann.empty()) e["annotations"] = ann;
+    manifests.push_back(e);
+    listed.insert(r.desc.digest);
+  }
+  for (const auto& d : graph.order) {
+    if (!graph.referrer_nodes.count(d) || listed.count(d)) continue;
+    const Descriptor& node = graph.nodes.at(d);
+    json e = node.to_json_basic();
+    auto bytes = graph.manifests.get(d);
+    Manifest m = Manifest::parse(*bytes, node.media_type, d.str());
+    if (auto at = m.effective_artifact_type(); !at.empty()) e["artifactType"] = at;
+    manifests.push_back(e);
+    listed.insert(d);
+  }
+  json index = {{"schemaVersion", 2}, {"mediaType", media_type::k_oci_index}, {"manifests", manifests}};
+  return index.dump();
+}
+
+std::uint64_t content_size(const Graph& graph, const Digest& root)
+{
+  std::uint64_t total = 0;
+  std::set<Digest> seen;
+  std::vector<Digest> stack{root};
+  while (!stack.empty()) {
+    Digest d = stack.back();
+    stack.pop_back();
+    auto it = graph.nodes.find(d);
+    if (it == graph.nodes.end() || !seen.insert(d).second) continue;
+    total += it->second.size;
+    if (auto bytes = graph.manifests.get(d))
+      for (const auto& child : successors(it->second, *bytes)) stack.push_back(child.digest);
+  }
+  return total;
+}
+
+} // namespace ferry

@@ -1,0 +1,141 @@
+#include <ferry/graph.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/media_type.hpp>
+
+#include <algorithm>
+
+namespace ferry {
+
+namespace {
+
+struct Walker {
+  Graph& graph;
+  Source& source;
+  const GraphOptions& options;
+  std::set<Digest> in_progress;
+
+  void visit(const Descriptor& desc, bool as_referrer)
+  {
+    if (graph.nodes.count(desc.digest)) return;
+    if (in_progress.count(desc.digest))
+      throw Error(Errc::invalid_manifest, desc.digest.str() + ": cycle in the content graph");
+    graph.origin.emplace(desc.digest, &source);
+    if (!media_type::is_manifest(desc.media_type)) {
+      graph.nodes.emplace(desc.digest, desc);
+      graph.order.push_back(desc.digest);
+      return;
+    }
+    in_progress.insert(desc.digest);
+    std::string bytes;
+    try {
+      bytes = fetch_bytes(source, desc, k_max_manifest_size);
+    } catch (...) {
+      rethrow_with_context(std::string(as_referrer ? "referrer " : "manifest ") + desc.digest.str());
+    }
+    Manifest m = Manifest::parse(bytes, desc.media_type, desc.digest.str());
+    graph.manifests.put(desc, bytes);
+    bool is_referrer_artifact = m.subject.has_value();
+    if (m.is_index()) {
+      for (const auto& child : m.manifests) visit(child, false);
+    } else {
+      graph.small_blobs.insert(m.config->digest);
+      visit(*m.config, false);
+      for (const auto& layer : m.layers) {
+        if (is_referrer_artifact) graph.small_blobs.insert(layer.digest);
+        visit(layer, false);
+      }
+    }
+    in_progress.erase(desc.digest);
+    graph.nodes.emplace(desc.digest, desc);
+    graph.order.push_back(desc.digest);
+    if (as_referrer) graph.referrer_nodes.insert(desc.digest);
+    if (!options.referrers) return;
+    std::vector<Descriptor> refs;
+    try {
+      refs = source.referrers(desc);
+    } catch (...) {
+      rethrow_with_context("referrers of " + desc.digest.str());
+    }
+    for (const auto& r : refs) {
+      if (r.digest == desc.digest) continue;
+      if (!options.artifact_types.empty() &&
+          std::find(options.artifact_types.begin(), options.artifact_types.end(), r.artifact_type) ==
+              options.artifact_types.end())
+        continue;
+      if (!media_type::is_manifest(r.media_type))
+        throw Error(Errc::invalid_manifest, "referrer " + r.digest.str() + " of " + desc.digest.str() +
+                                                " has media type " + r.media_type + ", not a manifest");
+      auto& list = graph.referrers[desc.digest];
+      if (std::none_of(list.begin(), list.end(), [&](const Descriptor& d) { return d.digest == r.digest; }))
+        list.push_back(r);
+      visit(r, true);
+    }
+  }
+};
+
+} // namespace
+
+void Graph::add(Source& source, const Descriptor& root, const GraphOptions& options)
+{
+  Walker w{*this, source, options, {}};
+  w.visit(root, false);
+}
+
+std::vector<Descriptor> Graph::blobs() const
+{
+  std::vector<Descriptor> out;
+  for (const auto& d : order) {
+    const auto& desc = nodes.at(d);
+    if (!media_type::is_manifest(desc.media_type)) out.push_back(desc);
+  }
+  return out;
+}
+
+std::vector<Descriptor> Graph::manifests_in_order() const
+{
+  std::vector<Descriptor> out;
+  for (const auto& d : order) {
+    const auto& desc = nodes.at(d);
+    if (media_type::is_manifest(desc.media_type)) out.push_back(desc);
+  }
+  return out;
+}
+
+std::vector<Descriptor> Graph::referrer_closure(const Digest& subject) const
+{
+  std::vector<Descriptor> out;
+  std::set<Digest> seen{subject};
+  std::vector<Digest> stack{subject};
+  while (!stack.empty()) {
+    Digest d = stack.back();
+    stack.pop_back();
+    auto it = referrers.find(d);
+    if (it == referrers.end()) continue;
+    for (const auto& r : it->second)
+      if (seen.insert(r.digest).second) {
+        out.push_back(r);
+        stack.push_back(r.digest);
+      }
+  }
+  return out;
+}
+
+std::vector<Descriptor> select_platforms(const Descriptor& index, const std::string& index_bytes,
+                                         const std::vector<Platform>& platforms)
+{
+  Manifest m = Manifest::parse(index_bytes, index.media_type, index.digest.str());
+  std::vector<Descriptor> out;
+  for (const auto& child : m.manifests) {
+    if (!child.platform) continue;
+    for (const auto& p : platforms)
+      if (p.matches(*child.platform)) {
+        out.push_back(child);
+        break;
+      }
+  }
+  return out;
+}
+
+} // namespace ferry

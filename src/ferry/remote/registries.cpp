@@ -1,0 +1,28 @@
+#include <ferry/remote/registries.hpp>
+
+namespace ferry::remote {
+
+Registries::Registries(RegistryOptions options) : m_options(std::move(options))
+{
+  TransportOptions transport;
+  transport.plain_http = m_options.plain_http;
+  transport.insecure = m_options.insecure;
+  transport.ca_file = m_options.ca_file;
+  m_transport = std::make_unique<CurlHttpClient>(transport);
+  m_retry = std::make_unique<RetryingHttpClient>(*m_transport, m_options.retry);
+  CredentialOptions creds;
+  creds.config_path = m_options.config_path;
+  creds.username = m_options.username;
+  creds.password = m_options.password;
+  m_credentials = std::make_unique<CredentialStore>(creds);
+  m_auth = std::make_unique<AuthClient>(*m_retry, m_credentials->lookup_function());
+}
+
+std::shared_ptr<Repository> Registries::open(const std::string& registry, const std::string& repository)
+{
+  std::string host = registry == "docker.io" ? "registry-1.docker.io" : registry;
+  std::string scheme = m_options.plain_http ? "http://" : "https://";
+  return std::make_shared<Repository>(*m_auth, scheme + host, repository);
+}
+
+} // namespace ferry::remote

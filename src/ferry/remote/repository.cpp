@@ -1,0 +1,400 @@
+#include <ferry/remote/repository.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/media_type.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+using nlohmann::json;
+
+namespace ferry::remote {
+
+namespace {
+
+std::string strip_params(const std::string& content_type)
+{
+  auto semi = content_type.find(';');
+  std::string s = content_type.substr(0, semi);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+// "MANIFEST_UNKNOWN: manifest unknown" from an OCI error body, or a snippet of text.
+std::string error_detail(HttpResponse& response)
+{
+  std::string body;
+  try {
+    body = response.read_body(64 << 10);
+  } catch (const Error&) {
+  }
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("errors") && j["errors"].is_array()) {
+    std::string out;
+    for (const auto& e : j["errors"]) {
+      if (!e.is_object()) continue;
+      if (!out.empty()) out += "; ";
+      out += e.value("code", std::string("?"));
+      if (e.contains("message") && e["message"].is_string()) out += ": " + e["message"].get<std::string>();
+    }
+    if (!out.empty()) return out;
+  }
+  std::string snippet;
+  for (char c : body.substr(0, 120))
+    if (c >= 0x20 && c < 0x7f) snippet += c;
+  return snippet;
+}
+
+} // namespace
+
+Repository::Repository(HttpClient& client, std::string base_url, std::string name)
+  : m_client(client), m_base_url(std::move(base_url)), m_name(std::move(name))
+{
+}
+
+std::string Repository::display() const
+{
+  auto p = m_base_url.find("://");
+  return (p == std::string::npos ? m_base_url : m_base_url.substr(p + 3)) + "/" + m_name;
+}
+
+std::string Repository::url(const std::string& path) const { return m_base_url + "/v2/" + m_name + path; }
+
+std::string Repository::resolve_location(const std::string& location) const
+{
+  if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
+  if (!location.empty() && location[0] == '/') return m_base_url + location;
+  return m_base_url + "/" + location;
+}
+
+HttpResponse Repository::send(HttpRequest request) { return m_client.send(request); }
+
+void Repository::fail(const std::string& what, HttpResponse& response)
+{
+  std::string detail = error_detail(response);
+  std::string msg = what + ": HTTP " + std::to_string(response.status) + (detail.empty() ? "" : " " + detail);
+  switch (response.status) {
+  case 401: throw Error(Errc::unauthorized, msg);
+  case 403: throw Error(Errc::denied, msg);
+  case 404: throw Error(Errc::not_found, msg);
+  default: throw Error(Errc::network, msg);
+  }
+}
+
+Descriptor Repository::resolve(const std::string& ref)
+{
+  auto d = resolve_optional(ref);
+  if (!d) {
+    std::string sep = Digest::is_valid(ref) ? "@" : ":";
+    throw Error(Errc::not_found, display() + sep + ref + ": manifest not found");
+  }
+  return *d;
+}
+
+std::optional<Descriptor> Repository::resolve_optional(const std::string& ref)
+{
+  std::string sep = Digest::is_valid(ref) ? "@" : ":";
+  std::string what = display() + sep + ref;
+  HttpRequest req;
+  req.url = url("/manifests/" + ref);
+  req.headers.add("Accept", std::string(media_type::k_manifest_accept));
+  auto resp = send(req);
+  if (resp.status == 404) return std::nullopt;
+  if (resp.status != 200) fail("GET " + what, resp);
+  std::string bytes = resp.read_body(k_max_manifest_size);
+  Descriptor d;
+  d.digest = Digest::of(bytes);
+  d.size = bytes.size();
+  if (Digest::is_valid(ref) && Digest::parse(ref) != d.digest)
+    throw Error(Errc::digest_mismatch, what + ": registry returned a manifest with digest " + d.digest.str());
+  if (auto header = resp.headers.get("Docker-Content-Digest"); header && Digest::is_valid(*header) &&
+                                                                Digest::parse(*header).algorithm() == "sha256" &&
+                                                                Digest::parse(*header) != d.digest)
+    throw Error(Errc::digest_mismatch,
+                what + ": Docker-Content-Digest " + *header + " does not match the content (" + d.digest.str() + ")");
+  d.media_type = strip_params(resp.headers.get("Content-Type").value_or(""));
+  // The registry's Content-Type names the type; a manifest that declares another type in
+  // its own bytes is rejected by Manifest::parse (design §8: a 200 of a different type).
+  if (!media_type::is_manifest(d.media_type)) d.media_type.clear();
+  Manifest m = Manifest::parse(bytes, d.media_type, what);
+  d.media_type = m.media_type;
+  d.artifact_type = m.artifact_type;
+  std::lock_guard lock(m_mutex);
+  m_manifest_cache[d.digest] = std::move(bytes);
+  return d;
+}
+
+std::string Repository::fetch_manifest_bytes(const Descriptor& desc)
+{
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_manifest_cache.find(desc.digest); it != m_manifest_cache.end()) {
+      if (it->second.size() != desc.size)
+        throw Error(Errc::digest_mismatch, display() + "@" + desc.digest.str() + ": size " +
+                                               std::to_string(it->second.size()) + ", descriptor says " +
+                                               std::to_string(desc.size));
+      return it->second;
+    }
+  }
+  auto r = fetch(desc);
+  return read_all(*r, k_max_manifest_size, display() + "@" + desc.digest.str());
+}
+
+std::unique_ptr<Reader> Repository::fetch(const Descriptor& desc)
+{
+  std::string what = display() + "@" + desc.digest.str();
+  bool manifest = media_type::is_manifest(desc.media_type);
+  if (manifest) {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_manifest_cache.find(desc.digest); it != m_manifest_cache.end())
+      return std::make_unique<VerifyingReader>(std::make_unique<StringReader>(it->second), desc.digest, desc.size, what);
+  }
+  if (manifest && desc.size > k_max_manifest_size)
+    throw Error(Errc::size_exceeds_limit, what + ": manifest size " + std::to_string(desc.size) + " exceeds 4 MiB");
+  HttpRequest req;
+  req.url = url((manifest ? "/manifests/" : "/blobs/") + desc.digest.str());
+  if (manifest) req.headers.add("Accept", std::string(media_type::k_manifest_accept));
+  auto resp = send(req);
+  if (resp.status != 200) fail("GET " + what, resp);
+  return std::make_unique<VerifyingReader>(std::move(resp.body), desc.digest, desc.size, what);
+}
+
+bool Repository::exists(const Descriptor& desc)
+{
+  bool manifest = media_type::is_manifest(desc.media_type);
+  std::string what = display() + "@" + desc.digest.str();
+  HttpRequest req;
+  req.method = "HEAD";
+  req.no_body = true;
+  req.url = url((manifest ? "/manifests/" : "/blobs/") + desc.digest.str());
+  if (manifest) req.headers.add("Accept", std::string(media_type::k_manifest_accept));
+  auto resp = send(req);
+  if (resp.status == 200) return true;
+  if (resp.status == 404) return false;
+  fail("HEAD " + what, resp);
+}
+
+void Repository::push(const Descriptor& desc, Reader& content)
+{
+  std::string what = display() + "@" + desc.digest.str();
+  if (media_type::is_manifest(desc.media_type)) {
+    VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what);
+    put_manifest(desc, read_all(verified, k_max_manifest_size, what), desc.digest.str());
+    return;
+  }
+  // Start an upload session; try a cross-repository mount first (distribution-spec
+  // §Mounting a blob from another repository).
+  HttpRequest start;
+  start.method = "POST";
+  start.url = url("/blobs/uploads/");
+  if (!m_mount_from.empty() && m_mount_from != m_name)
+    start.url += "?mount=" + desc.digest.str() + "&from=" + m_mount_from;
+  start.body_size = 0;
+  auto resp = send(start);
+  if (resp.status == 201) return;  // mounted
+  if (resp.status != 202) fail("POST " + display() + " blob upload for " + desc.digest.str(), resp);
+  auto location = resp.headers.get("Location");
+  if (!location) throw Error(Errc::network, "POST " + display() + " blob upload: no Location header");
+  std::string put_url = resolve_location(*location);
+  put_url += (put_url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + desc.digest.str();
+
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = put_url;
+  put.headers.add("Content-Type", "application/octet-stream");
+  put.body_size = desc.size;
+  if (desc.size <= k_replayable_upload_limit) {
+    VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what);
+    put.body = body_from_string(read_all(verified, k_replayable_upload_limit, what));
+  } else {
+    auto verified = std::make_shared<std::unique_ptr<Reader>>(
+        std::make_unique<VerifyingReader>(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what));
+    put.body = [verified, what]() -> std::unique_ptr<Reader> {
+      if (!*verified) throw Error(Errc::network, what + ": upload failed and the stream cannot be replayed");
+      return std::move(*verified);
+    };
+  }
+  auto done = send(put);
+  if (done.status != 201) fail("PUT " + what, done);
+  if (auto header = done.headers.get("Docker-Content-Digest"); header && *header != desc.digest.str())
+    throw Error(Errc::digest_mismatch, "PUT " + what + ": registry stored digest " + *header);
+}
+
+void Repository::put_manifest(const Descriptor& desc, const std::string& bytes, const std::string& ref)
+{
+  std::string what = display() + (Digest::is_valid(ref) ? "@" : ":") + ref;
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = url("/manifests/" + ref);
+  put.headers.add("Content-Type", desc.media_type);
+  put.body = body_from_string(bytes);
+  put.body_size = bytes.size();
+  auto resp = send(put);
+  if (resp.status != 201 && resp.status != 200) fail("PUT " + what, resp);
+  if (auto header = resp.headers.get("Docker-Content-Digest"); header && *header != desc.digest.str())
+    throw Error(Errc::digest_mismatch, "PUT " + what + ": registry stored digest " + *header + ", expected " +
+                                           desc.digest.str());
+  if (resp.headers.get("OCI-Subject")) {
+    std::lock_guard lock(m_mutex);
+    m_referrers_api = true;
+  }
+  std::lock_guard lock(m_mutex);
+  m_manifest_cache[desc.digest] = bytes;
+}
+
+void Repository::tag(const Descriptor& desc, const std::string& tag)
+{
+  put_manifest(desc, fetch_manifest_bytes(desc), tag);
+}
+
+std::optional<std::vector<Descriptor>> Repository::referrers_via_api(const Descriptor& subject,
+                                                                     const std::string& artifact_type)
+{
+  std::string what = "GET " + display() + " referrers of " + subject.digest.str();
+  std::string next = url("/referrers/" + subject.digest.str());
+  if (!artifact_type.empty()) next += "?artifactType=" + artifact_type;
+  std::vector<Descriptor> out;
+  for (int page = 0; page < k_max_referrer_pages; ++page) {
+    HttpRequest req;
+    req.url = next;
+    req.headers.add("Accept", std::string(media_type::k_oci_index));
+    auto resp = send(req);
+    if (page == 0 && (resp.status == 404 || resp.status == 400 || resp.status == 405 || resp.status == 501)) {
+      // A registry with the API never answers 404 (distribution-spec v1.1): fall back.
+      std::lock_guard lock(m_mutex);
+      m_referrers_api = false;
+      return std::nullopt;
+    }
+    if (resp.status != 200) fail(what, resp);
+    std::string bytes = resp.read_body(k_max_manifest_size);
+    Manifest index = Manifest::parse(bytes, std::string(media_type::k_oci_index), what);
+    for (auto& d : index.manifests)
+      if (artifact_type.empty() || d.artifact_type == artifact_type) out.push_back(std::move(d));
+    {
+      std::lock_guard lock(m_mutex);
+      m_referrers_api = true;
+    }
+    auto link = resp.headers.get("Link");
+    auto target = link ? next_link(*link) : std::nullopt;
+    if (!target) return out;
+    next = resolve_location(*target);
+  }
+  throw Error(Errc::network, what + ": more than " + std::to_string(k_max_referrer_pages) + " pages");
+}
+
+std::vector<Descriptor> Repository::referrers_via_tag(const Descriptor& subject, const std::string& artifact_type)
+{
+  auto index = resolve_optional(subject.digest.fallback_tag());
+  if (!index || !media_type::is_index(index->media_type) || index->digest == subject.digest) return {};
+  std::string bytes = fetch_manifest_bytes(*index);
+  Manifest m = Manifest::parse(bytes, index->media_type, display() + ":" + subject.digest.fallback_tag());
+  std::vector<Descriptor> out;
+  for (auto& d : m.manifests)
+    if (d.digest != subject.digest && (artifact_type.empty() || d.artifact_type == artifact_type)) out.push_back(std::move(d));
+  return out;
+}
+
+std::vector<Descriptor> Repository::referrers(const Descriptor& subject, const std::string& artifact_type)
+{
+  std::optional<bool> api;
+  {
+    std::lock_guard lock(m_mutex);
+    api = m_referrers_api;
+  }
+  if (api.value_or(true)) {
+    if (auto list = referrers_via_api(subject, artifact_type)) return *list;
+  }
+  return referrers_via_tag(subject, artifact_type);
+}
+
+bool Repository::referrers_api(const Descriptor& probe_subject)
+{
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_referrers_api) return *m_referrers_api;
+  }
+  return referrers_via_api(probe_subject, {}).has_value();
+}
+
+FallbackMerge merge_fallback_index(const std::vector<Descriptor>& existing, const std::vector<Descriptor>& additions,
+                                   const std::function<bool(const Descriptor&)>& still_exists)
+{
+  FallbackMerge result;
+  std::set<Digest> seen;
+  for (const auto& d : existing) {
+    if (!seen.insert(d.digest).second) {
+      result.changed = true;  // a duplicate entry is dropped
+      continue;
+    }
+    bool is_new = std::none_of(additions.begin(), additions.end(), [&](const Descriptor& a) { return a.digest == d.digest; });
+    if (is_new && !still_exists(d)) {
+      result.changed = true;
+      continue;
+    }
+    result.manifests.push_back(d);
+  }
+  for (const auto& a : additions) {
+    if (!seen.insert(a.digest).second) continue;
+    result.manifests.push_back(a);
+    result.changed = true;
+  }
+  return result;
+}
+
+std::string fallback_index_bytes(const std::vector<Descriptor>& manifests)
+{
+  json j = {{"schemaVersion", 2}, {"mediaType", media_type::k_oci_index}, {"manifests", json::array()}};
+  for (const auto& d : manifests) {
+    json e = d.to_json_basic();
+    // distribution-spec v1.1: artifactType and annotations on every descriptor.
+    e["artifactType"] = d.artifact_type;
+    e["annotations"] = d.annotations.empty() ? json::object() : json(d.annotations);
+    j["manifests"].push_back(e);
+  }
+  return j.dump();
+}
+
+bool Repository::update_fallback_index(const Descriptor& subject, const std::vector<Descriptor>& additions)
+{
+  std::string tag = subject.digest.fallback_tag();
+  std::vector<Descriptor> existing;
+  if (auto current = resolve_optional(tag); current && media_type::is_index(current->media_type) &&
+                                            current->digest != subject.digest) {
+    Manifest m = Manifest::parse(fetch_manifest_bytes(*current), current->media_type, display() + ":" + tag);
+    existing = m.manifests;
+  }
+  auto merged = merge_fallback_index(existing, additions, [&](const Descriptor& d) { return exists(d); });
+  if (!merged.changed) return false;
+  std::string bytes = fallback_index_bytes(merged.manifests);
+  Descriptor d;
+  d.media_type = media_type::k_oci_index;
+  d.digest = Digest::of(bytes);
+  d.size = bytes.size();
+  put_manifest(d, bytes, tag);
+  return true;
+}
+
+std::optional<std::string> next_link(const std::string& header)
+{
+  // Link: <url>; rel="next", <url2>; rel="prev"
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    auto lt = header.find('<', pos);
+    if (lt == std::string::npos) return std::nullopt;
+    auto gt = header.find('>', lt);
+    if (gt == std::string::npos) return std::nullopt;
+    std::string target = header.substr(lt + 1, gt - lt - 1);
+    auto end = header.find('<', gt);
+    std::string params = header.substr(gt + 1, end == std::string::npos ? std::string::npos : end - gt - 1);
+    std::string lower;
+    for (char c : params)
+      if (c != ' ' && c != '"') lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("rel=next") != std::string::npos) return target;
+    pos = gt + 1;
+  }
+  return std::nullopt;
+}
+
+} // namespace ferry::remote

@@ -1,0 +1,124 @@
+#include <ferry/ops.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/media_type.hpp>
+#include <ferry/util/parallel.hpp>
+
+namespace fs = std::filesystem;
+
+namespace ferry {
+
+namespace {
+
+std::string human_bytes(std::uint64_t n)
+{
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// An existing output is replaced only when it is a file, or a directory that is empty or
+// already an OCI layout: never a user's unrelated directory.
+void check_output(const fs::path& output, BundleFormat format)
+{
+  if (!fs::exists(output)) {
+    auto parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    if (!fs::is_directory(parent)) throw Error(Errc::not_found, output.string() + ": directory " + parent.string() + " does not exist");
+    return;
+  }
+  if (format == BundleFormat::dir) {
+    if (!fs::is_directory(output)) throw Error(Errc::io, output.string() + ": exists and is not a directory");
+    if (!fs::is_empty(output) && !fs::exists(output / "oci-layout"))
+      throw Error(Errc::io, output.string() + ": exists and is not an OCI layout; refusing to replace it");
+  } else if (fs::is_directory(output)) {
+    throw Error(Errc::io, output.string() + ": is a directory");
+  }
+}
+
+} // namespace
+
+SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const Logger& log)
+{
+  if (options.references.empty()) throw Error(Errc::invalid_argument, "save: no references given");
+  std::vector<Reference> refs;
+  for (const auto& text : options.references) refs.push_back(Reference::parse(text));
+
+  SaveResult result;
+  result.output = options.output;
+  result.format = options.format.value_or(format_from_path(options.output));
+  check_output(options.output, result.format);
+
+  Graph graph;
+  std::vector<std::shared_ptr<remote::Repository>> repos;
+  for (const auto& ref : refs) {
+    try {
+      auto repo = open(ref.registry, ref.repository);
+      repos.push_back(repo);
+      Descriptor desc = repo->resolve(ref.digest ? ref.digest->str() : ref.ref_or_default());
+      std::vector<Descriptor> roots{desc};
+      if (!options.platforms.empty() && media_type::is_index(desc.media_type)) {
+        roots = select_platforms(desc, repo->fetch_manifest_bytes(desc), options.platforms);
+        if (roots.empty()) {
+          std::string wanted;
+          for (const auto& p : options.platforms) wanted += (wanted.empty() ? "" : ", ") + p.str();
+          throw Error(Errc::not_found, "no manifest for platform " + wanted);
+        }
+      }
+      for (const auto& root : roots) {
+        log("resolved " + ref.str() + " -> " + root.digest.str() +
+            (root.platform ? " (" + root.platform->str() + ")" : ""));
+        graph.add(*repo, root, options.graph);
+        BundleRoot br;
+        br.desc = root;
+        br.source = ref;
+        if (!ref.digest && ref.tag.empty()) br.source->tag = "latest";
+        br.tag = br.source->tag;
+        result.roots.push_back(std::move(br));
+      }
+    } catch (...) {
+      rethrow_with_context(ref.str());
+    }
+  }
+
+  auto manifests = graph.manifests_in_order();
+  auto blobs = graph.blobs();
+  // Small blobs (configs, signature envelopes) before layers (design §3).
+  std::stable_partition(blobs.begin(), blobs.end(), [&](const Descriptor& d) { return graph.small_blobs.count(d.digest) != 0; });
+  result.manifests = manifests.size();
+  result.referrers = graph.referrer_nodes.size();
+  result.blobs = blobs.size();
+  for (const auto& [d, desc] : graph.nodes) result.bytes += desc.size;
+  log("writing " + std::to_string(manifests.size()) + " manifests (" + std::to_string(result.referrers) +
+      " referrers) and " + std::to_string(blobs.size()) + " blobs, " + human_bytes(result.bytes) + ", to " +
+      options.output.string());
+
+  auto writer = LayoutWriter::create(options.output, result.format, /*overwrite=*/true);
+  writer->write_index(build_index_json(result.roots, graph));
+  for (const auto& m : manifests) {
+    StringReader r(*graph.manifests.get(m.digest));
+    writer->write_blob(m, r);
+  }
+  auto copy_blob = [&](const Descriptor& d) {
+    try {
+      auto r = graph.origin.at(d.digest)->fetch(d);
+      writer->write_blob(d, *r);
+    } catch (...) {
+      rethrow_with_context("blob " + d.digest.str());
+    }
+  };
+  if (writer->concurrent()) parallel_for_each(blobs, options.concurrency, copy_blob);
+  else
+    for (const auto& b : blobs) copy_blob(b);
+  writer->commit();
+  return result;
+}
+
+} // namespace ferry
