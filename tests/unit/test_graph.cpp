@@ -1,0 +1,136 @@
+#include <doctest/doctest.h>
+
+#include "fake_registry.hpp"
+#include "fixtures.hpp"
+
+#include <ferry/bundle.hpp>
+#include <ferry/error.hpp>
+#include <ferry/graph.hpp>
+#include <ferry/remote/repository.hpp>
+
+#include <algorithm>
+
+using namespace ferry;
+using namespace fixtures;
+
+namespace {
+
+std::size_t pos(const Graph& g, const Digest& d)
+{
+  return static_cast<std::size_t>(std::find(g.order.begin(), g.order.end(), d) - g.order.begin());
+}
+
+struct MultiArch {
+  MemoryStore store;
+  Descriptor amd64, arm64, index, arm_sig, index_sbom, sbom_sig;
+  MultiArch()
+  {
+    amd64 = add_image(store, {"amd64 layer"}, R"({"architecture":"amd64","os":"linux"})");
+    arm64 = add_image(store, {"arm64 layer"}, R"({"architecture":"arm64","os":"linux"})");
+    index = add_index(store, {{amd64, "linux/amd64"}, {arm64, "linux/arm64"}});
+    arm_sig = add_image(store, {"jws-arm"}, {}, arm64, std::string(media_type::k_notary_signature));
+    index_sbom = add_image(store, {"spdx"}, {}, index, "application/spdx+json");
+    sbom_sig = add_image(store, {"jws-sbom"}, {}, index_sbom, std::string(media_type::k_notary_signature));
+  }
+};
+
+} // namespace
+
+TEST_CASE("graph: referrers of referrers and of index children, through the tag fallback")
+{
+  FakeRegistry reg;
+  MultiArch m;
+  load(reg, "multi", m.store, true);
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "multi");
+  Graph g;
+  g.add(repo, m.index, GraphOptions{});
+  for (const auto& d : {m.amd64, m.arm64, m.index, m.arm_sig, m.index_sbom, m.sbom_sig}) CHECK(g.contains(d.digest));
+  CHECK(g.referrer_nodes == std::set<Digest>{m.arm_sig.digest, m.index_sbom.digest, m.sbom_sig.digest});
+  CHECK(g.referrers.at(m.arm64.digest).size() == 1);
+  CHECK(g.referrers.at(m.index_sbom.digest).at(0).digest == m.sbom_sig.digest);
+  // Children before parents; referrers after their subjects.
+  CHECK(pos(g, m.amd64.digest) < pos(g, m.index.digest));
+  CHECK(pos(g, m.arm64.digest) < pos(g, m.index.digest));
+  CHECK(pos(g, m.index.digest) < pos(g, m.index_sbom.digest));
+  CHECK(pos(g, m.index_sbom.digest) < pos(g, m.sbom_sig.digest));
+  for (const auto& b : g.blobs()) CHECK(pos(g, b.digest) < g.order.size());
+  CHECK(g.referrer_closure(m.index.digest).size() == 2);
+  // Configs and referrer payloads are small blobs; image layers are not.
+  CHECK(g.small_blobs.count(Digest::of("jws-arm")) == 1);
+  CHECK(g.small_blobs.count(Digest::of("arm64 layer")) == 0);
+}
+
+TEST_CASE("graph: options filter referrers")
+{
+  FakeRegistry reg;
+  MultiArch m;
+  load(reg, "multi", m.store, true);
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "multi");
+  Graph none;
+  none.add(repo, m.index, GraphOptions{false, {}});
+  CHECK(none.referrer_nodes.empty());
+  CHECK(reg.count("GET", "sha256-") == 0);
+  Graph sigs;
+  sigs.add(repo, m.index, GraphOptions{true, {std::string(media_type::k_notary_signature)}});
+  CHECK(sigs.referrer_nodes == std::set<Digest>{m.arm_sig.digest});
+}
+
+TEST_CASE("graph: a referrer that cannot be fetched is an error naming it")
+{
+  FakeRegistry reg;
+  MultiArch m;
+  load(reg, "multi", m.store, true);
+  reg.repos["multi"].manifests.erase(m.arm_sig.digest.str());
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "multi");
+  Graph g;
+  CHECK_THROWS_WITH_AS(g.add(repo, m.index, GraphOptions{}), doctest::Contains(m.arm_sig.digest.str().c_str()), Error);
+}
+
+TEST_CASE("graph: subjects that refer to each other terminate")
+{
+  // A source that claims X and Y are each other's referrers.
+  struct Loop : MemoryStore {
+    Descriptor x, y;
+    std::vector<Descriptor> referrers(const Descriptor& s, const std::string&) override
+    {
+      if (s.digest == x.digest) return {y};
+      if (s.digest == y.digest) return {x};
+      return {};
+    }
+  } src;
+  src.x = add_image(src, {"x"});
+  src.y = add_image(src, {"y"}, {}, src.x, "application/vnd.y");
+  Graph g;
+  g.add(src, src.x, GraphOptions{});
+  CHECK(g.contains(src.y.digest));
+  CHECK(g.manifests_in_order().size() == 2);
+}
+
+TEST_CASE("graph: platform selection and index.json building")
+{
+  MultiArch m;
+  auto sel = select_platforms(m.index, *m.store.get(m.index.digest), {Platform::parse("linux/arm64")});
+  REQUIRE(sel.size() == 1);
+  CHECK(sel[0].digest == m.arm64.digest);
+  CHECK(select_platforms(m.index, *m.store.get(m.index.digest), {Platform::parse("windows/amd64")}).empty());
+
+  Graph g;
+  g.add(m.store, m.index, GraphOptions{});
+  BundleRoot root;
+  root.desc = m.index;
+  root.source = Reference::parse("reg.local:5000/team/multi:v2");
+  root.tag = "v2";
+  auto idx = nlohmann::json::parse(build_index_json({root}, g));
+  REQUIRE(idx["manifests"].size() == 4);  // the root and three referrers
+  CHECK(idx["manifests"][0]["annotations"]["io.containerd.image.name"] == "reg.local:5000/team/multi:v2");
+  CHECK(idx["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v2");
+  for (std::size_t i = 1; i < 4; ++i) {
+    CHECK_FALSE(idx["manifests"][i].contains("annotations"));
+    CHECK(idx["manifests"][i].contains("artifactType"));
+  }
+  CHECK(is_fallback_tag(m.index.digest.fallback_tag()));
+  CHECK_FALSE(is_fallback_tag("v1"));
+  CHECK(content_size(g, m.arm64.digest) == m.arm64.size +
+                                                 std::string(R"({"architecture":"arm64","os":"linux"})").size() +
+                                                 std::string("arm64 layer").size());
+}

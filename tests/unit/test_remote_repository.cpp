@@ -1,0 +1,212 @@
+#include <doctest/doctest.h>
+
+#include "fake_registry.hpp"
+#include "fixtures.hpp"
+
+#include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/remote/repository.hpp>
+
+#include <set>
+
+using namespace ferry;
+using namespace ferry::remote;
+using namespace fixtures;
+
+namespace {
+
+struct Signed {
+  MemoryStore store;
+  Descriptor image, sig, sbom, sbom_sig;
+  Signed()
+  {
+    image = add_image(store, {"layer"});
+    sig = add_image(store, {"jws"}, {}, image, std::string(media_type::k_notary_signature), {{"a", "1"}});
+    sbom = add_image(store, {"spdx"}, {}, image, "application/spdx+json");
+    sbom_sig = add_image(store, {"jws2"}, {}, sbom, std::string(media_type::k_notary_signature));
+  }
+};
+
+std::set<Digest> digests(const std::vector<Descriptor>& v)
+{
+  std::set<Digest> s;
+  for (const auto& d : v) s.insert(d.digest);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("repository: resolve checks the bytes against the digest asked for")
+{
+  FakeRegistry reg;
+  Signed g;
+  load(reg, "app", g.store, false);
+  reg.repos["app"].tags["v1"] = g.image.digest.str();
+  Repository repo(reg.client, FakeRegistry::k_base, "app");
+  auto d = repo.resolve("v1");
+  CHECK(d.digest == g.image.digest);
+  CHECK(d.media_type == media_type::k_oci_manifest);
+  CHECK(d.size == g.image.size);
+  CHECK_THROWS_WITH_AS(repo.resolve("nope"), doctest::Contains("fake.test/app:nope"), Error);
+
+  // A registry serving other bytes for a digest is caught.
+  reg.repos["app"].manifests[g.sig.digest.str()].second = *g.store.get(g.sbom.digest);
+  Repository fresh(reg.client, FakeRegistry::k_base, "app");
+  CHECK_THROWS_AS(fresh.resolve(g.sig.digest.str()), Error);
+  auto blob = fresh.fetch(g.sig);  // a manifest fetched by descriptor is verified too
+  CHECK_THROWS_AS(read_all(*blob, 1 << 20), Error);
+}
+
+TEST_CASE("referrers: API 200, filtered client-side, paginated through Link")
+{
+  FakeRegistry reg;
+  reg.referrers_api = true;
+  reg.page_size = 1;
+  Signed g;
+  load(reg, "app", g.store, false);
+  Repository repo(reg.client, FakeRegistry::k_base, "app");
+  auto all = repo.referrers(g.image);
+  CHECK(digests(all) == std::set<Digest>{g.sig.digest, g.sbom.digest});
+  CHECK(reg.count("GET", "/referrers/") == 2);  // two pages
+  auto sigs = repo.referrers(g.image, std::string(media_type::k_notary_signature));
+  REQUIRE(sigs.size() == 1);
+  CHECK(sigs[0].digest == g.sig.digest);
+  CHECK(sigs[0].annotations.at("a") == "1");
+  CHECK(repo.referrers_api(g.image));
+  CHECK(reg.count("GET", "sha256-") == 0);  // never fell back
+}
+
+TEST_CASE("referrers: API 404 falls back to the sha256-<hex> tag")
+{
+  FakeRegistry reg;
+  Signed g;
+  load(reg, "app", g.store, true);
+  Repository repo(reg.client, FakeRegistry::k_base, "app");
+  auto refs = repo.referrers(g.image);
+  CHECK(digests(refs) == std::set<Digest>{g.sig.digest, g.sbom.digest});
+  for (const auto& r : refs) CHECK_FALSE(r.artifact_type.empty());
+  CHECK(digests(repo.referrers(g.sbom)) == std::set<Digest>{g.sbom_sig.digest});
+  CHECK(repo.referrers(g.sig).empty());  // no tag: no referrers, not an error
+  CHECK_FALSE(repo.referrers_api(g.image));
+  // The API is probed once, then the fallback is used directly.
+  CHECK(reg.count("GET", "/referrers/") == 1);
+}
+
+TEST_CASE("referrers: a fallback tag resolving to the subject itself or to a non-index means none")
+{
+  FakeRegistry reg;
+  Signed g;
+  load(reg, "app", g.store, false);
+  // GitLab-style: the tag points at the subject.
+  reg.repos["app"].tags[g.image.digest.fallback_tag()] = g.image.digest.str();
+  // Another subject whose fallback tag is an image manifest.
+  reg.repos["app"].tags[g.sbom.digest.fallback_tag()] = g.sig.digest.str();
+  Repository repo(reg.client, FakeRegistry::k_base, "app");
+  CHECK(repo.referrers(g.image).empty());
+  CHECK(repo.referrers(g.sbom).empty());
+}
+
+TEST_CASE("referrers: endless pagination is bounded")
+{
+  FakeHttpClient client;
+  int calls = 0;
+  client.handler = [&](const HttpRequest&) {
+    ++calls;
+    HttpHeaders h;
+    h.add("Content-Type", std::string(media_type::k_oci_index));
+    h.add("Link", "</v2/app/referrers/x?page=again>; rel=\"next\"");
+    return make_response(200, R"({"schemaVersion":2,"manifests":[]})", h);
+  };
+  Repository repo(client, FakeRegistry::k_base, "app");
+  Descriptor subject = desc_of(media_type::k_oci_manifest, "{}");
+  CHECK_THROWS_WITH_AS(repo.referrers(subject), doctest::Contains("pages"), Error);
+  CHECK(calls == k_max_referrer_pages);
+}
+
+TEST_CASE("next_link parses RFC 8288 Link headers")
+{
+  CHECK(next_link(R"(</v2/a/referrers/x?n=1&last=b>; rel="next")") == std::optional<std::string>("/v2/a/referrers/x?n=1&last=b"));
+  CHECK(next_link(R"(<http://h/p1>; rel="prev", <http://h/p3>; rel=next)") == std::optional<std::string>("http://h/p3"));
+  CHECK_FALSE(next_link(R"(<http://h/p1>; rel="prev")").has_value());
+  CHECK_FALSE(next_link("garbage").has_value());
+}
+
+TEST_CASE("fallback index merge: keeps what was there, adds new, dedupes, drops stale")
+{
+  auto d = [](const std::string& s, const std::string& at) {
+    Descriptor x = desc_of(media_type::k_oci_manifest, s);
+    x.artifact_type = at;
+    return x;
+  };
+  auto foreign = d("foreign", "application/vnd.example");
+  auto stale = d("stale", "application/vnd.example");
+  auto sig = d("sig", std::string(media_type::k_notary_signature));
+  auto sbom = d("sbom", "application/spdx+json");
+  auto exists = [&](const Descriptor& x) { return x.digest != stale.digest; };
+
+  auto m = merge_fallback_index({foreign, stale, sig}, {sig, sbom}, exists);
+  CHECK(m.changed);
+  REQUIRE(m.manifests.size() == 3);
+  CHECK(m.manifests[0].digest == foreign.digest);
+  CHECK(m.manifests[1].digest == sig.digest);
+  CHECK(m.manifests[2].digest == sbom.digest);
+
+  auto same = merge_fallback_index({foreign, sig}, {sig}, exists);
+  CHECK_FALSE(same.changed);
+  auto dup = merge_fallback_index({sig, sig}, {}, exists);
+  CHECK(dup.changed);
+  CHECK(dup.manifests.size() == 1);
+
+  auto bytes = fallback_index_bytes({sig});
+  auto j = nlohmann::json::parse(bytes);
+  CHECK(j["mediaType"] == media_type::k_oci_index);
+  CHECK(j["manifests"][0]["artifactType"] == media_type::k_notary_signature);
+  CHECK(j["manifests"][0].contains("annotations"));
+}
+
+TEST_CASE("update_fallback_index merges with the registry's index and writes only on change")
+{
+  FakeRegistry reg;
+  Signed g;
+  load(reg, "app", g.store, false);
+  MemoryStore other;
+  auto foreign = add_image(other, {"cosign"}, {}, g.image, "application/vnd.dev.cosign");
+  load(reg, "app", other, true);  // a foreign referrer already listed in the fallback index
+  Repository repo(reg.client, FakeRegistry::k_base, "app");
+  auto sig = repo.referrers(g.sig).size();  // warm nothing; just check API state later
+  CHECK(sig == 0);
+
+  Manifest m = Manifest::parse(*g.store.get(g.sig.digest), g.sig.media_type, "sig");
+  CHECK(repo.update_fallback_index(g.image, {referrer_descriptor(g.sig, m)}));
+  auto refs = repo.referrers(g.image);
+  CHECK(digests(refs) == std::set<Digest>{foreign.digest, g.sig.digest});
+  auto puts = reg.count("PUT", "/manifests/");
+  CHECK_FALSE(repo.update_fallback_index(g.image, {referrer_descriptor(g.sig, m)}));
+  CHECK(reg.count("PUT", "/manifests/") == puts);
+}
+
+TEST_CASE("push: blobs through POST + PUT ?digest=, manifests by digest, tags")
+{
+  FakeRegistry reg;
+  Signed g;
+  Repository repo(reg.client, FakeRegistry::k_base, "dst/app");
+  for (const auto& d : g.store.all()) {
+    if (media_type::is_manifest(d.media_type)) continue;
+    CHECK_FALSE(repo.exists(d));
+    auto r = g.store.fetch(d);
+    repo.push(d, *r);
+    CHECK(repo.exists(d));
+  }
+  auto r = g.store.fetch(g.image);
+  repo.push(g.image, *r);
+  CHECK(repo.exists(g.image));
+  CHECK(reg.repos["dst/app"].manifests[g.image.digest.str()].first == media_type::k_oci_manifest);
+  repo.tag(g.image, "v1");
+  CHECK(reg.repos["dst/app"].tags["v1"] == g.image.digest.str());
+
+  // Content that does not match its descriptor never reaches the registry.
+  auto lie = desc_of("application/octet-stream", "truth");
+  StringReader bad("lies!");
+  CHECK_THROWS_AS(repo.push(lie, bad), Error);
+  CHECK(reg.repos["dst/app"].blobs.count(lie.digest.str()) == 0);
+}
