@@ -62,6 +62,7 @@ struct PushResult {
   std::vector<Root> roots;
   std::size_t blobs_pushed = 0;
   std::size_t blobs_skipped = 0;
+  std::size_t blobs_mounted = 0;
   std::uint64_t bytes_pushed = 0;
   std::size_t manifests_pushed = 0;
   std::size_t manifests_skipped = 0;

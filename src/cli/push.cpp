@@ -16,7 +16,7 @@ nlohmann::json to_json(const PushResult& r, const std::string& target)
           {"command", "push"},
           {"target", target},
           {"roots", roots},
-          {"blobs", {{"pushed", r.blobs_pushed}, {"skipped", r.blobs_skipped}, {"bytes", r.bytes_pushed}}},
+          {"blobs", {{"pushed", r.blobs_pushed}, {"skipped", r.blobs_skipped}, {"mounted", r.blobs_mounted}, {"bytes", r.bytes_pushed}}},
           {"manifests", {{"pushed", r.manifests_pushed}, {"skipped", r.manifests_skipped}}},
           {"tags", {{"written", r.tags_written}, {"unchanged", r.tags_unchanged}}},
           {"referrers", r.referrers},
@@ -66,9 +66,9 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
         print_json(to_json(result, s->target));
       } else {
         for (const auto& root : result.roots) std::printf("pushed %s %s\n", root.destination.c_str(), root.desc.digest.str().c_str());
-        std::printf("blobs: %zu pushed (%s), %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
+        std::printf("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
                     "written; referrers: %zu (%zu fallback indexes written)\n",
-                    result.blobs_pushed, human_bytes(result.bytes_pushed).c_str(), result.blobs_skipped,
+                    result.blobs_pushed, human_bytes(result.bytes_pushed).c_str(), result.blobs_mounted, result.blobs_skipped,
                     result.manifests_pushed, result.manifests_skipped, result.tags_written, result.referrers,
                     result.fallback_indexes_written);
       }

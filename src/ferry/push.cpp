@@ -52,6 +52,9 @@ PushResult push(const PushOptions& options, const RepositoryOpener& open, const 
 
   PushResult result;
   std::mutex result_mutex;
+  // Blobs known to be in some repository of the target registry: later repositories mount
+  // them instead of uploading again.
+  std::map<Digest, std::string> placed;
   for (const auto& [repo_name, roots] : groups) {
     std::string where = target.registry + "/" + repo_name;
     try {
@@ -68,6 +71,19 @@ PushResult push(const PushOptions& options, const RepositoryOpener& open, const 
         if (have) ++result.blobs_skipped;
         else missing.push_back(d);
       });
+      std::vector<Descriptor> to_mount, to_upload;
+      for (const auto& d : missing) {
+        auto it = placed.find(d.digest);
+        (it != placed.end() && it->second != repo_name ? to_mount : to_upload).push_back(d);
+      }
+      parallel_for_each(to_mount, options.concurrency, [&](const Descriptor& d) {
+        bool ok = repo->mount(d, placed.at(d.digest));
+        std::lock_guard lock(result_mutex);
+        if (ok) ++result.blobs_mounted;
+        else to_upload.push_back(d);
+      });
+      missing = std::move(to_upload);
+      if (!missing.empty()) log(where + ": uploading " + std::to_string(missing.size()) + " blobs");
       auto upload = [&](const Descriptor& d, Reader& content) {
         repo->push(d, content);
         std::lock_guard lock(result_mutex);
@@ -85,7 +101,7 @@ PushResult push(const PushOptions& options, const RepositoryOpener& open, const 
         // One streaming pass over the archive, uploading each missing blob as it passes.
         bundle->for_each_blob(wanted, [&](const Descriptor& d, Reader& r) { upload(graph.nodes.at(d.digest), r); });
       }
-      log(where + ": " + std::to_string(result.blobs_pushed) + " blobs pushed");
+      for (const auto& d : blobs) placed.emplace(d.digest, repo_name);
 
       // 2. Manifests, children before parents, referrers after their subjects.
       for (const auto& m : graph.manifests_in_order()) {

@@ -53,8 +53,10 @@ public:
   /// Adds `additions` to the fallback index `sha256-<hex of subject>`, merging with what is
   /// there (see merge_fallback_index). Returns true when it wrote the index.
   bool update_fallback_index(const Descriptor& subject, const std::vector<Descriptor>& additions);
-  /// Sets the blob source repository for cross-repository mounts (same registry).
-  void set_mount_from(std::string repo) { m_mount_from = std::move(repo); }
+  /// Asks the registry to mount blob `desc` from repository `from` of the same registry
+  /// (distribution-spec §Mounting a blob from another repository). True when mounted; a
+  /// registry that declines starts an upload session, which is cancelled.
+  bool mount(const Descriptor& desc, const std::string& from);
 
 private:
   HttpResponse send(HttpRequest request);
@@ -67,7 +69,6 @@ private:
   HttpClient& m_client;
   std::string m_base_url;
   std::string m_name;
-  std::string m_mount_from;
   std::mutex m_mutex;
   std::optional<bool> m_referrers_api;
   std::map<Digest, std::string> m_manifest_cache;

@@ -298,7 +298,9 @@ std::string AuthClient::cached_token(const std::string& host, const std::string&
   if (it == m_hosts.end()) return {};
   auto now = std::chrono::steady_clock::now();
   std::vector<std::string> needed = scope_grants(scope);
-  for (const auto& cached : it->second.tokens) {
+  // Newest first: a recent token is the likeliest to be valid and the widest.
+  for (auto cached_it = it->second.tokens.rbegin(); cached_it != it->second.tokens.rend(); ++cached_it) {
+    const CachedToken& cached = *cached_it;
     if (cached.expires <= now) continue;
     if (cached.scope == scope) return cached.token;
     if (!needed.empty() && std::includes(cached.grants.begin(), cached.grants.end(), needed.begin(), needed.end()))

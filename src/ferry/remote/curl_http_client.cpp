@@ -164,10 +164,15 @@ struct CurlHttpClient::Impl {
     return pair;
   }
 
-  void release(std::unique_ptr<HandlePair> pair)
+  void release(std::unique_ptr<HandlePair> pair) noexcept
   {
     std::lock_guard lock(idle_mutex);
-    if (idle.size() < k_max_idle_handles) idle.push_back(std::move(pair));
+    if (idle.size() >= k_max_idle_handles) return;
+    try {
+      idle.push_back(std::move(pair));
+    } catch (const std::bad_alloc&) {
+      // The pair is freed instead of pooled.
+    }
   }
 };
 
@@ -191,12 +196,7 @@ public:
   {
   }
 
-  ~Transfer()
-  {
-    if (!m_pair) return;
-    if (m_in_multi) curl_multi_remove_handle(m_pair->multi.get(), m_pair->easy.get());
-    m_impl->release(std::move(m_pair));
-  }
+  ~Transfer() { release(); }
 
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
@@ -227,6 +227,7 @@ public:
     setopt(CURLOPT_LOW_SPEED_LIMIT, 1L);
     setopt(CURLOPT_LOW_SPEED_TIME, options.low_speed_time_s);
     setopt(CURLOPT_TCP_KEEPALIVE, 1L);
+    setopt(CURLOPT_BUFFERSIZE, 128L * 1024); // fewer, larger socket reads
     setopt(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     setopt(CURLOPT_FOLLOWLOCATION, 0L);
     setopt(CURLOPT_HEADERFUNCTION, &Transfer::on_header);
@@ -287,10 +288,8 @@ public:
     if (m_headers_complete) return;
     // Finished without a complete header block.
     if (m_result != CURLE_OK || m_upload_error) throw_failure();
-    long code = 0;
-    curl_easy_getinfo(m_pair->easy.get(), CURLINFO_RESPONSE_CODE, &code);
-    if (code <= 0) throw Error(Errc::network, context() + ": no HTTP response");
-    m_status = static_cast<int>(code);
+    if (m_final_code <= 0) throw Error(Errc::network, context() + ": no HTTP response");
+    m_status = static_cast<int>(m_final_code);
     m_headers_complete = true;
   }
 
@@ -369,10 +368,26 @@ private:
           m_result = msg->data.result;
         }
       }
-      if (m_done || done_waiting()) return;
+      if (m_done) {
+        curl_easy_getinfo(m_pair->easy.get(), CURLINFO_RESPONSE_CODE, &m_final_code);
+        // What is left of the body is in m_buf: the handles (and their connection)
+        // can serve the next request while the caller still reads.
+        release();
+        return;
+      }
+      if (done_waiting()) return;
       mc = curl_multi_poll(multi, nullptr, 0, k_poll_timeout_ms, nullptr);
       if (mc != CURLM_OK) throw Error(Errc::network, context() + ": " + curl_multi_strerror(mc));
     }
+  }
+
+  void release() noexcept
+  {
+    if (!m_pair) return;
+    if (m_in_multi) curl_multi_remove_handle(m_pair->multi.get(), m_pair->easy.get());
+    m_in_multi = false;
+    m_upload.reset();
+    m_impl->release(std::move(m_pair));
   }
 
   void unpause()
@@ -510,6 +525,7 @@ private:
   bool m_paused = false;
   bool m_done = false;
   CURLcode m_result = CURLE_OK;
+  long m_final_code = 0;
 };
 
 class TransferBodyReader : public Reader {

@@ -184,16 +184,11 @@ void Repository::push(const Descriptor& desc, Reader& content)
     put_manifest(desc, read_all(verified, k_max_manifest_size, what), desc.digest.str());
     return;
   }
-  // Start an upload session; try a cross-repository mount first (distribution-spec
-  // §Mounting a blob from another repository).
   HttpRequest start;
   start.method = "POST";
   start.url = url("/blobs/uploads/");
-  if (!m_mount_from.empty() && m_mount_from != m_name)
-    start.url += "?mount=" + desc.digest.str() + "&from=" + m_mount_from;
   start.body_size = 0;
   auto resp = send(start);
-  if (resp.status == 201) return;  // mounted
   if (resp.status != 202) fail("POST " + display() + " blob upload for " + desc.digest.str(), resp);
   auto location = resp.headers.get("Location");
   if (!location) throw Error(Errc::network, "POST " + display() + " blob upload: no Location header");
@@ -220,6 +215,28 @@ void Repository::push(const Descriptor& desc, Reader& content)
   if (done.status != 201) fail("PUT " + what, done);
   if (auto header = done.headers.get("Docker-Content-Digest"); header && *header != desc.digest.str())
     throw Error(Errc::digest_mismatch, "PUT " + what + ": registry stored digest " + *header);
+}
+
+bool Repository::mount(const Descriptor& desc, const std::string& from)
+{
+  HttpRequest req;
+  req.method = "POST";
+  req.url = url("/blobs/uploads/?mount=" + desc.digest.str() + "&from=" + from);
+  req.body_size = 0;
+  auto resp = send(req);
+  if (resp.status == 201) return true;
+  if (resp.status == 202) {
+    if (auto location = resp.headers.get("Location")) {
+      HttpRequest cancel;
+      cancel.method = "DELETE";
+      cancel.url = resolve_location(*location);
+      cancel.no_body = true;
+      send(cancel);  // best effort: an abandoned session expires anyway
+    }
+    return false;
+  }
+  if (resp.status == 401 || resp.status == 403 || resp.status == 404) return false;  // no pull access to `from`
+  fail("POST " + display() + " mount of " + desc.digest.str() + " from " + from, resp);
 }
 
 void Repository::put_manifest(const Descriptor& desc, const std::string& bytes, const std::string& ref)
