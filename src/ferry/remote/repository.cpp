@@ -206,6 +206,7 @@ void Repository::push(const Descriptor& desc, Reader& content)
   } else {
     auto verified = std::make_shared<std::unique_ptr<Reader>>(
         std::make_unique<VerifyingReader>(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what));
+    put.body_replayable = false;
     put.body = [verified, what]() -> std::unique_ptr<Reader> {
       if (!*verified) throw Error(Errc::network, what + ": upload failed and the stream cannot be replayed");
       return std::move(*verified);

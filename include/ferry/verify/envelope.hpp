@@ -1,0 +1,58 @@
+#pragma once
+/// Notary Project signature envelopes: JWS (application/jose+json) and COSE_Sign1
+/// (application/cose) — ../shared/notation/SPEC.md §2, §3, and the integrity step of §6.
+#include <ferry/descriptor.hpp>
+#include <ferry/verify/openssl.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ferry::verify {
+
+inline constexpr std::string_view k_media_type_jws = "application/jose+json";
+inline constexpr std::string_view k_media_type_cose = "application/cose";
+inline constexpr std::string_view k_payload_content_type = "application/vnd.cncf.notary.payload.v1+json";
+
+enum class SigningScheme { x509, x509_signing_authority };
+
+/// What a verified envelope says.
+struct SignerInfo {
+  std::string envelope_media_type;
+  std::string alg;  ///< "PS256", ..., equal to the leaf key's spec
+  SigningScheme scheme = SigningScheme::x509;
+  std::optional<TimePoint> signing_time;             ///< notary.x509
+  std::optional<TimePoint> authentic_signing_time;   ///< notary.x509.signingAuthority
+  std::optional<TimePoint> expiry;
+  Chain chain;                   ///< x5c / x5chain, leaf first
+  std::string signature;         ///< the raw primitive signature bytes (timestamp imprint input)
+  std::string timestamp_token;   ///< RFC 3161 TimeStampToken (DER/BER), empty when none
+  std::string payload;           ///< the payload bytes (JSON)
+  std::string signing_agent;
+  std::string verification_plugin;              ///< io.cncf.notary.verificationPlugin, if any
+  std::string verification_plugin_min_version;
+  /// Critical extended attributes ferry does not know (listed in `crit`, present, not one of
+  /// the Notary headers). notation-go accepts them; the spec says they MUST fail.
+  std::vector<std::string> unknown_critical;
+};
+
+/// The integrity step's failure: the envelope is malformed, its signature does not verify,
+/// its signed attributes or chain break Notation's rules. `what()` is the reason.
+class IntegrityError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses the envelope selected by `media_type` (JWS or COSE; anything else is an
+/// IntegrityError "signature envelope format with media type ... is not supported"),
+/// verifies the primitive signature with the leaf key, and validates the signed attributes,
+/// the critical-header rules, the chain (validate_code_signing_chain), alg == key spec and
+/// the payload content type. Throws IntegrityError.
+SignerInfo verify_envelope(std::string_view media_type, std::string_view envelope);
+
+/// The payload's `targetArtifact` descriptor; throws IntegrityError when the payload is
+/// not `{"targetArtifact": descriptor}` with mediaType, digest and size.
+Descriptor parse_payload_target(const std::string& payload);
+
+} // namespace ferry::verify

@@ -1,0 +1,68 @@
+#pragma once
+/// Notation trust policy (trustpolicy.json / trustpolicy.oci.json) and trusted identities
+/// (../shared/notation/SPEC.md §5.2, §6 level table).
+#include <ferry/verify/openssl.hpp>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ferry::verify {
+
+enum class Level { strict, permissive, audit, skip };
+enum class Action { enforce, log, skip };
+
+/// The action per check for a statement (level table + overrides).
+struct VerificationLevel {
+  Level level = Level::strict;
+  Action integrity = Action::enforce;
+  Action authenticity = Action::enforce;
+  Action authentic_timestamp = Action::enforce;
+  Action expiry = Action::enforce;
+  Action revocation = Action::enforce;
+};
+
+struct TrustPolicyStatement {
+  std::string name;
+  std::vector<std::string> registry_scopes;
+  VerificationLevel verification;
+  /// "always" (default) or "afterCertExpiry".
+  std::string verify_timestamp = "always";
+  /// (type, name) pairs; type ∈ ca, signingAuthority, tsa.
+  std::vector<std::pair<std::string, std::string>> trust_stores;
+  /// As written: "*" or "x509.subject: C=US, ST=WA, O=..." (other prefixes kept, ignored).
+  std::vector<std::string> trusted_identities;
+};
+
+class TrustPolicyDocument {
+public:
+  /// Parses and validates the whole document (version "1.0", non-empty unique names,
+  /// registry scopes, levels, overrides, trust stores, trusted identities, overlaps).
+  /// Throws ferry::Error(Errc::invalid_argument) with "<source>: <reason>".
+  static TrustPolicyDocument parse(std::string_view json, const std::string& source);
+
+  const std::vector<TrustPolicyStatement>& statements() const { return m_statements; }
+
+  /// The statement for a repository scope (`registry/repo/path`, no tag or digest): an exact
+  /// registryScopes match wins over "*"; nullptr when none applies.
+  const TrustPolicyStatement* applicable(const std::string& scope) const;
+
+private:
+  std::vector<TrustPolicyStatement> m_statements;
+};
+
+const char* level_name(Level level);
+const char* action_name(Action action);
+
+/// Renders a certificate subject the way Go's pkix.Name.String() does, the form trusted
+/// identities are matched against.
+std::string go_subject_string(X509* cert);
+
+/// True when the leaf matches one of the statement's trusted identities: "*" matches
+/// everything; "x509.subject: DN" matches when every attribute of DN equals the leaf's
+/// attribute of the same type (subset match, exact strings). Identities with other
+/// prefixes never match.
+bool trusted_identity_matches(const std::vector<std::string>& trusted_identities, X509* leaf);
+
+} // namespace ferry::verify
