@@ -26,6 +26,7 @@ void RegistryFlags::finish()
     std::getline(std::cin, line);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     options.password = line;
+    if (options.password.empty()) throw Error(Errc::invalid_argument, "--password-stdin: no password on standard input");
   }
   if (!options.username.empty() && !password_stdin)
     throw Error(Errc::invalid_argument, "--username needs --password-stdin");

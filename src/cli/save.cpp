@@ -4,6 +4,7 @@
 #include <ferry/error.hpp>
 
 #include <fstream>
+#include <set>
 
 namespace ferry::cli {
 
@@ -83,6 +84,15 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       for (const auto& p : s->platforms) opts.platforms.push_back(Platform::parse(p));
       opts.graph.referrers = !s->no_referrers;
       opts.graph.artifact_types = s->artifact_types;
+      if (!s->registry.options.username.empty()) {
+        // Explicit credentials belong to one registry (design §8): never hand them to others.
+        std::set<std::string> registries;
+        for (const auto& r : opts.references) registries.insert(Reference::parse(r).registry);
+        if (registries.size() > 1)
+          throw Error(Errc::invalid_argument,
+                      "--username applies to one registry, but the references name " + std::to_string(registries.size()) +
+                          "; use --registry-config for several");
+      }
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);

@@ -102,9 +102,11 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
 
   auto writer = LayoutWriter::create(options.output, result.format, /*overwrite=*/true);
   writer->write_index(build_index_json(result.roots, graph));
-  for (const auto& m : manifests) {
-    StringReader r(*graph.manifests.get(m.digest));
-    writer->write_blob(m, r);
+  // Parents before children (the reverse of the push order), so that a streaming reader
+  // knows every manifest is wanted when it arrives and can stop after the head.
+  for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) {
+    StringReader r(*graph.manifests.get(it->digest));
+    writer->write_blob(*it, r);
   }
   auto copy_blob = [&](const Descriptor& d) {
     try {

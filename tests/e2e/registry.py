@@ -14,9 +14,18 @@
 - ``read_bundle``: an independent reader of ferry bundles (dir, .tar, .tar.zst)
   that records tar entry order.
 - ``ferry_binary`` / ``run_ferry``.
+- TLS and Basic auth: ``make_test_pki`` (throwaway CA + server cert via the
+  ``openssl`` CLI), ``make_htpasswd`` (bcrypt, ``htpasswd`` from apache2-utils);
+  ``Registry(tls=..., htpasswd=..., credentials=...)`` serves https and/or
+  requires auth, and its client speaks https (CA context) and Basic auth.
+- ``LayoutBuilder``: writes OCI layouts the way other tools do (oras-style
+  untagged referrers, regclient-style ``sha256-<hex>`` tagged referrer indexes),
+  usable with the builders above in place of a registry; ``tar_layout``.
 """
 
 import atexit
+import base64
+import collections
 import hashlib
 import io
 import json
@@ -25,6 +34,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -66,11 +76,17 @@ _NO_PROXY = "127.0.0.1,localhost,::1"
 
 
 def child_env(extra=None):
+    """os.environ plus loopback in NO_PROXY, plus ``extra`` (a value of None removes
+    the variable)."""
     env = dict(os.environ)
     for k in ("NO_PROXY", "no_proxy"):
         env[k] = ",".join(x for x in (env.get(k), _NO_PROXY) if x)
     if extra:
-        env.update(extra)
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
     return env
 
 
@@ -139,9 +155,15 @@ class Registry:
 
     Use as a context manager. ``.host`` is "127.0.0.1:PORT", ``.storage`` the
     filesystem driver's root directory (``docker/registry/v2/{blobs,repositories}``
-    below it)."""
+    below it).
 
-    def __init__(self, name="registry", startup_timeout=20.0):
+    Optional: ``tls`` (a ``TestPKI``: the registry serves https with its server
+    cert, the client trusts its CA), ``htpasswd`` (path of a bcrypt htpasswd file:
+    the registry requires Basic auth), ``credentials`` ((user, password) the client
+    sends as Basic auth; pass ``anonymous=True`` to ``request`` to omit them)."""
+
+    def __init__(self, name="registry", startup_timeout=20.0, tls=None, htpasswd=None,
+                 credentials=None):
         self.name = name
         self.startup_timeout = startup_timeout
         self.proc = None
@@ -149,7 +171,18 @@ class Registry:
         self.port = None
         self.host = None
         self._stderr = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.tls = tls
+        self.htpasswd = htpasswd
+        self.credentials = credentials
+        handlers = [urllib.request.ProxyHandler({})]
+        if tls is not None:
+            handlers.append(urllib.request.HTTPSHandler(
+                context=ssl.create_default_context(cafile=tls.ca)))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    @property
+    def scheme(self):
+        return "https" if self.tls is not None else "http"
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self):
@@ -204,6 +237,15 @@ class Registry:
                     "  headers:\n"
                     "    X-Content-Type-Options: [nosniff]\n"
                 )
+                if self.tls is not None:
+                    f.write("  tls:\n"
+                            f"    certificate: {self.tls.cert}\n"
+                            f"    key: {self.tls.key}\n")
+                if self.htpasswd is not None:
+                    f.write("auth:\n"
+                            "  htpasswd:\n"
+                            "    realm: ferry-e2e\n"
+                            f"    path: {self.htpasswd}\n")
             self._stderr = open(os.path.join(self.tmpdir, "registry.log"), "w+b")
             self.proc = subprocess.Popen(
                 [REGISTRY_BIN, "serve", config],
@@ -233,15 +275,17 @@ class Registry:
                 raise RuntimeError(
                     f"{REGISTRY_BIN} exited with {self.proc.returncode} before serving "
                     f"{self.host}:\n{self._log()}")
+            # With htpasswd auth and no client credentials, 401 means "serving".
+            want = (200, 401) if self.htpasswd is not None and not self.credentials else (200,)
             try:
-                with self._opener.open(f"http://{self.host}/v2/", timeout=2) as r:
-                    if r.status == 200:
-                        return
+                status, _, _ = self.request("GET", "/v2/", ok=tuple(range(100, 600)), timeout=2)
+                if status in want:
+                    return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
         raise RuntimeError(
-            f"{REGISTRY_BIN} did not answer 200 on http://{self.host}/v2/ within "
+            f"{REGISTRY_BIN} did not answer 200 on {self.url('/v2/')} within "
             f"{self.startup_timeout}s:\n{self._log()}")
 
     def stop(self, remove=True):
@@ -267,14 +311,27 @@ class Registry:
 
     # -- HTTP --------------------------------------------------------------
     def url(self, path):
-        return f"http://{self.host}{path}"
+        return f"{self.scheme}://{self.host}{path}"
 
-    def request(self, method, path_or_url, data=None, headers=None, ok=(200,)):
-        """Returns (status, headers, body). Raises RegistryError if status not in ok."""
+    def basic_auth_header(self):
+        """The Authorization header value for ``credentials`` (None without)."""
+        if not self.credentials:
+            return None
+        user, password = self.credentials
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def request(self, method, path_or_url, data=None, headers=None, ok=(200,),
+                anonymous=False, timeout=60):
+        """Returns (status, headers, body). Raises RegistryError if status not in ok.
+        Sends Basic auth when the client has ``credentials`` unless ``anonymous``."""
         url = path_or_url if path_or_url.startswith("http") else self.url(path_or_url)
-        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        headers = dict(headers or {})
+        auth = None if anonymous else self.basic_auth_header()
+        if auth and "Authorization" not in headers:
+            headers["Authorization"] = auth
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with self._opener.open(req, timeout=60) as r:
+            with self._opener.open(req, timeout=timeout) as r:
                 status, hdrs, body = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, hdrs, body = e.code, e.headers, e.read()
@@ -495,7 +552,7 @@ def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def push_signature(reg, repo, subject_desc, seed):
+def push_signature(reg, repo, subject_desc, seed, update_fallback=True):
     """A Notation-shaped JWS signature (not cryptographically valid)."""
     payload = canonical_json({"targetArtifact": subject_of(subject_desc)})
     protected = canonical_json({"alg": "PS256", "cty": "application/vnd.cncf.notary.payload.v1+json",
@@ -509,7 +566,7 @@ def push_signature(reg, repo, subject_desc, seed):
     ann = {NOTATION_THUMBPRINT: json.dumps([thumb]),
            "org.opencontainers.image.created": "2024-01-01T00:00:00Z"}
     return push_referrer(reg, repo, subject_desc, NOTATION_SIGNATURE, envelope,
-                         NOTATION_JWS, ann)
+                         NOTATION_JWS, ann, update_fallback=update_fallback)
 
 
 def push_sbom(reg, repo, subject_desc, name):
@@ -785,6 +842,163 @@ def read_bundle(path):
 
 
 # ---------------------------------------------------------------------------
+# TLS and Basic auth material (generated at test time)
+# ---------------------------------------------------------------------------
+
+TestPKI = collections.namedtuple("TestPKI", "dir ca ca_key cert key")
+TestPKI.__doc__ = """Paths (PEM) of a throwaway CA and a server cert/key it issued."""
+
+
+def _run_tool(cmd, cwd=None):
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}{p.stdout}")
+    return p.stdout
+
+
+def make_test_pki(directory, ip="127.0.0.1", days=2):
+    """A throwaway CA and a server certificate for IP ``ip`` (subjectAltName
+    IP:<ip>, serverAuth), made with the ``openssl`` CLI in ``directory``."""
+    os.makedirs(directory, exist_ok=True)
+    j = lambda n: os.path.join(directory, n)
+    _run_tool(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+               "-days", str(days), "-subj", "/CN=ferry e2e test CA",
+               "-addext", "basicConstraints=critical,CA:TRUE",
+               "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+               "-keyout", j("ca.key"), "-out", j("ca.pem")])
+    _run_tool(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256",
+               "-subj", f"/CN={ip}", "-keyout", j("server.key"), "-out", j("server.csr")])
+    with open(j("server.ext"), "w") as f:
+        f.write(f"subjectAltName=IP:{ip}\n"
+                "basicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\n")
+    _run_tool(["openssl", "x509", "-req", "-sha256", "-days", str(days),
+               "-in", j("server.csr"), "-CA", j("ca.pem"), "-CAkey", j("ca.key"),
+               "-set_serial", "0x" + os.urandom(8).hex(), "-extfile", j("server.ext"),
+               "-out", j("server.pem")])
+    return TestPKI(directory, j("ca.pem"), j("ca.key"), j("server.pem"), j("server.key"))
+
+
+def make_htpasswd(path, users):
+    """A bcrypt htpasswd file (``htpasswd -Bbn``, Debian package apache2-utils) for
+    {user: password}; distribution only accepts bcrypt entries."""
+    if shutil.which("htpasswd") is None:
+        raise RuntimeError("htpasswd not found (apt-get install apache2-utils)")
+    with open(path, "w") as f:
+        for user, password in users.items():
+            f.write(_run_tool(["htpasswd", "-Bbn", user, password]).strip() + "\n")
+    return path
+
+
+def docker_auth(user, password):
+    """The ``auth`` field of a docker config.json ``auths`` entry."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# ---------------------------------------------------------------------------
+# OCI layouts written the way other tools write them
+# ---------------------------------------------------------------------------
+
+class LayoutBuilder:
+    """Builds an OCI image layout directory by hand.
+
+    Duck-types the write side of the ``Registry`` client (``put_blob``,
+    ``blob_exists``, ``put_manifest``, ``add_referrer``; the repo argument is
+    ignored), so ``push_image``/``push_index``/``push_referrer``/``push_signature``
+    build into a layout. A manifest put by tag becomes an ``index.json`` entry
+    with ``org.opencontainers.image.ref.name``; ``write_index`` writes index.json.
+
+    ``referrers`` says how referrers (``add_referrer``) are recorded:
+      "oras"      each referrer listed untagged in index.json (oras-go OCI store);
+      "regclient" per subject an OCI index, tagged ``sha256-<hex>`` in index.json,
+                  listing the subject's referrers (regclient's ocidir; the referrers
+                  tag schema applied to a layout); the referrers are not listed;
+      None        referrer manifests are blobs only.
+    ``fallback_annotations``: index-level annotations put on regclient-style
+    fallback indexes (to tell them apart from ones a registry client writes)."""
+
+    def __init__(self, path, referrers="oras", fallback_annotations=None):
+        if referrers not in ("oras", "regclient", None):
+            raise ValueError(referrers)
+        self.path = path
+        self.referrers_style = referrers
+        self.fallback_annotations = fallback_annotations
+        self.entries = []          # index.json entries in order
+        self.referrers = {}        # subject digest -> [descriptors]
+        self.fallback_indexes = {}  # subject digest -> descriptor of the written index
+        os.makedirs(os.path.join(path, "blobs", "sha256"), exist_ok=True)
+        with open(os.path.join(path, "oci-layout"), "wb") as f:
+            f.write(canonical_json({"imageLayoutVersion": "1.0.0"}))
+
+    def blob_path(self, digest):
+        alg, _, hexpart = digest.partition(":")
+        return os.path.join(self.path, "blobs", alg, hexpart)
+
+    def blob_exists(self, _repo, digest):
+        return os.path.exists(self.blob_path(digest))
+
+    def put_blob(self, _repo, data):
+        digest = sha256_digest(data)
+        if not os.path.exists(self.blob_path(digest)):
+            with open(self.blob_path(digest), "wb") as f:
+                f.write(data)
+        return digest
+
+    def put_manifest(self, repo, ref, data, media_type):
+        digest = self.put_blob(repo, data)
+        if ref and not ref.startswith("sha256:"):
+            self.entries.append({"mediaType": media_type, "digest": digest, "size": len(data),
+                                 "annotations": {ANN_REF_NAME: ref}})
+        return digest
+
+    def add_referrer(self, _repo, subject_digest, desc):
+        lst = self.referrers.setdefault(subject_digest, [])
+        lst[:] = [d for d in lst if d["digest"] != desc["digest"]] + [dict(desc)]
+
+    def write_index(self):
+        """Writes index.json (and regclient-style fallback indexes); returns it parsed."""
+        entries = list(self.entries)
+        for subject, descs in self.referrers.items():
+            if self.referrers_style == "oras":
+                entries.extend(dict(d) for d in descs)
+            elif self.referrers_style == "regclient":
+                index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs}
+                if self.fallback_annotations:
+                    index["annotations"] = dict(self.fallback_annotations)
+                data = canonical_json(index)
+                digest = self.put_blob(None, data)
+                desc = {"mediaType": OCI_INDEX, "digest": digest, "size": len(data)}
+                self.fallback_indexes[subject] = dict(desc)
+                desc["annotations"] = {ANN_REF_NAME: fallback_tag(subject)}
+                entries.append(desc)
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+        with open(os.path.join(self.path, "index.json"), "wb") as f:
+            f.write(canonical_json(index))
+        return index
+
+
+def read_layout_index(path):
+    with open(os.path.join(path, "index.json"), "rb") as f:
+        return json.load(f)
+
+
+def tar_layout(layout_dir, out_path):
+    """Tars a layout directory with entries relative to it (``oci-layout``,
+    ``index.json``, ``blobs/``, ``blobs/sha256/``, ``blobs/sha256/<hex>``...)."""
+    with tarfile.open(out_path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name in ("oci-layout", "index.json"):
+            tf.add(os.path.join(layout_dir, name), arcname=name, recursive=False)
+        for dirpath, dirs, files in os.walk(os.path.join(layout_dir, "blobs")):
+            dirs.sort()
+            rel = os.path.relpath(dirpath, layout_dir)
+            tf.add(dirpath, arcname=rel, recursive=False)
+            for n in sorted(files):
+                tf.add(os.path.join(dirpath, n), arcname=f"{rel}/{n}", recursive=False)
+    return out_path
+
+
+# ---------------------------------------------------------------------------
 # ferry binary
 # ---------------------------------------------------------------------------
 
@@ -796,11 +1010,12 @@ def ferry_binary():
     return os.path.join(REPO_ROOT, "build", "ferry")
 
 
-def run_ferry(*args, input=None, timeout=300, cwd=None):
-    """Runs ferry; returns CompletedProcess with text stdout/stderr."""
+def run_ferry(*args, input=None, timeout=300, cwd=None, env=None):
+    """Runs ferry; returns CompletedProcess with text stdout/stderr.
+    ``env``: extra environment variables (None values remove one), see child_env."""
     cmd = [ferry_binary()] + [str(a) for a in args]
     return subprocess.run(cmd, input=input, capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=child_env())
+                          timeout=timeout, cwd=cwd, env=child_env(env))
 
 
 def describe(proc):

@@ -32,6 +32,14 @@ std::string blob_path(const Digest& digest);
 /// The digest named by a layout entry path `blobs/<alg>/<hex>`, if it is one.
 std::optional<Digest> digest_from_blob_path(std::string_view path);
 
+/// Visits every file entry of a bundle once: in storage order for tar formats (one
+/// streaming pass); `oci-layout`, `index.json`, then every file under `blobs/` in name order
+/// for a directory. `fn(name, size, data)` may read `data` or not; it returns false to stop.
+/// Throws on entries a layout must not contain (design §8: absolute paths, `..`, links,
+/// devices) naming them.
+void scan_entries(const std::filesystem::path& path, BundleFormat format,
+                  const std::function<bool(const std::string& name, std::uint64_t size, Reader& data)>& fn);
+
 /// Writes a new bundle atomically: everything goes to `<path>.partial` and `commit()`
 /// fsyncs and renames it into place. Destroying a writer that was not committed removes
 /// the partial output. Tar order is the order of the calls (design §3: oci-layout,

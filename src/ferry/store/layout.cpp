@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -435,26 +436,58 @@ public:
       std::set<Digest> wanted;
       if (have_index)
         for (const auto& d : missing_manifests()) wanted.insert(d.digest);
+      // Small JSON blobs seen before anything asked for them (another tool's entry order):
+      // kept, within a budget, in case a manifest read later names them.
+      std::map<Digest, std::string> candidates;
+      std::size_t candidate_bytes = 0;
       std::size_t loaded = 0;
+      auto load = [&](const Descriptor& desc, std::string bytes) {
+        m_metadata.put(desc, std::move(bytes));
+        ++loaded;
+        wanted.erase(desc.digest);
+        for (auto& child : successors(desc, *m_metadata.get(desc.digest)))
+          if (media_type::is_manifest(child.media_type) && !m_metadata.get(child.digest)) {
+            m_known.emplace(child.digest, child);
+            wanted.insert(child.digest);
+          }
+      };
+      auto drain_candidates = [&] {
+        for (bool again = true; again;) {
+          again = false;
+          for (auto d : std::set<Digest>(wanted))
+            if (auto it = candidates.find(d); it != candidates.end()) {
+              std::string bytes = std::move(it->second);
+              candidates.erase(it);
+              const Descriptor& desc = m_known.at(d);
+              VerifyingReader r(std::make_unique<StringReader>(std::move(bytes)), desc.digest, desc.size,
+                                m_path.string() + ": " + blob_path(d));
+              load(desc, read_all(r, k_max_manifest_size, m_path.string() + ": " + blob_path(d)));
+              again = true;
+            }
+        }
+      };
       std::uint64_t size = 0;
       while (auto name = scan.next(size)) {
         if (*name == "index.json" && !have_index) {
           load_index(read_all(scan.data(), k_max_index_size, m_path.string() + ": index.json"));
           have_index = true;
           for (const auto& d : missing_manifests()) wanted.insert(d.digest);
-        } else if (auto d = digest_from_blob_path(*name); d && wanted.count(*d) && !m_metadata.get(*d)) {
-          const Descriptor& desc = m_known.at(*d);
-          VerifyingReader r(std::make_unique<ReaderRef>(scan.data()), desc.digest, desc.size,
-                            m_path.string() + ": " + name->c_str());
-          m_metadata.put(desc, read_all(r, k_max_manifest_size, m_path.string() + ": " + *name));
-          ++loaded;
-          wanted.erase(*d);
-          auto bytes = m_metadata.get(*d);
-          for (auto& child : successors(desc, *bytes))
-            if (media_type::is_manifest(child.media_type) && !m_metadata.get(child.digest)) {
-              m_known.emplace(child.digest, child);
-              wanted.insert(child.digest);
+          drain_candidates();
+        } else if (auto d = digest_from_blob_path(*name); d && !m_metadata.get(*d)) {
+          if (wanted.count(*d)) {
+            const Descriptor& desc = m_known.at(*d);
+            VerifyingReader r(std::make_unique<ReaderRef>(scan.data()), desc.digest, desc.size,
+                              m_path.string() + ": " + *name);
+            load(desc, read_all(r, k_max_manifest_size, m_path.string() + ": " + *name));
+            drain_candidates();
+          } else if (size <= k_max_manifest_size && candidate_bytes + size <= k_max_index_size) {
+            std::string bytes = read_all(scan.data(), k_max_manifest_size, m_path.string() + ": " + *name);
+            auto first = bytes.find_first_not_of(" \t\r\n");
+            if (first != std::string::npos && bytes[first] == '{') {
+              candidate_bytes += bytes.size();
+              candidates.emplace(*d, std::move(bytes));
             }
+          }
         }
         if (have_index && wanted.empty()) break;  // the head is read: stop early
       }
@@ -514,6 +547,42 @@ private:
 };
 
 } // namespace
+
+void scan_entries(const fs::path& path, BundleFormat format,
+                  const std::function<bool(const std::string&, std::uint64_t, Reader&)>& fn)
+{
+  if (format != BundleFormat::dir) {
+    TarScan scan(path);
+    std::uint64_t size = 0;
+    while (auto name = scan.next(size))
+      if (!fn(*name, size, scan.data())) return;
+    return;
+  }
+  if (!fs::is_directory(path)) throw Error(Errc::not_found, path.string() + ": no such bundle directory");
+  std::vector<std::string> names;
+  for (const char* top : {"oci-layout", "index.json"})
+    if (fs::exists(fs::symlink_status(path / top))) names.push_back(top);
+  if (fs::is_directory(path / "blobs")) {
+    std::vector<std::string> blobs;
+    for (const auto& e : fs::recursive_directory_iterator(path / "blobs")) {
+      if (e.is_symlink())
+        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + fs::relative(e.path(), path).string() + "\" is a symbolic link");
+      if (e.is_directory()) continue;
+      if (!e.is_regular_file())
+        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + fs::relative(e.path(), path).string() + "\" is not a regular file");
+      blobs.push_back(fs::relative(e.path(), path).string());
+    }
+    std::sort(blobs.begin(), blobs.end());
+    names.insert(names.end(), blobs.begin(), blobs.end());
+  }
+  for (const auto& name : names) {
+    fs::path p = path / name;
+    if (fs::is_symlink(p) || !fs::is_regular_file(p))
+      throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + name + "\" is not a regular file");
+    FileReader r(p);
+    if (!fn(name, fs::file_size(p), r)) return;
+  }
+}
 
 std::unique_ptr<LayoutReader> LayoutReader::open(const fs::path& path, BundleFormat format)
 {
