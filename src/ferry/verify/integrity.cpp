@@ -42,8 +42,9 @@ struct Scanner {
   }
 
   // A verified manifest arrived: parse it, want its children and envelope.
-  void accept_manifest(const Descriptor& desc, std::string bytes)
+  void accept_manifest(Descriptor desc, std::string bytes)
   {
+    desc.size = bytes.size();  // a descriptor's lying size is reported by the graph walk
     Manifest m;
     try {
       m = Manifest::parse(bytes, desc.media_type, desc.digest.str());
