@@ -45,5 +45,6 @@ std::string human_bytes(std::uint64_t n);
 void register_save(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_push(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_verify(CLI::App& app, const GlobalOptions& global, Action& action);
 
 } // namespace ferry::cli

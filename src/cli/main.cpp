@@ -19,7 +19,7 @@ int main(int argc, char** argv)
   cli::register_save(app, global, action);
   cli::register_push(app, global, action);
   cli::register_inspect(app, global, action);
-  // cli::register_verify(app, global, action);  // enabled once the verify modules land
+  cli::register_verify(app, global, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

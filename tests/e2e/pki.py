@@ -36,7 +36,6 @@ Helpers: ``write_truststore``, ``statement``/``trust_policy``/``write_trust_poli
 """
 
 import base64
-import collections
 import datetime
 import hashlib
 import json
@@ -99,6 +98,17 @@ def der_to_pem(der):
     return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
 
 
+def split_pem_certs(path):
+    """[DER] of every CERTIFICATE block of a PEM file, in order."""
+    with open(path) as f:
+        text = f.read()
+    out = []
+    for block in text.split("-----BEGIN CERTIFICATE-----")[1:]:
+        body = block.split("-----END CERTIFICATE-----")[0]
+        out.append(base64.b64decode("".join(body.split())))
+    return out
+
+
 def gentime(dt):
     return dt.astimezone(datetime.timezone.utc).strftime("%Y%m%d%H%M%SZ")
 
@@ -128,6 +138,19 @@ class Identity:
         with open(self.chain_pem, "w") as f:
             f.write("".join(der_to_pem(d) for d in self.chain))
         self.serial = run([OPENSSL, "x509", "-in", cert, "-noout", "-serial"]).decode().strip().split("=", 1)[1]
+
+    @classmethod
+    def from_files(cls, name, key, chain_pem, spec, directory):
+        """An Identity for existing material (e.g. upstream test data): ``key`` PEM,
+        ``chain_pem`` a PEM file with the chain leaf first; ``directory`` receives the
+        split-out leaf."""
+        ders = split_pem_certs(chain_pem)
+        os.makedirs(directory, exist_ok=True)
+        leaf = os.path.join(directory, name + ".pem")
+        with open(leaf, "w") as f:
+            f.write(der_to_pem(ders[0]))
+        subject = run([OPENSSL, "x509", "-in", leaf, "-noout", "-subject"]).decode().strip()
+        return cls(name, key, leaf, ders[1:], spec, subject)
 
     @property
     def alg(self):
@@ -485,9 +508,9 @@ def crl_info(der_path):
 def write_truststore(directory, stores):
     """Writes Notation's ``truststore`` layout and returns ``directory``.
 
-    ``stores``: {type: {store name: [Identity | PEM path | DER bytes, ...]}} with type in
-    ca, signingAuthority, tsa; each cert lands as ``x509/<type>/<name>/<cert name>.crt``
-    (PEM)."""
+    ``stores``: {type: {store name: [Identity | file path | DER bytes, ...]}} with type in
+    ca, signingAuthority, tsa; an Identity or DER lands as ``x509/<type>/<name>/<name>.crt``
+    (PEM), a file is copied under its own name."""
     for typ, named in stores.items():
         if typ not in ("ca", "signingAuthority", "tsa"):
             raise ValueError(typ)
@@ -499,12 +522,12 @@ def write_truststore(directory, stores):
                     fname, pem = c.name + ".crt", der_to_pem(c.der)
                 elif isinstance(c, (bytes, bytearray)):
                     fname, pem = f"cert{i}.crt", der_to_pem(bytes(c))
-                else:
+                else:  # a file (PEM or DER), copied byte for byte
                     fname = os.path.basename(c)
-                    with open(c) as f:
+                    with open(c, "rb") as f:
                         pem = f.read()
-                with open(os.path.join(d, fname), "w") as f:
-                    f.write(pem)
+                with open(os.path.join(d, fname), "wb") as f:
+                    f.write(pem.encode() if isinstance(pem, str) else pem)
     return directory
 
 

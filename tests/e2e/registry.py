@@ -829,6 +829,9 @@ def read_bundle(path):
                                 stderr=subprocess.PIPE)
         try:
             files, order, entries = _read_tar(path, fileobj=proc.stdout)
+            # Drain what tarfile left unread (end-of-archive padding) so zstd does not die of SIGPIPE.
+            while proc.stdout.read(1 << 16):
+                pass
         finally:
             proc.stdout.close()
             err = proc.stderr.read()

@@ -48,7 +48,7 @@ struct Item {
 
 /// Decoding bounds.
 struct Limits {
-  int max_depth = 16;
+  int max_depth = 32;  ///< fxamacker/cbor default MaxNestedLevels
   std::size_t max_items = 1u << 20;
 };
 

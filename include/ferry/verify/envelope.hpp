@@ -55,4 +55,30 @@ SignerInfo verify_envelope(std::string_view media_type, std::string_view envelop
 /// not `{"targetArtifact": descriptor}` with mediaType, digest and size.
 Descriptor parse_payload_target(const std::string& payload);
 
+/// The JWS (application/jose+json, flattened JSON serialization) half of verify_envelope
+/// (SPEC §2). Throws IntegrityError.
+SignerInfo verify_jws(std::string_view envelope);
+
+/// The COSE_Sign1_Tagged (application/cose) half of verify_envelope (SPEC §3). Throws
+/// IntegrityError.
+SignerInfo verify_cose(std::string_view envelope);
+
+namespace detail {
+
+/// The attribute checks JWS and COSE share, run after the format-specific parsing
+/// (notation-core-go signature/internal/base validateEnvelopeContent, then notation-go
+/// ValidatePayloadContentType): payload present, signature present, signing time present,
+/// expiry after signing time, chain valid (validate_code_signing_chain), alg equal to the
+/// leaf key spec, payload content type. Throws IntegrityError.
+void validate_signer_info(const SignerInfo& info, std::string_view content_type);
+
+/// Verifies a raw primitive signature (`sig`: RSASSA-PSS bytes or fixed-width r||s for
+/// ECDSA) over `data` with `key` for the JOSE algorithm name `alg` ("PS256" ... "ES512").
+/// `pss_salt_auto`: RSA-PSS salt length recovered from the signature (JWS, golang-jwt) rather
+/// than fixed to the hash length (COSE, RFC 8230). Returns "" on success, else the reason.
+std::string verify_signature(EVP_PKEY* key, std::string_view alg, std::string_view data, std::string_view sig,
+                             bool pss_salt_auto);
+
+} // namespace detail
+
 } // namespace ferry::verify

@@ -3,6 +3,7 @@
 /// (../shared/notation/SPEC.md §5.2, §6 level table).
 #include <ferry/verify/openssl.hpp>
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +43,12 @@ public:
   /// Throws ferry::Error(Errc::invalid_argument) with "<source>: <reason>".
   static TrustPolicyDocument parse(std::string_view json, const std::string& source);
 
+  /// Reads and parses a policy file (`trustpolicy.oci.json` / `trustpolicy.json`). The file must
+  /// exist ("trust policy is not present") and be a regular file, not a symlink or directory
+  /// (ngo:verifier/trustpolicy/trustpolicy.go getDocument). Throws like `parse`, with the path
+  /// as source.
+  static TrustPolicyDocument load(const std::filesystem::path& file);
+
   const std::vector<TrustPolicyStatement>& statements() const { return m_statements; }
 
   /// The statement for a repository scope (`registry/repo/path`, no tag or digest): an exact
@@ -64,5 +71,16 @@ std::string go_subject_string(X509* cert);
 /// attribute of the same type (subset match, exact strings). Identities with other
 /// prefixes never match.
 bool trusted_identity_matches(const std::vector<std::string>& trusted_identities, X509* leaf);
+
+/// notation-go `verifyX509TrustedIdentities` with its failure reasons: std::nullopt when the leaf
+/// matches, else the reason worded as notation does ("signing certificate from the digital
+/// signature does not match the X.509 trusted identities ... defined in the trust policy ...",
+/// "no x509 trusted identities are configured in the trust policy ...", "error while parsing the
+/// certificate subject from the digital signature. ..."). The leaf subject is rendered with
+/// `go_subject_string` and parsed with notation's DN rules, so a leaf whose subject lacks C, ST or
+/// O, repeats an attribute type or carries a type Go renders as `OID=#hex` matches only "*".
+/// Reference: ../shared/notation/SPEC.md §5.2, §6 step 4; ngo:verifier/verifier.go.
+std::optional<std::string> trusted_identity_failure(const std::string& policy_name,
+                                                    const std::vector<std::string>& trusted_identities, X509* leaf);
 
 } // namespace ferry::verify

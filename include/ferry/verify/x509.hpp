@@ -31,6 +31,14 @@ std::string validate_code_signing_chain(const Chain& chain);
 /// id-kp-timeStamping.
 std::string validate_timestamping_chain(const Chain& chain);
 
+/// The per-certificate rules of validate_code_signing_chain / validate_timestamping_chain,
+/// for one certificate in the leaf position or in a CA position whose pathLen must be at
+/// least `expected_path_len` (= its index in the chain - 1). "" when valid, else the reason.
+std::string validate_code_signing_leaf(X509* cert);
+std::string validate_code_signing_ca(X509* cert, int expected_path_len);
+std::string validate_timestamping_leaf(X509* cert);
+std::string validate_timestamping_ca(X509* cert, int expected_path_len);
+
 /// True when the DER encodings are identical.
 bool der_equal(X509* a, X509* b);
 

@@ -1,0 +1,79 @@
+#pragma once
+/// `ferry verify`: integrity, then each root's Notary Project signatures against the trust
+/// policy, in notation's order (../shared/notation/SPEC.md §6): integrity → authenticity →
+/// trusted identity → expiry → authentic timestamp → revocation. Results are data.
+#include <ferry/bundle.hpp>
+#include <ferry/verify/integrity.hpp>
+#include <ferry/verify/revocation.hpp>
+#include <ferry/verify/trust_policy.hpp>
+#include <ferry/verify/trust_store.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry::verify {
+
+enum class CheckResult { pass, fail, skipped };
+const char* check_result_name(CheckResult r);
+
+struct Check {
+  std::string name;  ///< integrity, authenticity, trustedIdentity, expiry, authenticTimestamp, revocation
+  Action action = Action::enforce;
+  CheckResult result = CheckResult::skipped;
+  std::string reason;
+};
+
+struct SignatureVerdict {
+  Descriptor manifest;  ///< the signature manifest
+  std::string envelope_media_type;
+  bool verified = false;
+  std::string reason;  ///< the enforced failure, when not verified
+  std::vector<Check> checks;
+};
+
+struct ArtifactVerdict {
+  std::string reference;
+  Descriptor desc;
+  std::string scope;
+  std::optional<std::string> policy;
+  Level level = Level::strict;
+  bool verified = false;
+  std::string reason;
+  std::vector<SignatureVerdict> signatures;
+};
+
+struct VerifyOptions {
+  /// Absent with integrity_only.
+  std::optional<TrustPolicyDocument> policy;
+  std::optional<TrustStore> trust_store;
+  CrlSet crls;
+  /// Overrides each root's repository for policy scope matching.
+  std::optional<std::string> scope;
+  bool integrity_only = false;
+  TimePoint now{};
+  /// notation-go tries at most this many signatures per artifact.
+  std::size_t max_signatures = 100;
+};
+
+struct VerifyReport {
+  std::filesystem::path bundle;
+  BundleFormat format = BundleFormat::dir;
+  TimePoint time{};
+  bool verified = false;
+  std::size_t blobs = 0;
+  std::uint64_t bytes = 0;
+  std::vector<IntegrityProblem> problems;
+  std::vector<ArtifactVerdict> artifacts;
+  std::vector<CrlInfo> crls;
+};
+
+/// Verifies a bundle. Throws only when it cannot be read at all.
+VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat format, const VerifyOptions& options);
+
+/// One signature of `subject`, given its manifest and envelope bytes (exposed for tests).
+SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& manifest_desc, const Manifest& manifest,
+                                  const std::string* envelope, const TrustPolicyStatement& statement,
+                                  const VerifyOptions& options);
+
+} // namespace ferry::verify

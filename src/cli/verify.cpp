@@ -1,0 +1,183 @@
+// ferry verify: offline integrity and Notary Project signature verification.
+#include "common.hpp"
+
+#include <ferry/error.hpp>
+#include <ferry/util/reader.hpp>
+#include <ferry/verify/verifier.hpp>
+
+#include <chrono>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace ferry::cli {
+
+namespace {
+
+using namespace ferry::verify;
+
+nlohmann::json report_json(const VerifyReport& r)
+{
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& p : r.problems) {
+    nlohmann::json j = {{"message", p.message}};
+    if (!p.digest.empty()) j["digest"] = p.digest;
+    problems.push_back(j);
+  }
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& a : r.artifacts) {
+    nlohmann::json sigs = nlohmann::json::array();
+    for (const auto& s : a.signatures) {
+      nlohmann::json checks = nlohmann::json::array();
+      for (const auto& c : s.checks)
+        checks.push_back({{"name", c.name}, {"action", action_name(c.action)}, {"result", check_result_name(c.result)},
+                          {"reason", c.reason}});
+      sigs.push_back({{"digest", s.manifest.digest.str()},
+                      {"envelope", s.envelope_media_type},
+                      {"verified", s.verified},
+                      {"reason", s.reason},
+                      {"checks", checks}});
+    }
+    artifacts.push_back({{"reference", a.reference},
+                         {"digest", a.desc.digest.str()},
+                         {"mediaType", a.desc.media_type},
+                         {"scope", a.scope},
+                         {"policy", a.policy ? nlohmann::json(*a.policy) : nlohmann::json(nullptr)},
+                         {"level", level_name(a.level)},
+                         {"verified", a.verified},
+                         {"reason", a.reason},
+                         {"signatures", sigs}});
+  }
+  nlohmann::json crls = nlohmann::json::array();
+  for (const auto& c : r.crls)
+    crls.push_back({{"source", c.source},
+                    {"issuer", c.issuer},
+                    {"thisUpdate", format_rfc3339(c.this_update)},
+                    {"nextUpdate", c.next_update ? nlohmann::json(format_rfc3339(*c.next_update)) : nlohmann::json(nullptr)},
+                    {"fresh", c.fresh}});
+  return {{"schemaVersion", 1},
+          {"command", "verify"},
+          {"bundle", r.bundle.string()},
+          {"verified", r.verified},
+          {"verificationTime", format_rfc3339(r.time)},
+          {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},
+          {"artifacts", artifacts},
+          {"crls", crls}};
+}
+
+void print_human(const VerifyReport& r, bool integrity_only)
+{
+  std::printf("%s: integrity %s (%zu blobs, %s)\n", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
+              human_bytes(r.bytes).c_str());
+  for (const auto& p : r.problems) std::printf("  problem: %s\n", p.message.c_str());
+  if (!integrity_only) {
+    for (const auto& a : r.artifacts) {
+      std::printf("%s %s %s: %s", a.verified ? "✓" : "✗", a.reference.c_str(), a.desc.digest.str().c_str(),
+                  a.verified ? "verified" : "NOT verified");
+      if (a.policy) std::printf(" (policy \"%s\", %s)", a.policy->c_str(), level_name(a.level));
+      if (!a.verified && !a.reason.empty()) std::printf(": %s", a.reason.c_str());
+      std::printf("\n");
+      for (const auto& s : a.signatures) {
+        std::printf("  signature %s (%s): %s\n", s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
+                    s.verified ? "verified" : "failed");
+        for (const auto& c : s.checks) {
+          std::printf("    %-19s %-7s", c.name.c_str(), check_result_name(c.result));
+          if (c.result != CheckResult::skipped || c.action == verify::Action::skip) std::printf(" [%s]", action_name(c.action));
+          if (!c.reason.empty()) std::printf(" %s", c.reason.c_str());
+          std::printf("\n");
+        }
+      }
+    }
+    for (const auto& c : r.crls)
+      std::printf("CRL %s from %s: thisUpdate %s, nextUpdate %s, %s\n", c.source.c_str(), c.issuer.c_str(),
+                  format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
+                  c.fresh ? "fresh" : "STALE");
+  }
+  std::printf("verification %s\n", r.verified ? "passed" : "FAILED");
+}
+
+} // namespace
+
+void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
+{
+  auto* cmd = app.add_subcommand("verify", "Verify a bundle offline: integrity and Notary Project signatures");
+  struct State {
+    std::string bundle;
+    std::string format;
+    std::string trust_policy;
+    std::string trust_store;
+    std::vector<std::string> crls;
+    std::string scope;
+    bool integrity_only = false;
+    std::string time;
+    OutputOptions out;
+  };
+  auto s = std::make_shared<State>();
+  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
+  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
+  cmd->add_option("--trust-policy", s->trust_policy, "Notation trust policy (trustpolicy.json or trustpolicy.oci.json)");
+  cmd->add_option("--trust-store", s->trust_store, "Notation trust store directory (holds x509/{ca,signingAuthority,tsa}/<name>/)");
+  cmd->add_option("--crl", s->crls, "CRL file (DER or PEM) or directory of CRLs (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--scope", s->scope, "Repository used to select the trust policy statement (registry/repo)");
+  cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
+  cmd->add_option("--verification-time", s->time, "Verify as of this RFC 3339 time instead of now (audits, reproducible tests)");
+  cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
+  cmd->callback([s, &action] {
+    action = [s] {
+      VerifyOptions opts;
+      opts.integrity_only = s->integrity_only;
+      opts.now = s->time.empty() ? std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())
+                                 : parse_rfc3339(s->time, "--verification-time");
+      if (!s->scope.empty()) {
+        if (!Reference::is_valid_repository(s->scope.substr(s->scope.find('/') + 1)) || s->scope.find('/') == std::string::npos)
+          throw Error(Errc::invalid_argument, "invalid --scope \"" + s->scope + "\": want registry/repository");
+        opts.scope = s->scope;
+      }
+      if (!opts.integrity_only) {
+        if (s->trust_policy.empty() || s->trust_store.empty())
+          throw Error(Errc::invalid_argument,
+                      "verify needs --trust-policy and --trust-store to check signatures (or --integrity-only)");
+        try {
+          opts.policy = TrustPolicyDocument::load(s->trust_policy);
+        } catch (const Error& e) {
+          throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
+        }
+        fs::path store = s->trust_store;
+        if (!fs::is_directory(store)) throw Error(Errc::not_found, store.string() + ": no such trust store directory");
+        if (!fs::exists(store / "x509") && fs::exists(store / "truststore" / "x509")) store /= "truststore";
+        opts.trust_store.emplace(store);
+      }
+      for (const auto& c : s->crls) {
+        try {
+          opts.crls.add_path(c);
+        } catch (const Error& e) {
+          // A bad CRL file is malformed input (exit 1), not a usage error.
+          throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
+        }
+      }
+      BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
+      auto report = verify_bundle(s->bundle, format, opts);
+      if (s->out.json) print_json(report_json(report));
+      else print_human(report, opts.integrity_only);
+      if (!report.verified) {
+        // One line on stderr saying why, as for every failure (design §2).
+        std::string why;
+        if (!report.problems.empty())
+          why = report.problems.front().message +
+                (report.problems.size() > 1 ? " (and " + std::to_string(report.problems.size() - 1) + " more problems)" : "");
+        else if (report.artifacts.empty())
+          why = "the bundle has no artifact to verify";
+        else
+          for (const auto& a : report.artifacts)
+            if (!a.verified) {
+              why = a.reference + ": " + a.reason;
+              break;
+            }
+        std::fprintf(stderr, "ferry: error: %s: verification failed: %s\n", s->bundle.c_str(), why.c_str());
+      }
+      return report.verified ? 0 : 3;
+    };
+  });
+}
+
+} // namespace ferry::cli

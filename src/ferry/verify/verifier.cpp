@@ -1,0 +1,312 @@
+#include <ferry/verify/verifier.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/media_type.hpp>
+#include <ferry/verify/envelope.hpp>
+#include <ferry/verify/timestamp.hpp>
+#include <ferry/verify/x509.hpp>
+
+#include <algorithm>
+
+namespace ferry::verify {
+
+const char* check_result_name(CheckResult r)
+{
+  switch (r) {
+  case CheckResult::pass: return "pass";
+  case CheckResult::fail: return "fail";
+  case CheckResult::skipped: return "skipped";
+  }
+  return "?";
+}
+
+namespace {
+
+// Loads the certificates of every store of `type` the statement names (duplicates once).
+Chain load_stores(const TrustStore& store, const TrustPolicyStatement& statement, const std::string& type)
+{
+  Chain out;
+  std::vector<std::string> seen;
+  for (const auto& [t, name] : statement.trust_stores) {
+    if (t != type || std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+    seen.push_back(name);
+    for (auto& c : store.load(t, name)) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string cert_validity_problem(X509* cert, TimePoint t)
+{
+  if (t < not_before(cert))
+    return "verification time is before certificate \"" + subject_for_display(cert) + "\" validity period, it will be valid from " +
+           format_rfc3339(not_before(cert));
+  if (t > not_after(cert))
+    return "verification time is after certificate \"" + subject_for_display(cert) + "\" validity period, it was expired at " +
+           format_rfc3339(not_after(cert));
+  return {};
+}
+
+struct Recorder {
+  SignatureVerdict& verdict;
+  // Records a check; returns false when an enforced failure ends the signature.
+  bool record(const std::string& name, Action action, bool ok, const std::string& reason)
+  {
+    Check c{name, action, ok ? CheckResult::pass : CheckResult::fail, ok ? std::string() : reason};
+    verdict.checks.push_back(c);
+    if (!ok && action == Action::enforce) {
+      verdict.reason = name + " validation failed: " + reason;
+      return false;
+    }
+    return true;
+  }
+  void skipped(const std::string& name, Action action, const std::string& reason = {})
+  {
+    verdict.checks.push_back(Check{name, action, CheckResult::skipped, reason});
+  }
+};
+
+} // namespace
+
+SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& manifest_desc, const Manifest& manifest,
+                                  const std::string* envelope, const TrustPolicyStatement& statement,
+                                  const VerifyOptions& options)
+{
+  SignatureVerdict verdict;
+  verdict.manifest = manifest_desc;
+  const VerificationLevel& level = statement.verification;
+  Recorder rec{verdict};
+  const std::vector<std::string> later = {"authenticity", "trustedIdentity", "expiry", "authenticTimestamp", "revocation"};
+  auto skip_rest = [&](std::size_t from) {
+    for (std::size_t i = from; i < later.size(); ++i) rec.skipped(later[i], Action::enforce, "not reached");
+  };
+
+  // 1. Integrity: always enforced.
+  SignerInfo info;
+  try {
+    if (manifest.layers.size() != 1)
+      throw IntegrityError("signature manifest requires exactly one signature envelope blob, it has " +
+                           std::to_string(manifest.layers.size()));
+    verdict.envelope_media_type = manifest.layers[0].media_type;
+    if (!envelope) throw IntegrityError("signature envelope " + manifest.layers[0].digest.str() + " is missing from the bundle");
+    info = verify_envelope(manifest.layers[0].media_type, *envelope);
+    Descriptor target = parse_payload_target(info.payload);
+    if (target.media_type != subject.media_type || target.digest != subject.digest || target.size != subject.size)
+      throw IntegrityError("content descriptor mismatch: the signature is for " + target.digest.str() + " (" +
+                           target.media_type + ", " + std::to_string(target.size) + " bytes), not for " +
+                           subject.digest.str());
+    if (!info.verification_plugin.empty())
+      throw IntegrityError("the signature requires verification plugin \"" + info.verification_plugin +
+                           "\", which ferry cannot run offline");
+    if (!info.unknown_critical.empty())
+      throw IntegrityError("unknown critical header \"" + info.unknown_critical.front() + "\"");
+  } catch (const IntegrityError& e) {
+    rec.record("integrity", Action::enforce, false, e.what());
+    skip_rest(0);
+    return verdict;
+  } catch (const Error& e) {
+    rec.record("integrity", Action::enforce, false, e.what());
+    skip_rest(0);
+    return verdict;
+  }
+  rec.record("integrity", Action::enforce, true, {});
+
+  bool authority = info.scheme == SigningScheme::x509_signing_authority;
+
+  // 2. Authenticity: some certificate of the chain is byte-identical to a trusted one.
+  {
+    std::string reason;
+    bool ok = false;
+    try {
+      if (!options.trust_store) throw Error(Errc::invalid_argument, "no trust store given");
+      Chain trusted = load_stores(*options.trust_store, statement, authority ? "signingAuthority" : "ca");
+      if (trusted.empty()) reason = "no trusted certificates are found";
+      for (const auto& c : info.chain)
+        for (const auto& t : trusted)
+          if (der_equal(c.get(), t.get())) ok = true;
+      if (!ok && reason.empty()) reason = "the signature's certificate chain does not contain any trusted certificate";
+    } catch (const Error& e) {
+      reason = e.what();
+    }
+    if (!rec.record("authenticity", level.authenticity, ok, reason)) {
+      skip_rest(1);
+      return verdict;
+    }
+  }
+  // 3. Trusted identity (reported with authenticity's action).
+  {
+    auto failure = trusted_identity_failure(statement.name, statement.trusted_identities, info.chain.front().get());
+    if (!rec.record("trustedIdentity", level.authenticity, !failure, failure.value_or(""))) {
+      skip_rest(2);
+      return verdict;
+    }
+  }
+  // 4. Expiry.
+  if (level.expiry == Action::skip) {
+    rec.skipped("expiry", Action::skip);
+  } else {
+    bool ok = !info.expiry || options.now < *info.expiry;
+    if (!rec.record("expiry", level.expiry, ok,
+                    info.expiry ? "digital signature has expired on " + format_rfc3339(*info.expiry) : std::string())) {
+      skip_rest(3);
+      return verdict;
+    }
+  }
+  // 5. Authentic timestamp.
+  if (level.authentic_timestamp == Action::skip) {
+    rec.skipped("authenticTimestamp", Action::skip);
+  } else {
+    bool ok = true;
+    std::string reason;
+    if (authority) {
+      for (const auto& c : info.chain) {
+        TimePoint t = *info.authentic_signing_time;
+        if (t < not_before(c.get()) || t > not_after(c.get())) {
+          ok = false;
+          reason = "authentic signing time " + format_rfc3339(t) + " is outside certificate \"" +
+                   subject_for_display(c.get()) + "\" validity period";
+          break;
+        }
+      }
+    } else {
+      bool has_tsa = std::any_of(statement.trust_stores.begin(), statement.trust_stores.end(),
+                                 [](const auto& s) { return s.first == "tsa"; });
+      bool expired_cert = std::any_of(info.chain.begin(), info.chain.end(),
+                                      [&](const X509Ptr& c) { return options.now > not_after(c.get()); });
+      bool perform = has_tsa && (statement.verify_timestamp != "afterCertExpiry" || expired_cert);
+      if (!perform) {
+        for (const auto& c : info.chain)
+          if (auto p = cert_validity_problem(c.get(), options.now); !p.empty()) {
+            ok = false;
+            reason = p;
+            break;
+          }
+      } else if (info.timestamp_token.empty()) {
+        ok = false;
+        reason = "no timestamp countersignature was found";
+      } else {
+        try {
+          Chain roots = load_stores(*options.trust_store, statement, "tsa");
+          auto ts = verify_timestamp(info.timestamp_token, info.signature, roots, info.chain, options.crls, options.now);
+          ok = ts.ok;
+          reason = ts.reason;
+        } catch (const Error& e) {
+          ok = false;
+          reason = e.what();
+        }
+      }
+    }
+    if (!rec.record("authenticTimestamp", level.authentic_timestamp, ok, reason)) {
+      skip_rest(4);
+      return verdict;
+    }
+  }
+  // 6. Revocation, offline from CRLs.
+  if (level.revocation == Action::skip) {
+    rec.skipped("revocation", Action::skip);
+  } else {
+    std::optional<TimePoint> signing_time;
+    if (authority) signing_time = info.authentic_signing_time;
+    auto r = check_revocation(info.chain, options.crls, options.now, signing_time, RevocationPurpose::code_signing);
+    if (!rec.record("revocation", level.revocation, r.status == RevocationStatus::ok, r.reason)) return verdict;
+  }
+  verdict.verified = true;
+  return verdict;
+}
+
+VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat format, const VerifyOptions& options)
+{
+  VerifyReport report;
+  report.bundle = bundle;
+  report.format = format;
+  report.time = options.now;
+  auto scan = scan_bundle(bundle, format);
+  report.blobs = scan->blobs;
+  report.bytes = scan->bytes;
+  report.problems = scan->problems;
+  report.crls = options.crls.describe(options.now);
+  if (options.integrity_only) {
+    report.verified = scan->ok();
+    return report;
+  }
+
+  // Roots as push and inspect see them (design §3).
+  std::vector<Descriptor> entries = scan->index_entries;
+  std::map<Digest, std::vector<std::pair<Descriptor, Manifest>>> signatures;  // subject → signature manifests
+  for (const auto& desc : scan->manifests.all()) {
+    Manifest m = Manifest::parse(*scan->manifests.get(desc.digest), desc.media_type, desc.digest.str());
+    if (m.subject && is_signature_manifest(m)) signatures[m.subject->digest].emplace_back(desc, std::move(m));
+  }
+  for (const auto& e : entries) {
+    if (!media_type::is_manifest(e.media_type)) continue;
+    std::string ref_name = e.annotation(std::string(k_annotation_ref_name));
+    if (ref_name == k_trust_ref_name || e.artifact_type == media_type::k_ferry_trust) continue;
+    if (is_fallback_tag(ref_name) && media_type::is_index(e.media_type)) continue;
+    auto bytes = scan->manifests.get(e.digest);
+    if (!bytes) continue;  // an integrity problem already
+    Manifest m = Manifest::parse(*bytes, e.media_type, e.digest.str());
+    if (m.subject) continue;  // a referrer
+
+    ArtifactVerdict a;
+    a.desc = e;
+    std::string image_name = e.annotation(std::string(k_annotation_image_name));
+    std::optional<Reference> source;
+    try {
+      if (!image_name.empty()) source = Reference::parse(image_name);
+    } catch (const Error&) {
+    }
+    a.reference = source ? source->str() : (ref_name.empty() ? e.digest.str() : ref_name);
+    if (options.scope) a.scope = *options.scope;
+    else if (source) a.scope = source->name();
+    if (a.scope.empty()) {
+      a.reason = "no repository is known for this artifact: give --scope to select a trust policy";
+      report.artifacts.push_back(std::move(a));
+      continue;
+    }
+    const TrustPolicyStatement* statement = options.policy->applicable(a.scope);
+    if (!statement) {
+      a.reason = "no applicable trust policy statement for \"" + a.scope + "\"";
+      report.artifacts.push_back(std::move(a));
+      continue;
+    }
+    a.policy = statement->name;
+    a.level = statement->verification.level;
+    if (a.level == Level::skip) {
+      a.verified = true;
+      report.artifacts.push_back(std::move(a));
+      continue;
+    }
+    std::vector<std::pair<Descriptor, Manifest>> candidates;
+    if (auto it = signatures.find(e.digest); it != signatures.end())
+      for (const auto& [sd, sm] : it->second)
+        // The subject must equal the target by mediaType, digest and size (SPEC §1.2).
+        if (sm.subject->media_type == e.media_type && sm.subject->size == e.size) candidates.emplace_back(sd, sm);
+    if (candidates.empty()) {
+      a.reason = "no signature is associated with \"" + a.reference + "\"";
+      report.artifacts.push_back(std::move(a));
+      continue;
+    }
+    std::size_t tried = 0;
+    for (const auto& [sd, sm] : candidates) {
+      if (tried++ >= options.max_signatures) break;
+      const std::string* envelope = nullptr;
+      if (sm.layers.size() == 1)
+        if (auto it = scan->envelopes.find(sm.layers[0].digest); it != scan->envelopes.end()) envelope = &it->second;
+      // notation stops at the first signature that verifies; the verdict is the same, but the
+      // auditor's report states every signature.
+      auto v = verify_signature(e, sd, sm, envelope, *statement, options);
+      if (v.verified) a.verified = true;
+      a.signatures.push_back(std::move(v));
+    }
+    if (!a.verified) {
+      a.reason = a.signatures.size() == 1 ? a.signatures[0].reason
+                                          : std::to_string(a.signatures.size()) + " signatures, none verified";
+    }
+    report.artifacts.push_back(std::move(a));
+  }
+  report.verified = scan->ok() && std::all_of(report.artifacts.begin(), report.artifacts.end(),
+                                              [](const ArtifactVerdict& a) { return a.verified; });
+  if (report.artifacts.empty()) report.verified = false;
+  return report;
+}
+
+} // namespace ferry::verify
