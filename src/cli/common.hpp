@@ -2,6 +2,7 @@
 // Shared pieces of the CLI front end: options every registry command takes, output helpers.
 #include <ferry/ops.hpp>
 #include <ferry/remote/registries.hpp>
+#include <ferry/verify/verifier.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,20 @@ struct RegistryFlags {
   void add_to(CLI::App& cmd);
   /// Reads the password from stdin when asked; checks combinations.
   void finish();
+};
+
+/// Trust options shared by verify and push --verify: --trust-policy, --trust-store, --crl,
+/// --scope, --verification-time.
+struct TrustFlags {
+  std::string trust_policy;
+  std::string trust_store;
+  std::vector<std::string> crls;
+  std::string scope;
+  std::string time;
+  void add_to(CLI::App& cmd);
+  /// Loads the trust material into verify options for `bundle`. Malformed trust material is
+  /// exit 1 (Errc::invalid_manifest); missing options a usage error.
+  verify::VerifyOptions build(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const;
 };
 
 /// A logger writing to stderr unless quiet.

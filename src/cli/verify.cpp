@@ -5,10 +5,7 @@
 #include <ferry/util/reader.hpp>
 #include <ferry/verify/verifier.hpp>
 
-#include <chrono>
-#include <filesystem>
 
-namespace fs = std::filesystem;
 
 namespace ferry::cli {
 
@@ -104,58 +101,20 @@ void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
   struct State {
     std::string bundle;
     std::string format;
-    std::string trust_policy;
-    std::string trust_store;
-    std::vector<std::string> crls;
-    std::string scope;
+    TrustFlags trust;
     bool integrity_only = false;
-    std::string time;
     OutputOptions out;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
-  cmd->add_option("--trust-policy", s->trust_policy, "Notation trust policy (trustpolicy.json or trustpolicy.oci.json)");
-  cmd->add_option("--trust-store", s->trust_store, "Notation trust store directory (holds x509/{ca,signingAuthority,tsa}/<name>/)");
-  cmd->add_option("--crl", s->crls, "CRL file (DER or PEM) or directory of CRLs (repeatable)")->allow_extra_args(false);
-  cmd->add_option("--scope", s->scope, "Repository used to select the trust policy statement (registry/repo)");
+  s->trust.add_to(*cmd);
   cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
-  cmd->add_option("--verification-time", s->time, "Verify as of this RFC 3339 time instead of now (audits, reproducible tests)");
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
   cmd->callback([s, &action] {
     action = [s] {
-      VerifyOptions opts;
-      opts.integrity_only = s->integrity_only;
-      opts.now = s->time.empty() ? std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())
-                                 : parse_rfc3339(s->time, "--verification-time");
-      if (!s->scope.empty()) {
-        if (!Reference::is_valid_repository(s->scope.substr(s->scope.find('/') + 1)) || s->scope.find('/') == std::string::npos)
-          throw Error(Errc::invalid_argument, "invalid --scope \"" + s->scope + "\": want registry/repository");
-        opts.scope = s->scope;
-      }
-      if (!opts.integrity_only) {
-        if (s->trust_policy.empty() || s->trust_store.empty())
-          throw Error(Errc::invalid_argument,
-                      "verify needs --trust-policy and --trust-store to check signatures (or --integrity-only)");
-        try {
-          opts.policy = TrustPolicyDocument::load(s->trust_policy);
-        } catch (const Error& e) {
-          throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
-        }
-        fs::path store = s->trust_store;
-        if (!fs::is_directory(store)) throw Error(Errc::not_found, store.string() + ": no such trust store directory");
-        if (!fs::exists(store / "x509") && fs::exists(store / "truststore" / "x509")) store /= "truststore";
-        opts.trust_store.emplace(store);
-      }
-      for (const auto& c : s->crls) {
-        try {
-          opts.crls.add_path(c);
-        } catch (const Error& e) {
-          // A bad CRL file is malformed input (exit 1), not a usage error.
-          throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
-        }
-      }
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
+      VerifyOptions opts = s->trust.build(s->bundle, format, s->integrity_only);
       auto report = verify_bundle(s->bundle, format, opts);
       if (s->out.json) print_json(report_json(report));
       else print_human(report, opts.integrity_only);
