@@ -61,5 +61,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_push(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_verify(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_sign(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_copy(CLI::App& app, const GlobalOptions& global, Action& action);
 
 } // namespace ferry::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv)
   cli::register_push(app, global, action);
   cli::register_inspect(app, global, action);
   cli::register_verify(app, global, action);
+  cli::register_sign(app, global, action);
+  cli::register_copy(app, global, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
