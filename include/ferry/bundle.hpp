@@ -38,7 +38,9 @@ bool is_fallback_tag(const std::string& tag);
 
 /// index.json for a saved graph: the roots with `io.containerd.image.name` and (when
 /// tagged) `org.opencontainers.image.ref.name`, then every referrer untagged.
-std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph);
+/// With `trust`, the trust artifact is listed too, as `ferry.trust`.
+std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph,
+                             const std::optional<Descriptor>& trust = std::nullopt);
 
 /// Total size of a root's content: the node and everything under it through
 /// manifests/config/layers, each blob counted once (referrers not included).

@@ -1,10 +1,13 @@
 #pragma once
-/// The work behind ferry's commands: save, push, inspect. Results are plain data; the CLI
-/// formats them (design §4 CLI).
+/// The work behind ferry's commands: save, push, copy, inspect. Results are plain data; the
+/// CLI formats them (design §4 CLI).
 #include <ferry/bundle.hpp>
 #include <ferry/graph.hpp>
+#include <ferry/proof.hpp>
 #include <ferry/remote/repository.hpp>
 #include <ferry/store/layout.hpp>
+#include <ferry/verify/verifier.hpp>
+#include <ferry/trust_material.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -29,6 +32,8 @@ struct SaveOptions {
   std::vector<Platform> platforms;
   GraphOptions graph;
   unsigned concurrency = 4;
+  /// Trust material to carry (design §3); none when empty.
+  std::vector<TrustFile> trust;
 };
 
 struct SaveResult {
@@ -39,6 +44,8 @@ struct SaveResult {
   std::size_t referrers = 0;
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;
+  /// The trust artifact's manifest digest, when trust material was carried.
+  std::optional<Digest> trust_pin;
 };
 
 /// Copies every reference with its whole graph (and referrers) into a new bundle,
@@ -52,6 +59,12 @@ struct PushOptions {
   /// SRC_REPO=DST_REPO renames, applied before the target namespace is prefixed.
   std::map<std::string, std::string> map;
   unsigned concurrency = 4;
+  /// `push --verify`: verify the bundle first (verify::verify_bundle with these options);
+  /// when it fails nothing is sent to any registry (design §1 promise 3).
+  std::optional<verify::VerifyOptions> verify;
+  /// Runs after everything is pushed and before the destination is re-read for the proof.
+  /// For tests (the CLI sets it only from FERRY_TEST_HOOK_BEFORE_PROOF).
+  std::function<void()> before_proof;
 };
 
 struct PushResult {
@@ -72,12 +85,61 @@ struct PushResult {
   std::size_t fallback_indexes_written = 0;
   /// Per destination repository: whether it serves the referrers API.
   std::map<std::string, bool> referrers_api;
+  /// The verification report when verification was asked for. When it failed, nothing was
+  /// sent to the destination and every other field is empty.
+  std::optional<verify::VerifyReport> verification;
+  /// The destination re-read after the push and compared with what was pushed.
+  Proof proof;
+
+  bool verification_failed() const { return verification && !verification->verified; }
+  /// Verification (when asked for) passed and the proof found nothing missing. A push that
+  /// is not ok failed: the CLI exits 3 (verification) or 1 (proof).
+  bool ok() const { return !verification_failed() && proof.ok(); }
 };
 
 /// Pushes a bundle into `target` (host[:port][/namespace]): blobs, then manifests children
 /// first, then tags, then referrer links (fallback indexes merged where the registry has no
-/// referrers API). Idempotent: what the registry has is not sent again.
+/// referrers API). Idempotent: what the registry has is not sent again. Then re-reads the
+/// destination into `proof`. With `options.verify`, verifies the bundle before anything is
+/// sent. Failed verification and a failed proof are results (see PushResult::ok), errors
+/// before that are thrown.
 PushResult push(const PushOptions& options, const RepositoryOpener& open, const Logger& log);
+
+/// One line saying why a verification failed (the first integrity problem, else the first
+/// artifact not verified).
+std::string verification_failure(const verify::VerifyReport& report);
+
+struct CopyOptions {
+  /// SRC_REF: registry/repo[:tag][@digest].
+  std::string source;
+  /// DST_REF: registry/repo[:tag]. Without a tag the source tag is used; a source given by
+  /// digest alone is copied untagged.
+  std::string destination;
+  std::vector<Platform> platforms;
+  GraphOptions graph;
+  unsigned concurrency = 4;
+  /// `copy --verify`: the graph is staged in a temporary OCI layout directory under
+  /// `staging_dir` (default: the system temp directory), verified there like a bundle, and
+  /// pushed from it, so only verified bytes reach the destination; nothing is sent there
+  /// when verification fails. Without it, blobs stream from source to destination.
+  std::optional<verify::VerifyOptions> verify;
+  std::filesystem::path staging_dir;
+  /// As PushOptions::before_proof.
+  std::function<void()> before_proof;
+};
+
+/// The roots `ref` names in `repo`: its manifest, or with `platforms` the matching children
+/// of an index (Errc::not_found when none matches).
+std::vector<Descriptor> resolve_roots(remote::Repository& repo, const Reference& ref, const std::vector<Platform>& platforms);
+
+/// copy reports what push reports; roots name their destinations.
+using CopyResult = PushResult;
+
+/// Copies SRC_REF with its whole graph (referrers recursively, platform selection and
+/// artifact-type filter as save) to DST_REF with push's semantics: blobs the destination
+/// lacks (mounted when source and destination are one registry), manifests children first,
+/// the tag, referrer links (fallback index merged), then the proof. Idempotent.
+CopyResult copy(const CopyOptions& options, const RepositoryOpener& open, const Logger& log);
 
 /// A node of the referrer tree shown by inspect.
 struct InspectNode {
@@ -98,6 +160,8 @@ struct InspectResult {
   };
   std::vector<Root> roots;
   std::optional<Descriptor> trust;
+  /// Titles of the trust material's files (trustpolicy.json, truststore/..., crl/...).
+  std::vector<std::string> trust_files;
   std::size_t manifests = 0;
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;

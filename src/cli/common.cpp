@@ -1,9 +1,17 @@
 #include "common.hpp"
 
+#include <ferry/bundle.hpp>
 #include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
+#include <ferry/trust_material.hpp>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <stdlib.h>
 #include <filesystem>
 #include <iostream>
 
@@ -41,11 +49,60 @@ void TrustFlags::add_to(CLI::App& cmd)
   cmd.add_option("--trust-store", trust_store,
                  "Notation trust store directory (holds x509/{ca,signingAuthority,tsa}/<name>/)");
   cmd.add_option("--crl", crls, "CRL file (DER or PEM) or directory of CRLs (repeatable)")->allow_extra_args(false);
+  cmd.add_option("--trust-pin", trust_pin,
+                 "Use the trust material carried in the bundle, if its manifest has this digest (printed by ferry save)");
   cmd.add_option("--scope", scope, "Repository used to select the trust policy statement (registry/repo)");
   cmd.add_option("--verification-time", time, "Verify as of this RFC 3339 time instead of now (audits, reproducible tests)");
 }
 
-verify::VerifyOptions TrustFlags::build(const std::filesystem::path&, BundleFormat, bool integrity_only) const
+namespace {
+
+// A private temporary directory removed when the last reference goes.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir()
+  {
+    std::string templ = (std::filesystem::temp_directory_path() / "ferry-trust-XXXXXX").string();
+    if (!mkdtemp(templ.data())) throw Error(Errc::io, "cannot create a temporary directory: " + std::string(strerror(errno)));
+    path = templ;
+  }
+  ~TempDir()
+  {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// Unpacks the bundle's trust artifact if its digest is the pin. Throws
+// Errc::verification_failed when the bundle carries none or another one.
+std::shared_ptr<TempDir> unpack_bundled_trust(const std::filesystem::path& bundle, BundleFormat format, const std::string& pin)
+{
+  Digest want = Digest::parse(pin);
+  auto reader = LayoutReader::open(bundle, format);
+  auto contents = classify(*reader);
+  if (!contents.trust)
+    throw Error(Errc::verification_failed, bundle.string() + ": --trust-pin given, but the bundle carries no trust material");
+  if (contents.trust->digest != want)
+    throw Error(Errc::verification_failed, bundle.string() + ": the bundle's trust material is " +
+                                               contents.trust->digest.str() + ", not the pinned " + want.str() +
+                                               "; refusing to use it");
+  auto bytes = reader->metadata().get(want);
+  Manifest m = Manifest::parse(*bytes, contents.trust->media_type, want.str());
+  std::set<Digest> wanted;
+  for (const auto& l : m.layers) wanted.insert(l.digest);
+  std::map<Digest, std::string> content;
+  reader->for_each_blob(wanted, [&](const Descriptor& d, Reader& r) { content[d.digest] = read_all(r, 32 << 20, d.digest.str()); });
+  std::vector<TrustFile> files;
+  for (const auto& l : m.layers)
+    files.push_back({l.annotation(std::string(k_annotation_title)), l.media_type, content.at(l.digest)});
+  auto dir = std::make_shared<TempDir>();
+  materialise_trust_files(files, dir->path);
+  return dir;
+}
+
+} // namespace
+
+verify::VerifyOptions TrustFlags::build(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const
 {
   namespace fs = std::filesystem;
   using namespace ferry::verify;
@@ -59,25 +116,62 @@ verify::VerifyOptions TrustFlags::build(const std::filesystem::path&, BundleForm
       throw Error(Errc::invalid_argument, "invalid --scope \"" + scope + "\": want registry/repository");
     opts.scope = scope;
   }
+  if (!trust_pin.empty() && !Digest::is_valid(trust_pin))
+    throw Error(Errc::invalid_argument, "invalid --trust-pin \"" + trust_pin + "\": want sha256:<hex>");
   // Malformed trust material is malformed input (exit 1), not a usage error.
   auto as_input_error = [](const Error& e) {
     return Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
   };
-  if (!integrity_only) {
-    if (trust_policy.empty() || trust_store.empty())
-      throw Error(Errc::invalid_argument,
-                  "verifying signatures needs --trust-policy and --trust-store (or --integrity-only)");
-    try {
-      opts.policy = TrustPolicyDocument::load(trust_policy);
-    } catch (const Error& e) {
-      throw as_input_error(e);
+  if (integrity_only) return opts;
+
+  // Local trust material overrides what the bundle carries; the bundle's own is used only
+  // when pinned (design §3: a bundle must not vouch for itself).
+  std::string policy_path = trust_policy, store_path = trust_store;
+  std::vector<std::string> crl_paths = crls;
+  if (!trust_pin.empty()) {
+    auto dir = unpack_bundled_trust(bundle, format, trust_pin);
+    bundled = dir;
+    if (policy_path.empty()) {
+      for (const char* name : {"trustpolicy.oci.json", "trustpolicy.json"})
+        if (fs::exists(dir->path / name)) {
+          policy_path = (dir->path / name).string();
+          break;
+        }
     }
-    fs::path store = trust_store;
-    if (!fs::is_directory(store)) throw Error(Errc::not_found, store.string() + ": no such trust store directory");
-    if (!fs::exists(store / "x509") && fs::exists(store / "truststore" / "x509")) store /= "truststore";
-    opts.trust_store.emplace(store);
+    if (store_path.empty() && fs::exists(dir->path / "truststore")) store_path = (dir->path / "truststore").string();
+    if (crl_paths.empty() && fs::exists(dir->path / "crl")) crl_paths.push_back((dir->path / "crl").string());
   }
-  for (const auto& c : crls) {
+  if (policy_path.empty() || store_path.empty()) {
+    std::string have;
+    if (trust_pin.empty()) {
+      try {
+        auto reader = LayoutReader::open(bundle, format);
+        if (auto t = classify(*reader).trust) have = t->digest.str();
+      } catch (const Error&) {
+      }
+    }
+    if (!have.empty())
+      throw Error(Errc::invalid_argument,
+                  "the bundle carries trust material (" + have +
+                      "), but a bundle cannot vouch for itself: pass the pin you received out of band with --trust-pin "
+                      "(ferry save printed it), or give --trust-policy and --trust-store");
+    throw Error(Errc::invalid_argument, trust_pin.empty()
+                                            ? "verifying signatures needs --trust-policy and --trust-store, or --trust-pin "
+                                              "for trust material carried in the bundle (or --integrity-only)"
+                                            : "the pinned trust material has no " +
+                                                  std::string(policy_path.empty() ? "trust policy" : "trust store") +
+                                                  "; give it with --trust-policy / --trust-store");
+  }
+  try {
+    opts.policy = TrustPolicyDocument::load(policy_path);
+  } catch (const Error& e) {
+    throw as_input_error(e);
+  }
+  fs::path store = store_path;
+  if (!fs::is_directory(store)) throw Error(Errc::not_found, store.string() + ": no such trust store directory");
+  if (!fs::exists(store / "x509") && fs::exists(store / "truststore" / "x509")) store /= "truststore";
+  opts.trust_store.emplace(store);
+  for (const auto& c : crl_paths) {
     try {
       opts.crls.add_path(c);
     } catch (const Error& e) {

@@ -40,8 +40,11 @@ struct TrustFlags {
   std::string trust_policy;
   std::string trust_store;
   std::vector<std::string> crls;
+  std::string trust_pin;
   std::string scope;
   std::string time;
+  /// The bundle's own trust material, unpacked while verification runs.
+  mutable std::shared_ptr<void> bundled;
   void add_to(CLI::App& cmd);
   /// Loads the trust material into verify options for `bundle`. Malformed trust material is
   /// exit 1 (Errc::invalid_manifest); missing options a usage error.

@@ -69,7 +69,8 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
         nlohmann::json doc = {{"schemaVersion", 1}, {"command", "inspect"}, {"bundle", r.bundle.string()},
                               {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
                               {"blobs", r.blobs}, {"bytes", r.bytes}};
-        doc["trust"] = r.trust ? nlohmann::json(r.trust->digest.str()) : nlohmann::json(nullptr);
+        doc["trust"] = r.trust ? nlohmann::json{{"digest", r.trust->digest.str()}, {"files", r.trust_files}}
+                               : nlohmann::json(nullptr);
         print_json(doc);
         return 0;
       }
@@ -81,7 +82,10 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
                     root.node.desc.digest.str().c_str(), kind.c_str(), human_bytes(root.node.size).c_str());
         print_tree(root.node, "");
       }
-      if (r.trust) std::printf("trust material: %s\n", r.trust->digest.str().c_str());
+      if (r.trust) {
+        std::printf("trust material: %s (pin)\n", r.trust->digest.str().c_str());
+        for (const auto& f : r.trust_files) std::printf("    %s\n", f.c_str());
+      }
       return 0;
     };
   });

@@ -1,30 +1,154 @@
-// ferry push: bundle → registry.
+// ferry push: bundle → registry (and what push and copy share, see transfer.hpp).
 #include "common.hpp"
+#include "transfer.hpp"
 
 #include <ferry/error.hpp>
+#include <ferry/verify/openssl.hpp>
+
+#include <cstdio>
+#include <cstdlib>
 
 namespace ferry::cli {
 
 namespace {
 
-nlohmann::json to_json(const PushResult& r, const std::string& target)
+nlohmann::json verification_json(const verify::VerifyReport& r)
 {
-  nlohmann::json roots = nlohmann::json::array();
-  for (const auto& root : r.roots)
-    roots.push_back({{"destination", root.destination}, {"digest", root.desc.digest.str()}, {"mediaType", root.desc.media_type}});
-  return {{"schemaVersion", 1},
-          {"command", "push"},
-          {"target", target},
-          {"roots", roots},
-          {"blobs", {{"pushed", r.blobs_pushed}, {"skipped", r.blobs_skipped}, {"mounted", r.blobs_mounted}, {"bytes", r.bytes_pushed}}},
-          {"manifests", {{"pushed", r.manifests_pushed}, {"skipped", r.manifests_skipped}}},
-          {"tags", {{"written", r.tags_written}, {"unchanged", r.tags_unchanged}}},
-          {"referrers", r.referrers},
-          {"fallbackIndexesWritten", r.fallback_indexes_written},
-          {"referrersApi", r.referrers_api}};
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& p : r.problems) {
+    nlohmann::json j = {{"message", p.message}};
+    if (!p.digest.empty()) j["digest"] = p.digest;
+    problems.push_back(j);
+  }
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& a : r.artifacts) {
+    nlohmann::json sigs = nlohmann::json::array();
+    for (const auto& s : a.signatures)
+      sigs.push_back({{"digest", s.manifest.digest.str()}, {"verified", s.verified}, {"reason", s.reason}});
+    artifacts.push_back({{"reference", a.reference},
+                         {"digest", a.desc.digest.str()},
+                         {"verified", a.verified},
+                         {"policy", a.policy ? nlohmann::json(*a.policy) : nlohmann::json(nullptr)},
+                         {"level", verify::level_name(a.level)},
+                         {"reason", a.reason},
+                         {"signatures", sigs}});
+  }
+  return {{"verified", r.verified},
+          {"verificationTime", verify::format_rfc3339(r.time)},
+          {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},
+          {"artifacts", artifacts}};
+}
+
+void log_verification(const verify::VerifyReport& r, const Logger& log)
+{
+  std::size_t verified = 0;
+  for (const auto& a : r.artifacts) verified += a.verified ? 1 : 0;
+  log(std::string("verification ") + (r.verified ? "passed" : "FAILED") + ": integrity " +
+      (r.problems.empty() ? "ok" : "FAILED") + " (" + std::to_string(r.blobs) + " blobs, " + human_bytes(r.bytes) + "); " +
+      std::to_string(verified) + " of " + std::to_string(r.artifacts.size()) + " artifacts verified");
+  for (const auto& p : r.problems) log("  problem: " + p.message);
+  for (const auto& a : r.artifacts) {
+    std::string line = std::string("  ") + (a.verified ? "✓ " : "✗ ") + a.reference + " " + a.desc.digest.str();
+    if (a.policy) line += " (policy \"" + *a.policy + "\", " + verify::level_name(a.level) + ")";
+    if (!a.verified && !a.reason.empty()) line += ": " + a.reason;
+    log(line);
+  }
+}
+
+nlohmann::json proof_json(const Proof& p)
+{
+  nlohmann::json missing = nlohmann::json::array();
+  for (const auto& g : p.missing) {
+    nlohmann::json j = {{"kind", proof_gap_kind_name(g.kind)},
+                        {"repository", g.repository},
+                        {"digest", g.digest.str()},
+                        {"detail", g.detail},
+                        {"message", g.str()}};
+    if (!g.tag.empty()) j["tag"] = g.tag;
+    if (g.subject) j["subject"] = g.subject->str();
+    missing.push_back(j);
+  }
+  return {{"ok", p.ok()},
+          {"checked", {{"manifests", p.checked.manifests}, {"tags", p.checked.tags}, {"referrers", p.checked.referrers}}},
+          {"missing", missing}};
 }
 
 } // namespace
+
+void VerifyGate::add_to(CLI::App& cmd)
+{
+  auto* flag = cmd.add_flag("--verify", enabled,
+                            "Verify the content first (as ferry verify, with the trust options below); send nothing if it fails");
+  std::size_t before = cmd.get_options(std::function<bool(CLI::Option*)>{}).size();
+  trust.add_to(cmd);
+  // Every trust option (whatever TrustFlags registers) is accepted only with --verify.
+  auto options = cmd.get_options(std::function<bool(CLI::Option*)>{});
+  for (std::size_t i = before; i < options.size(); ++i) options[i]->needs(flag);
+}
+
+std::optional<verify::VerifyOptions> VerifyGate::build(const std::filesystem::path& bundle, BundleFormat format) const
+{
+  if (!enabled) return std::nullopt;
+  return trust.build(bundle, format, /*integrity_only=*/false);
+}
+
+std::function<void()> test_hook_before_proof()
+{
+  const char* command = std::getenv("FERRY_TEST_HOOK_BEFORE_PROOF");
+  if (!command || !*command) return {};
+  std::string cmd = command;
+  return [cmd] {
+    std::fflush(nullptr);
+    int status = std::system(cmd.c_str());
+    if (status != 0)
+      throw Error(Errc::internal, "FERRY_TEST_HOOK_BEFORE_PROOF (test-only) failed with status " + std::to_string(status));
+  };
+}
+
+int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const std::string& verb, const std::string& subject,
+                    const Logger& log)
+{
+  if (r.verification) log_verification(*r.verification, log);
+  if (r.verification_failed()) {
+    if (json) {
+      doc["verification"] = verification_json(*r.verification);
+      doc["proof"] = nullptr;
+      print_json(doc);
+    }
+    std::fprintf(stderr, "ferry: error: %s: verification failed: %s; nothing was sent\n", subject.c_str(),
+                 verification_failure(*r.verification).c_str());
+    return 3;
+  }
+  if (json) {
+    nlohmann::json roots = nlohmann::json::array();
+    for (const auto& root : r.roots)
+      roots.push_back({{"destination", root.destination}, {"digest", root.desc.digest.str()}, {"mediaType", root.desc.media_type}});
+    doc["roots"] = roots;
+    doc["blobs"] = {{"pushed", r.blobs_pushed}, {"skipped", r.blobs_skipped}, {"mounted", r.blobs_mounted}, {"bytes", r.bytes_pushed}};
+    doc["manifests"] = {{"pushed", r.manifests_pushed}, {"skipped", r.manifests_skipped}};
+    doc["tags"] = {{"written", r.tags_written}, {"unchanged", r.tags_unchanged}};
+    doc["referrers"] = r.referrers;
+    doc["fallbackIndexesWritten"] = r.fallback_indexes_written;
+    doc["referrersApi"] = r.referrers_api;
+    doc["verification"] = r.verification ? verification_json(*r.verification) : nlohmann::json(nullptr);
+    doc["proof"] = proof_json(r.proof);
+    print_json(doc);
+  } else {
+    for (const auto& root : r.roots)
+      std::printf("%s %s %s\n", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
+    std::printf("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
+                "written; referrers: %zu (%zu fallback indexes written)\n",
+                r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
+                r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written);
+    std::fflush(stdout);
+    for (const auto& g : r.proof.missing) std::fprintf(stderr, "  missing: %s\n", g.str().c_str());
+  }
+  if (!r.proof.ok()) {
+    std::fprintf(stderr, "ferry: error: %s: proof failed: %s\n", subject.c_str(), r.proof.summary().c_str());
+    return 1;
+  }
+  return 0;
+}
 
 void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
 {
@@ -36,6 +160,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
     std::vector<std::string> maps;
     OutputOptions out;
     RegistryFlags registry;
+    VerifyGate verify;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle to push (*.tar, *.tar.zst or a layout directory)")->required();
@@ -45,6 +170,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       ->allow_extra_args(false);
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
+  s->verify.add_to(*cmd);
   cmd->callback([s, &global, &action] {
     action = [s, &global] {
       PushOptions opts;
@@ -57,22 +183,16 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
           throw Error(Errc::invalid_argument, "invalid --map \"" + m + "\": want SRC_REPO=DST_REPO");
         opts.map[m.substr(0, eq)] = m.substr(eq + 1);
       }
+      opts.verify = s->verify.build(opts.bundle, opts.format.value_or(format_from_path(opts.bundle)));
+      opts.before_proof = test_hook_before_proof();
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
-      auto result = push(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); },
-                         make_logger(global));
-      if (s->out.json) {
-        print_json(to_json(result, s->target));
-      } else {
-        for (const auto& root : result.roots) std::printf("pushed %s %s\n", root.destination.c_str(), root.desc.digest.str().c_str());
-        std::printf("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
-                    "written; referrers: %zu (%zu fallback indexes written)\n",
-                    result.blobs_pushed, human_bytes(result.bytes_pushed).c_str(), result.blobs_mounted, result.blobs_skipped,
-                    result.manifests_pushed, result.manifests_skipped, result.tags_written, result.referrers,
-                    result.fallback_indexes_written);
-      }
-      return 0;
+      auto log = make_logger(global);
+      auto result = push(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
+      nlohmann::json doc = {{"schemaVersion", 1}, {"command", "push"}, {"target", s->target}};
+      std::string subject = result.verification_failed() ? s->bundle : "push to " + s->target;
+      return report_transfer(result, s->out.json, doc, "pushed", subject, log);
     };
   });
 }

@@ -3,6 +3,7 @@
 
 #include <ferry/error.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -39,7 +40,8 @@ nlohmann::json to_json(const SaveResult& r)
   }
   return {{"schemaVersion", 1}, {"command", "save"},          {"output", r.output.string()},
           {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
-          {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes}};
+          {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes},
+          {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)}};
 }
 
 } // namespace
@@ -55,6 +57,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     std::vector<std::string> platforms;
     bool no_referrers = false;
     std::vector<std::string> artifact_types;
+    std::string trust_policy;
+    std::string trust_store;
+    std::vector<std::string> crls;
     OutputOptions out;
     RegistryFlags registry;
   };
@@ -68,6 +73,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_flag("--no-referrers", s->no_referrers, "Do not copy referrers (signatures, SBOMs)");
   cmd->add_option("--artifact-type", s->artifact_types, "Copy only referrers of this artifact type (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_option("--trust-policy", s->trust_policy, "Carry this Notation trust policy in the bundle");
+  cmd->add_option("--trust-store", s->trust_store, "Carry this Notation trust store (directory holding x509/) in the bundle");
+  cmd->add_option("--crl", s->crls, "Carry this CRL file, or every CRL in this directory (repeatable)")->allow_extra_args(false);
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   cmd->callback([s, &global, &action] {
@@ -93,6 +101,17 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
                       "--username applies to one registry, but the references name " + std::to_string(registries.size()) +
                           "; use --registry-config for several");
       }
+      if (!s->trust_policy.empty() || !s->trust_store.empty() || !s->crls.empty()) {
+        std::optional<std::filesystem::path> policy, store;
+        if (!s->trust_policy.empty()) policy = s->trust_policy;
+        if (!s->trust_store.empty()) store = s->trust_store;
+        std::vector<std::filesystem::path> crls(s->crls.begin(), s->crls.end());
+        try {
+          opts.trust = collect_trust_material(policy, store, crls);
+        } catch (const Error& e) {
+          throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
+        }
+      }
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
@@ -105,6 +124,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
         std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n", result.output.c_str(),
                     result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str());
+        if (result.trust_pin)
+          std::printf("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)\n",
+                      result.trust_pin->str().c_str(), result.trust_pin->str().c_str());
       }
       return 0;
     };

@@ -66,7 +66,7 @@ BundleContents classify(LayoutReader& bundle)
   return out;
 }
 
-std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph)
+std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph, const std::optional<Descriptor>& trust)
 {
   json manifests = json::array();
   std::set<Digest> listed;
@@ -89,6 +89,12 @@ std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& 
     if (auto at = m.effective_artifact_type(); !at.empty()) e["artifactType"] = at;
     manifests.push_back(e);
     listed.insert(d);
+  }
+  if (trust) {
+    json e = trust->to_json_basic();
+    e["artifactType"] = media_type::k_ferry_trust;
+    e["annotations"] = {{std::string(k_annotation_ref_name), std::string(k_trust_ref_name)}};
+    manifests.push_back(e);
   }
   json index = {{"schemaVersion", 2}, {"mediaType", media_type::k_oci_index}, {"manifests", manifests}};
   return index.dump();

@@ -42,6 +42,10 @@ InspectResult inspect(const std::filesystem::path& bundle_path, std::optional<Bu
   auto bundle = LayoutReader::open(bundle_path, result.format);
   BundleContents contents = classify(*bundle);
   result.trust = contents.trust;
+  if (contents.trust)
+    if (auto bytes = bundle->metadata().get(contents.trust->digest))
+      for (const auto& l : Manifest::parse(*bytes, contents.trust->media_type, contents.trust->digest.str()).layers)
+        result.trust_files.push_back(l.annotation(std::string(k_annotation_title)));
   Graph graph;
   for (const auto& root : contents.roots) {
     graph.add(*bundle, root.desc, GraphOptions{});

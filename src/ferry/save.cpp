@@ -4,6 +4,12 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/util/parallel.hpp>
+#include <ferry/verify/envelope.hpp>
+#include <ferry/verify/integrity.hpp>
+#include <ferry/verify/revocation.hpp>
+
+#include <chrono>
+#include <set>
 
 namespace fs = std::filesystem;
 
@@ -40,6 +46,37 @@ void check_output(const fs::path& output, BundleFormat format)
       throw Error(Errc::io, output.string() + ": exists and is not an OCI layout; refusing to replace it");
   } else if (fs::is_directory(output)) {
     throw Error(Errc::io, output.string() + ": is a directory");
+  }
+}
+
+// Says so when a signature in the bundle names CRL distribution points and no CRL from
+// that issuer travels with it: verify would report revocation as unknown (issue 4).
+void note_missing_crls(const Graph& graph, const SaveOptions& options, const Logger& log)
+{
+  verify::CrlSet crls;
+  for (const auto& f : options.trust)
+    if (f.media_type == k_media_type_crl) crls.add_bytes(f.bytes, f.title);
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  std::set<std::string> said;
+  for (const auto& d : graph.referrer_nodes) {
+    Manifest m = Manifest::parse(*graph.manifests.get(d), graph.nodes.at(d).media_type, d.str());
+    if (!verify::is_signature_manifest(m) || m.layers.size() != 1 || m.layers[0].size > (32u << 20)) continue;
+    try {
+      auto envelope = fetch_bytes(*graph.origin.at(m.layers[0].digest), m.layers[0], 32u << 20);
+      auto info = verify::verify_envelope(m.layers[0].media_type, envelope);
+      for (std::size_t i = 0; i + 1 < info.chain.size(); ++i) {
+        if (verify::crl_distribution_points(info.chain[i].get()).empty()) continue;
+        verify::Chain pair;
+        pair.push_back(verify::clone(info.chain[i].get()));
+        pair.push_back(verify::clone(info.chain[i + 1].get()));
+        auto r = verify::check_revocation(pair, crls, now, std::nullopt, verify::RevocationPurpose::code_signing);
+        if (r.status == verify::RevocationStatus::unknown && said.insert(r.reason).second)
+          log("note: signature " + d.short_str() + ": " + r.reason +
+              "; carry the CRL with --crl, or verify will report revocation as unknown");
+      }
+    } catch (const std::exception&) {
+      // An envelope ferry cannot read is verify's to report, not save's.
+    }
   }
 }
 
@@ -100,13 +137,29 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       " referrers) and " + std::to_string(blobs.size()) + " blobs, " + human_bytes(result.bytes) + ", to " +
       options.output.string());
 
+  note_missing_crls(graph, options, log);
+  std::optional<TrustArtifact> trust;
+  if (!options.trust.empty()) {
+    trust = build_trust_artifact(options.trust);
+    result.trust_pin = trust->manifest.digest;
+  }
   auto writer = LayoutWriter::create(options.output, result.format, /*overwrite=*/true);
-  writer->write_index(build_index_json(result.roots, graph));
+  writer->write_index(build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt));
   // Parents before children (the reverse of the push order), so that a streaming reader
   // knows every manifest is wanted when it arrives and can stop after the head.
   for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) {
     StringReader r(*graph.manifests.get(it->digest));
     writer->write_blob(*it, r);
+  }
+  if (trust) {
+    // The trust artifact: its manifest with the others, its files first among the small blobs.
+    StringReader r(trust->manifest_bytes);
+    writer->write_blob(trust->manifest, r);
+    for (const auto& [d, bytes] : trust->blobs) {
+      if (graph.contains(d.digest)) continue;  // written with the graph (the empty config)
+      StringReader b(bytes);
+      writer->write_blob(d, b);
+    }
   }
   auto copy_blob = [&](const Descriptor& d) {
     try {

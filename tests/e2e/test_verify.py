@@ -1319,6 +1319,98 @@ class SavedBundle(VerifyTest):
         self.assertIsNone(self.artifact(rep, self.app["digest"], proc).get("policy"))
 
 
+class BundledTrust(VerifyTest):
+    """Trust material carried in the bundle (design §3, issue 4): ``ferry save
+    --trust-policy --trust-store --crl`` prints a pin; ``ferry verify --trust-pin`` uses the
+    bundle's own trust only when the pin matches; local options override it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.reg = R.Registry("trust-src").start()
+        cls.addClassCleanup(cls.reg.stop)
+        app = R.push_image(cls.reg, "demo/app", "v1", [R.seeded_bytes("bt-0", 4096)])
+        cls.app = R.subject_of(app)
+        ident = cls.pki["cdp"]  # names a CRL distribution point: revocation needs a CRL
+        data, mt = N.sign("jws", cls.app, ident)
+        cls.sig = R.push_referrer(cls.reg, "demo/app", app, N.NOTARY_SIGNATURE, data, mt,
+                                  {N.THUMBPRINT: json.dumps(ident.thumbprints)})
+        cls.scope = f"{cls.reg.host}/demo/app"
+        cls.strict = P.write_trust_policy(os.path.join(cls.tmp, "trustpolicy.json"),
+                                          P.statement("carried", scopes=[cls.scope]))
+
+    def save(self, fmt, crl):
+        out = self.new_path(f"trusted.{fmt}") if fmt != "dir" else self.new_path("trusted-dir")
+        proc = self.ferry("save", "--plain-http", f"{self.scope}:v1", "-o", out,
+                          "--trust-policy", self.strict, "--trust-store", self.store,
+                          "--crl", self.pki.crls[crl], "--json", expect=0)
+        pin = json.loads(proc.stdout)["trustPin"]
+        self.assertRegex(pin, r"^sha256:[0-9a-f]{64}$")
+        return out, pin
+
+    def test_pin_verifies_with_bundled_trust_only(self):
+        for fmt in FORMATS:
+            with self.subTest(fmt=fmt):
+                b, pin = self.save(fmt, "fresh")
+                proc, rep = self.verify(b, extra=["--trust-pin", pin], expect=0)
+                art = self.artifact(rep, self.app["digest"], proc)
+                self.assertEqual(art["policy"], "carried")
+                self.assert_all_pass(self.signature(art, self.sig["digest"], proc), proc)
+                self.assertEqual(len(rep["crls"]), 1, R.describe(proc))
+                self.assertTrue(rep["crls"][0]["fresh"], R.describe(proc))
+                # inspect shows the trust material and its files
+                ins = json.loads(self.ferry("inspect", b, "--json", expect=0).stdout)
+                self.assertEqual(ins["trust"]["digest"], pin)
+                files = ins["trust"]["files"]
+                self.assertIn("trustpolicy.json", files)
+                self.assertTrue(any(f.startswith("truststore/x509/ca/ferry/") for f in files), files)
+                self.assertTrue(any(f.startswith("crl/") for f in files), files)
+
+    def test_wrong_pin_fails_clearly(self):
+        b, pin = self.save("tar", "fresh")
+        other = "sha256:" + "0" * 64
+        proc = self.ferry("verify", b, "--trust-pin", other, "--verification-time", VT, expect=3)
+        self.assertIn(other, proc.stderr)
+        self.assertIn(pin, proc.stderr)
+        self.assertEqual(proc.stderr.count("ferry: error:"), 1, R.describe(proc))
+
+    def test_no_pin_refuses_and_explains(self):
+        b, pin = self.save("tar", "fresh")
+        proc = self.ferry("verify", b, "--verification-time", VT, expect=2)
+        self.assertIn("--trust-pin", proc.stderr)
+        self.assertIn(pin, proc.stderr)
+
+    def test_revoked_signer_per_bundled_crl_fails_strict(self):
+        b, pin = self.save("tar.zst", "revoked")
+        proc, rep = self.verify(b, extra=["--trust-pin", pin], expect=3)
+        art = self.artifact(rep, self.app["digest"], proc)
+        checks = {c["name"]: c for c in self.signature(art, self.sig["digest"], proc)["checks"]}
+        self.assertEqual(checks["revocation"]["result"], "fail", R.describe(proc))
+        self.assertIn("revoked", checks["revocation"]["reason"])
+        # A local policy overrides the bundled one: audit logs the revocation.
+        audit = self.policy(P.statement("local-audit", scopes=[self.scope], level="audit"))
+        proc, rep = self.verify(b, extra=["--trust-pin", pin, "--trust-policy", audit], expect=0)
+        self.assertEqual(self.artifact(rep, self.app["digest"], proc)["policy"], "local-audit")
+
+    def test_save_notes_missing_crl(self):
+        out = self.new_path("nocrl.tar")
+        proc = self.ferry("save", "--plain-http", f"{self.scope}:v1", "-o", out,
+                          "--trust-policy", self.strict, "--trust-store", self.store, expect=0)
+        self.assertIn("note:", proc.stderr)
+        self.assertIn("crl.invalid/inter.crl", proc.stderr)
+        out2 = self.new_path("withcrl.tar")
+        proc = self.ferry("save", "--plain-http", f"{self.scope}:v1", "-o", out2,
+                          "--trust-policy", self.strict, "--trust-store", self.store,
+                          "--crl", self.pki.crls["fresh"], expect=0)
+        self.assertNotIn("note:", proc.stderr)
+
+    def test_stale_bundled_crl_is_reported(self):
+        b, pin = self.save("dir", "stale")
+        proc, rep = self.verify(b, extra=["--trust-pin", pin], expect=3)
+        self.assertFalse(rep["crls"][0]["fresh"], R.describe(proc))
+        self.assertIn("2022-01-01", json.dumps(rep["artifacts"]), R.describe(proc))
+
+
 # ---------------------------------------------------------------------------
 # Upstream corpus (notation e2e): CASES.md §1, §2, §11.1, §13
 # ---------------------------------------------------------------------------

@@ -62,6 +62,9 @@ struct RevocationResult {
   std::string reason;
 };
 
+/// The URIs of a certificate's CRL distribution points (empty when it names none).
+std::vector<std::string> crl_distribution_points(X509* cert);
+
 /// Checks every certificate of `chain` but the root (SPEC §7): a certificate with neither
 /// CRL distribution points nor OCSP URLs is not revocable (ok); one with only OCSP is
 /// unknown offline; one with CRL distribution points is checked against the CRLs in

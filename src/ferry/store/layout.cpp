@@ -237,8 +237,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<LayoutWriter> LayoutWriter::create(const fs::path& path, BundleFormat format, bool overwrite)
+std::unique_ptr<LayoutWriter> LayoutWriter::create(const fs::path& given, BundleFormat format, bool overwrite)
 {
+  // "out/" names the directory "out": the partial output goes beside it, never inside.
+  fs::path path = given.has_filename() ? given : given.parent_path();
   try {
     if (format == BundleFormat::dir) return std::make_unique<DirWriter>(path, overwrite);
     return std::make_unique<TarWriter>(path, format == BundleFormat::tar_zst, overwrite);

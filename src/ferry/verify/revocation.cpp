@@ -484,4 +484,10 @@ RevocationResult check_revocation(const Chain& chain, const CrlSet& crls, TimePo
   return result;
 }
 
+std::vector<std::string> crl_distribution_points(X509* cert)
+{
+  std::string error;
+  return cdp_urls(cert, &error);
+}
+
 } // namespace ferry::verify

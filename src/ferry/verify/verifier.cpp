@@ -2,11 +2,14 @@
 
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/verify/dn.hpp>
 #include <ferry/verify/envelope.hpp>
 #include <ferry/verify/timestamp.hpp>
 #include <ferry/verify/x509.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 
 namespace ferry::verify {
 
@@ -35,15 +38,49 @@ Chain load_stores(const TrustStore& store, const TrustPolicyStatement& statement
   return out;
 }
 
+/// Go's time.RFC1123Z in UTC ("Tue, 18 Jun 2024 07:30:31 +0000"), the form notation-go
+/// prints expiry and validity bounds in.
+std::string rfc1123z(TimePoint t)
+{
+  std::time_t tt = static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+  struct tm tm {};
+  gmtime_r(&tt, &tm);
+  static const char* const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char* const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+/// Go's `%q` of a certificate's subject (pkix.Name.String()).
+std::string quoted_subject(X509* cert) { return go_quote(go_name(X509_get_subject_name(cert)).text); }
+std::string quoted_time(TimePoint t) { return go_quote(rfc1123z(t)); }
+
+/// notation-go verifyTimestamp when no timestamp verification is performed: every certificate
+/// of the chain must be valid now (SPEC §6 step 6).
 std::string cert_validity_problem(X509* cert, TimePoint t)
 {
   if (t < not_before(cert))
-    return "verification time is before certificate \"" + subject_for_display(cert) + "\" validity period, it will be valid from " +
-           format_rfc3339(not_before(cert));
+    return "verification time is before certificate " + quoted_subject(cert) + " validity period, it will be valid from " +
+           quoted_time(not_before(cert));
   if (t > not_after(cert))
-    return "verification time is after certificate \"" + subject_for_display(cert) + "\" validity period, it was expired at " +
-           format_rfc3339(not_after(cert));
+    return "verification time is after certificate " + quoted_subject(cert) + " validity period, it was expired at " +
+           quoted_time(not_after(cert));
   return {};
+}
+
+/// Whether an integrity failure happened while parsing the envelope (core-go ParseEnvelope:
+/// an unsupported media type, the JWS JSON, the COSE_Sign1 CBOR and its header maps) rather
+/// than while verifying it; notation-go words the former "unable to parse the digital
+/// signature, error : ..." (ngo:verifier/verifier.go verifyIntegrity). The envelope parsers
+/// mark their parse-stage failures with these prefixes (jws.cpp parse_envelope, cose.cpp
+/// decode_message).
+bool is_parse_failure(std::string_view media_type, std::string_view reason)
+{
+  if (media_type != k_media_type_jws && media_type != k_media_type_cose) return true;
+  if (media_type == k_media_type_jws) return reason.starts_with("malformed JWS envelope: ");
+  return reason.starts_with("cbor: ") || reason == "empty signature";
 }
 
 struct Recorder {
@@ -75,7 +112,17 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
   verdict.manifest = manifest_desc;
   const VerificationLevel& level = statement.verification;
   Recorder rec{verdict};
-  const std::vector<std::string> later = {"authenticity", "trustedIdentity", "expiry", "authenticTimestamp", "revocation"};
+  const std::vector<std::string> all = {"integrity", "authenticity", "trustedIdentity", "expiry", "authenticTimestamp", "revocation"};
+  if (manifest.layers.size() == 1) verdict.envelope_media_type = manifest.layers[0].media_type;
+
+  // 0. Level skip: notation-go returns success without even parsing the signature (SPEC §6 step 0).
+  if (level.level == Level::skip) {
+    for (const auto& name : all) rec.skipped(name, Action::skip, "trust policy is configured to skip signature verification");
+    verdict.verified = true;
+    return verdict;
+  }
+
+  const std::vector<std::string> later(all.begin() + 1, all.end());
   auto skip_rest = [&](std::size_t from) {
     for (std::size_t i = from; i < later.size(); ++i) rec.skipped(later[i], Action::enforce, "not reached");
   };
@@ -86,14 +133,21 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
     if (manifest.layers.size() != 1)
       throw IntegrityError("signature manifest requires exactly one signature envelope blob, it has " +
                            std::to_string(manifest.layers.size()));
-    verdict.envelope_media_type = manifest.layers[0].media_type;
     if (!envelope) throw IntegrityError("signature envelope " + manifest.layers[0].digest.str() + " is missing from the bundle");
-    info = verify_envelope(manifest.layers[0].media_type, *envelope);
+    try {
+      info = verify_envelope(manifest.layers[0].media_type, *envelope);
+    } catch (const IntegrityError& e) {
+      if (is_parse_failure(manifest.layers[0].media_type, e.what()))
+        throw IntegrityError(std::string("unable to parse the digital signature, error : ") + e.what());
+      throw;
+    }
     Descriptor target = parse_payload_target(info.payload);
     if (target.media_type != subject.media_type || target.digest != subject.digest || target.size != subject.size)
       throw IntegrityError("content descriptor mismatch: the signature is for " + target.digest.str() + " (" +
                            target.media_type + ", " + std::to_string(target.size) + " bytes), not for " +
                            subject.digest.str());
+    // notation-go fails such a signature at every level when the plugin cannot be run
+    // (ngo:verifier/verifier.go processSignature, "error while locating the verification plugin").
     if (!info.verification_plugin.empty())
       throw IntegrityError("the signature requires verification plugin \"" + info.verification_plugin +
                            "\", which ferry cannot run offline");
@@ -112,14 +166,20 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
 
   bool authority = info.scheme == SigningScheme::x509_signing_authority;
 
-  // 2. Authenticity: some certificate of the chain is byte-identical to a trusted one.
+  // 2. Authenticity: some certificate of the chain is byte-identical to a trusted one. Trust
+  // store load errors are authenticity results (ngo verifyAuthenticity / loadX509TrustStores).
   {
     std::string reason;
     bool ok = false;
     try {
       if (!options.trust_store) throw Error(Errc::invalid_argument, "no trust store given");
-      Chain trusted = load_stores(*options.trust_store, statement, authority ? "signingAuthority" : "ca");
-      if (trusted.empty()) reason = "no trusted certificates are found";
+      Chain trusted;
+      try {
+        trusted = load_stores(*options.trust_store, statement, authority ? "signingAuthority" : "ca");
+      } catch (const Error& e) {
+        throw Error(Errc::invalid_argument, std::string("error while loading the trust store, ") + e.what());
+      }
+      if (trusted.empty()) reason = "no trusted certificates are found to verify authenticity";
       for (const auto& c : info.chain)
         for (const auto& t : trusted)
           if (der_equal(c.get(), t.get())) ok = true;
@@ -140,30 +200,31 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
       return verdict;
     }
   }
-  // 4. Expiry.
+  // 4. Expiry: expired when now >= expiry (ngo verifyExpiry).
   if (level.expiry == Action::skip) {
     rec.skipped("expiry", Action::skip);
   } else {
     bool ok = !info.expiry || options.now < *info.expiry;
     if (!rec.record("expiry", level.expiry, ok,
-                    info.expiry ? "digital signature has expired on " + format_rfc3339(*info.expiry) : std::string())) {
+                    info.expiry ? "digital signature has expired on " + quoted_time(*info.expiry) : std::string())) {
       skip_rest(3);
       return verdict;
     }
   }
-  // 5. Authentic timestamp.
+  // 5. Authentic timestamp (ngo verifyAuthenticTimestamp / verifyTimestamp).
   if (level.authentic_timestamp == Action::skip) {
     rec.skipped("authenticTimestamp", Action::skip);
   } else {
     bool ok = true;
     std::string reason;
     if (authority) {
+      TimePoint t = *info.authentic_signing_time;
       for (const auto& c : info.chain) {
-        TimePoint t = *info.authentic_signing_time;
         if (t < not_before(c.get()) || t > not_after(c.get())) {
           ok = false;
-          reason = "authentic signing time " + format_rfc3339(t) + " is outside certificate \"" +
-                   subject_for_display(c.get()) + "\" validity period";
+          reason = "certificate " + quoted_subject(c.get()) + " was not valid when the digital signature was produced at " +
+                   quoted_time(t) + " (its validity period is " + quoted_time(not_before(c.get())) + " to " +
+                   quoted_time(not_after(c.get())) + ")";
           break;
         }
       }
@@ -182,17 +243,22 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
           }
       } else if (info.timestamp_token.empty()) {
         ok = false;
-        reason = "no timestamp countersignature was found";
+        reason = "no timestamp countersignature was found in the signature envelope";
       } else {
+        // notation-go parses and validates the token before loading the tsa stores; with no
+        // roots verify_timestamp stops right after those steps.
+        Chain roots;
+        std::optional<std::string> load_error;
         try {
-          Chain roots = load_stores(*options.trust_store, statement, "tsa");
-          auto ts = verify_timestamp(info.timestamp_token, info.signature, roots, info.chain, options.crls, options.now);
-          ok = ts.ok;
-          reason = ts.reason;
+          if (!options.trust_store) throw Error(Errc::invalid_argument, "no trust store given");
+          roots = load_stores(*options.trust_store, statement, "tsa");
         } catch (const Error& e) {
-          ok = false;
-          reason = e.what();
+          load_error = std::string("failed to load tsa trust store with error: ") + e.what();
         }
+        auto ts = verify_timestamp(info.timestamp_token, info.signature, roots, info.chain, options.crls, options.now);
+        ok = ts.ok && !load_error;
+        reason = ts.reason;
+        if (load_error && reason == "no trusted TSA certificate found in trust store") reason = *load_error;
       }
     }
     if (!rec.record("authenticTimestamp", level.authentic_timestamp, ok, reason)) {

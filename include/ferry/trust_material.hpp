@@ -1,0 +1,50 @@
+#pragma once
+/// Trust material that travels in a bundle (design §3): the Notation trust policy, trust
+/// store certificates and CRLs, carried as one OCI artifact whose manifest digest is the
+/// bundle's trust pin.
+#include <ferry/descriptor.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ferry {
+
+inline constexpr std::string_view k_media_type_crl = "application/pkix-crl";
+inline constexpr std::string_view k_media_type_cert = "application/pkix-cert";
+inline constexpr std::string_view k_media_type_policy = "application/vnd.cncf.notary.trustpolicy.v1+json";
+
+/// One file of the trust material, with its path in Notation's configuration layout
+/// (`trustpolicy.json`, `truststore/x509/ca/<store>/<file>`, `crl/<name>.crl`).
+struct TrustFile {
+  std::string title;
+  std::string media_type;
+  std::string bytes;
+};
+
+/// Reads and validates trust material from local paths: the policy must parse, every
+/// store under `truststore/x509/<type>/<name>/` must load, every CRL must parse. A CRL
+/// path may be a file or a directory. Throws ferry::Error naming the file.
+std::vector<TrustFile> collect_trust_material(const std::optional<std::filesystem::path>& policy,
+                                              const std::optional<std::filesystem::path>& trust_store,
+                                              const std::vector<std::filesystem::path>& crls);
+
+/// The trust artifact: an image manifest with artifactType application/vnd.ferry.trust.v1+json,
+/// the empty config and one layer per file titled with its path.
+struct TrustArtifact {
+  Descriptor manifest;  ///< its digest is the trust pin
+  std::string manifest_bytes;
+  std::vector<std::pair<Descriptor, std::string>> blobs;  ///< config and layers with their bytes
+};
+TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files);
+
+/// Checks a title from a bundle before it becomes a path: relative, no `..`, only
+/// `[A-Za-z0-9._-]` components, and under trustpolicy*.json, truststore/ or crl/.
+bool is_safe_trust_title(const std::string& title);
+
+/// Writes trust files below `dir` (titles checked with is_safe_trust_title).
+void materialise_trust_files(const std::vector<TrustFile>& files, const std::filesystem::path& dir);
+
+} // namespace ferry

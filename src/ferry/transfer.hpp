@@ -1,0 +1,47 @@
+#pragma once
+// What push and copy share (internal to libferry): pushing graphs into repositories of one
+// registry, then re-reading the destination to prove that everything arrived.
+#include <ferry/ops.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry::detail {
+
+/// One destination repository's share of a push or copy.
+struct RepositoryJob {
+  std::shared_ptr<remote::Repository> repo;
+  Graph graph;
+  /// The roots with the tags they get at the destination (empty: untagged).
+  std::vector<ProofRoot> roots;
+};
+
+/// Calls `upload(desc, content)` once for each of `blobs` (all nodes of `job.graph`),
+/// possibly from several threads at once.
+using BlobFeed = std::function<void(const RepositoryJob& job, const std::vector<Descriptor>& blobs,
+                                    const std::function<void(const Descriptor&, Reader&)>& upload)>;
+
+/// Feeds blobs from a bundle: in parallel from a directory, in one streaming pass over a tar.
+BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency);
+
+struct TransferOptions {
+  std::string verb = "push";  ///< for messages: "push to host/repo: …"
+  unsigned concurrency = 4;
+  /// Blob digest → a repository of the destination registry that already holds it (a
+  /// cross-repository mount source). Grows as repositories are pushed.
+  std::map<Digest, std::string> placed;
+  std::function<void()> before_proof;
+};
+
+/// Pushes each job in turn — blobs the repository lacks (HEAD; then mounted from `placed`;
+/// else uploaded from `feed`), manifests children first and referrers after their subjects,
+/// tags, referrer links (fallback indexes merged where the registry has no referrers API) —
+/// then runs `before_proof`, then proves every job into `result.proof`.
+void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOptions options, PushResult& result,
+              const Logger& log);
+
+} // namespace ferry::detail

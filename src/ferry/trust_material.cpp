@@ -1,0 +1,152 @@
+#include <ferry/trust_material.hpp>
+
+#include <ferry/error.hpp>
+#include <ferry/store/layout.hpp>
+#include <ferry/media_type.hpp>
+#include <ferry/util/file.hpp>
+#include <ferry/verify/revocation.hpp>
+#include <ferry/verify/trust_policy.hpp>
+#include <ferry/verify/trust_store.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <regex>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ferry {
+
+namespace {
+
+std::string read_file(const fs::path& p, std::size_t limit)
+{
+  FileReader r(p);
+  return read_all(r, limit, p.string());
+}
+
+} // namespace
+
+std::vector<TrustFile> collect_trust_material(const std::optional<fs::path>& policy,
+                                              const std::optional<fs::path>& trust_store,
+                                              const std::vector<fs::path>& crls)
+{
+  std::vector<TrustFile> files;
+  if (policy) {
+    verify::TrustPolicyDocument::load(*policy);  // validates the whole document
+    std::string name = policy->filename() == "trustpolicy.oci.json" ? "trustpolicy.oci.json" : "trustpolicy.json";
+    files.push_back({name, std::string(k_media_type_policy), read_file(*policy, 4 << 20)});
+  }
+  if (trust_store) {
+    fs::path root = *trust_store;
+    if (!fs::exists(root / "x509") && fs::exists(root / "truststore" / "x509")) root /= "truststore";
+    if (!fs::is_directory(root / "x509"))
+      throw Error(Errc::not_found, trust_store->string() + ": not a Notation trust store (no x509/ directory)");
+    verify::TrustStore store(root);
+    for (const char* type : {"ca", "signingAuthority", "tsa"}) {
+      fs::path tdir = root / "x509" / type;
+      if (!fs::is_directory(tdir)) continue;
+      std::vector<fs::path> names;
+      for (const auto& e : fs::directory_iterator(tdir)) names.push_back(e.path());
+      std::sort(names.begin(), names.end());
+      for (const auto& named : names) {
+        std::string name = named.filename().string();
+        store.load(type, name);  // validates every file as notation would
+        std::vector<fs::path> certs;
+        for (const auto& f : fs::directory_iterator(named)) certs.push_back(f.path());
+        std::sort(certs.begin(), certs.end());
+        for (const auto& f : certs)
+          files.push_back({"truststore/x509/" + std::string(type) + "/" + name + "/" + f.filename().string(),
+                           std::string(k_media_type_cert), read_file(f, 1 << 20)});
+      }
+    }
+  }
+  std::vector<std::string> taken;
+  for (const auto& c : crls) {
+    std::vector<fs::path> paths;
+    if (fs::is_directory(c)) {
+      for (const auto& e : fs::directory_iterator(c))
+        if (e.is_regular_file()) paths.push_back(e.path());
+      std::sort(paths.begin(), paths.end());
+    } else {
+      paths.push_back(c);
+    }
+    for (const auto& p : paths) {
+      verify::CrlSet check;
+      check.add_path(p);  // must parse
+      std::string base = p.stem().string();
+      std::string clean;
+      for (char ch : base) clean += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-') ? ch : '_';
+      if (clean.empty()) clean = "crl";
+      std::string title = "crl/" + clean + ".crl";
+      for (int i = 2; std::find(taken.begin(), taken.end(), title) != taken.end(); ++i)
+        title = "crl/" + clean + "-" + std::to_string(i) + ".crl";
+      taken.push_back(title);
+      files.push_back({title, std::string(k_media_type_crl), read_file(p, 32 << 20)});
+    }
+  }
+  return files;
+}
+
+TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files)
+{
+  TrustArtifact a;
+  Descriptor config;
+  config.media_type = media_type::k_oci_empty;
+  config.digest = Digest::of("{}");
+  config.size = 2;
+  a.blobs.emplace_back(config, "{}");
+  json layers = json::array();
+  for (const auto& f : files) {
+    Descriptor d;
+    d.media_type = f.media_type;
+    d.digest = Digest::of(f.bytes);
+    d.size = f.bytes.size();
+    json l = d.to_json_basic();
+    l["annotations"] = {{std::string(k_annotation_title), f.title}};
+    layers.push_back(l);
+    if (std::none_of(a.blobs.begin(), a.blobs.end(), [&](const auto& b) { return b.first.digest == d.digest; }))
+      a.blobs.emplace_back(d, f.bytes);
+  }
+  json m = {{"schemaVersion", 2},
+            {"mediaType", media_type::k_oci_manifest},
+            {"artifactType", media_type::k_ferry_trust},
+            {"config", config.to_json_basic()},
+            {"layers", layers}};
+  a.manifest_bytes = m.dump();
+  a.manifest.media_type = media_type::k_oci_manifest;
+  a.manifest.digest = Digest::of(a.manifest_bytes);
+  a.manifest.size = a.manifest_bytes.size();
+  a.manifest.artifact_type = media_type::k_ferry_trust;
+  return a;
+}
+
+bool is_safe_trust_title(const std::string& title)
+{
+  static const std::regex component("^[A-Za-z0-9_.-]+$");
+  if (title.empty() || title.size() > 1024 || title[0] == '/') return false;
+  std::size_t start = 0;
+  for (;;) {
+    auto slash = title.find('/', start);
+    std::string c = title.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (c.empty() || c == "." || c == ".." || !std::regex_match(c, component)) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return title == "trustpolicy.json" || title == "trustpolicy.oci.json" || title.rfind("truststore/x509/", 0) == 0 ||
+         title.rfind("crl/", 0) == 0;
+}
+
+void materialise_trust_files(const std::vector<TrustFile>& files, const fs::path& dir)
+{
+  for (const auto& f : files) {
+    if (!is_safe_trust_title(f.title))
+      throw Error(Errc::invalid_manifest, "trust material file \"" + f.title + "\" has an unsafe name");
+    fs::path p = dir / f.title;
+    fs::create_directories(p.parent_path());
+    write_file_atomic(p, f.bytes);
+  }
+}
+
+} // namespace ferry
