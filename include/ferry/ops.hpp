@@ -34,6 +34,9 @@ struct SaveOptions {
   unsigned concurrency = 4;
   /// Trust material to carry (design §3); none when empty.
   std::vector<TrustFile> trust;
+  /// When set (`--fetch-crls`), CRLs that signatures in the bundle need and that are not
+  /// carried are downloaded from their distribution points and carried.
+  std::function<std::string(const std::string& url)> fetch_crl;
 };
 
 struct SaveResult {

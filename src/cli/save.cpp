@@ -60,6 +60,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string trust_policy;
     std::string trust_store;
     std::vector<std::string> crls;
+    bool fetch_crls = false;
     OutputOptions out;
     RegistryFlags registry;
   };
@@ -76,6 +77,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--trust-policy", s->trust_policy, "Carry this Notation trust policy in the bundle");
   cmd->add_option("--trust-store", s->trust_store, "Carry this Notation trust store (directory holding x509/) in the bundle");
   cmd->add_option("--crl", s->crls, "Carry this CRL file, or every CRL in this directory (repeatable)")->allow_extra_args(false);
+  cmd->add_flag("--fetch-crls", s->fetch_crls,
+                "Download the CRLs the saved signatures name (distribution points) and carry them");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   cmd->callback([s, &global, &action] {
@@ -115,6 +118,17 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
+      if (s->fetch_crls)
+        opts.fetch_crl = [&registries](const std::string& url) {
+          if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+            throw Error(Errc::unsupported, "CRL distribution point " + url + ": only http and https are fetched");
+          remote::HttpRequest req;
+          req.url = url;
+          auto resp = registries.transport().send(req);
+          if (resp.status != 200)
+            throw Error(Errc::network, "GET " + url + ": HTTP " + std::to_string(resp.status));
+          return resp.read_body(32 << 20);
+        };
       auto log = make_logger(global);
       auto result = save(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
       if (s->out.json) {

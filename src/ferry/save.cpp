@@ -8,6 +8,7 @@
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <set>
 
@@ -49,10 +50,12 @@ void check_output(const fs::path& output, BundleFormat format)
   }
 }
 
-// Says so when a signature in the bundle names CRL distribution points and no CRL from
-// that issuer travels with it: verify would report revocation as unknown (issue 4).
-void note_missing_crls(const Graph& graph, const SaveOptions& options, const Logger& log)
+// Where a signature in the bundle names CRL distribution points and no CRL from that issuer
+// travels with it, verify would report revocation as unknown (issue 4): with a CRL fetcher
+// the CRLs are downloaded now and returned to be carried; without one, save says so.
+std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& options, const Logger& log)
 {
+  std::vector<TrustFile> fetched;
   verify::CrlSet crls;
   for (const auto& f : options.trust)
     if (f.media_type == k_media_type_crl) crls.add_bytes(f.bytes, f.title);
@@ -70,14 +73,33 @@ void note_missing_crls(const Graph& graph, const SaveOptions& options, const Log
         pair.push_back(verify::clone(info.chain[i].get()));
         pair.push_back(verify::clone(info.chain[i + 1].get()));
         auto r = verify::check_revocation(pair, crls, now, std::nullopt, verify::RevocationPurpose::code_signing);
-        if (r.status == verify::RevocationStatus::unknown && said.insert(r.reason).second)
+        if (r.status != verify::RevocationStatus::unknown) continue;
+        if (options.fetch_crl) {
+          for (const auto& url : verify::crl_distribution_points(info.chain[i].get())) {
+            if (!said.insert(url).second) continue;
+            std::string bytes = options.fetch_crl(url);
+            try {
+              crls.add_bytes(bytes, url);
+            } catch (const Error& e) {
+              throw Error(Errc::invalid_manifest, "CRL from " + url + ": " + e.what());
+            }
+            std::string name;
+            for (char ch : url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3))
+              name += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-') ? ch : '_';
+            if (name.size() > 4 && name.compare(name.size() - 4, 4, ".crl") == 0) name.resize(name.size() - 4);
+            fetched.push_back({"crl/" + name + ".crl", std::string(k_media_type_crl), bytes});
+            log("fetched CRL " + url);
+          }
+        } else if (said.insert(r.reason).second) {
           log("note: signature " + d.short_str() + ": " + r.reason +
-              "; carry the CRL with --crl, or verify will report revocation as unknown");
+              "; carry the CRL with --crl or --fetch-crls, or verify will report revocation as unknown");
+        }
       }
-    } catch (const std::exception&) {
+    } catch (const verify::IntegrityError&) {
       // An envelope ferry cannot read is verify's to report, not save's.
     }
   }
+  return fetched;
 }
 
 } // namespace
@@ -137,10 +159,11 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       " referrers) and " + std::to_string(blobs.size()) + " blobs, " + human_bytes(result.bytes) + ", to " +
       options.output.string());
 
-  note_missing_crls(graph, options, log);
+  std::vector<TrustFile> trust_files = options.trust;
+  for (auto& f : missing_crls(graph, options, log)) trust_files.push_back(std::move(f));
   std::optional<TrustArtifact> trust;
-  if (!options.trust.empty()) {
-    trust = build_trust_artifact(options.trust);
+  if (!trust_files.empty()) {
+    trust = build_trust_artifact(trust_files);
     result.trust_pin = trust->manifest.digest;
   }
   auto writer = LayoutWriter::create(options.output, result.format, /*overwrite=*/true);

@@ -1404,6 +1404,43 @@ class BundledTrust(VerifyTest):
                           "--crl", self.pki.crls["fresh"], expect=0)
         self.assertNotIn("note:", proc.stderr)
 
+    def test_fetch_crls_downloads_and_carries_them(self):
+        # A leaf whose CRL distribution point is a loopback HTTP server serving the fresh CRL.
+        import http.server, socketserver, threading
+        d = tempfile.mkdtemp(dir=self.tmp)
+        shutil.copy(self.pki.crls["fresh"], os.path.join(d, "inter.crl"))
+        handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=d)
+        httpd = socketserver.TCPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        self.addCleanup(httpd.shutdown)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/inter.crl"
+        key, csr, cert, ext = (os.path.join(d, n) for n in ("k.pem", "c.csr", "leaf.pem", "ext.cnf"))
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    f"extendedKeyUsage=codeSigning\ncrlDistributionPoints=URI:{url}\n")
+        P.run([P.OPENSSL, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+               "-subj", "/C=US/ST=WA/O=ferry-test/CN=fetch", "-out", csr])
+        P.run([P.OPENSSL, "x509", "-req", "-in", csr, "-CA", self.pki.inter.cert, "-CAkey",
+               self.pki.inter.key, "-set_serial", "4242", "-days", "3650", "-extfile", ext, "-out", cert])
+        ident = P.Identity("fetch", key, cert, self.pki.inter.chain, "rsa2048",
+                           "/C=US/ST=WA/O=ferry-test/CN=fetch")
+        app = R.push_image(self.reg, "demo/fetch", "v1", [R.seeded_bytes("bt-f", 2048)])
+        data, mt = N.sign("jws", R.subject_of(app), ident)
+        sig = R.push_referrer(self.reg, "demo/fetch", app, N.NOTARY_SIGNATURE, data, mt)
+        scope = f"{self.reg.host}/demo/fetch"
+        pol = P.write_trust_policy(self.new_path("fetchpolicy.json"), P.statement("fetch", scopes=[scope]))
+        out = self.new_path("fetched.tar")
+        proc = self.ferry("save", "--plain-http", f"{scope}:v1", "-o", out, "--trust-policy", pol,
+                          "--trust-store", self.store, "--fetch-crls", "--json", expect=0)
+        self.assertIn(url, proc.stderr)
+        pin = json.loads(proc.stdout)["trustPin"]
+        # The leaf was issued just now: verify at the real clock.
+        proc, rep = self.verify(out, extra=["--trust-pin", pin], vt=None, expect=0)
+        art = self.artifact(rep, app["digest"], proc)
+        checks = {c["name"]: c for c in self.signature(art, sig["digest"], proc)["checks"]}
+        self.assertEqual(checks["revocation"]["result"], "pass", R.describe(proc))
+        self.assertEqual(len(rep["crls"]), 1, R.describe(proc))
+
     def test_stale_bundled_crl_is_reported(self):
         b, pin = self.save("dir", "stale")
         proc, rep = self.verify(b, extra=["--trust-pin", pin], expect=3)

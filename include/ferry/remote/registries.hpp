@@ -30,6 +30,8 @@ public:
   /// registry-1.docker.io).
   std::shared_ptr<Repository> open(const std::string& registry, const std::string& repository);
   HttpClient& http() { return *m_auth; }
+  /// The transport with retries and no registry credentials (for CRL downloads).
+  HttpClient& transport() { return *m_retry; }
 
 private:
   RegistryOptions m_options;
