@@ -181,6 +181,58 @@ verify::VerifyOptions TrustFlags::build(const std::filesystem::path& bundle, Bun
   return opts;
 }
 
+nlohmann::json verify_report_json(const verify::VerifyReport& r)
+{
+  using namespace ferry::verify;
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& p : r.problems) {
+    nlohmann::json j = {{"message", p.message}};
+    if (!p.digest.empty()) j["digest"] = p.digest;
+    problems.push_back(j);
+  }
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& a : r.artifacts) {
+    nlohmann::json sigs = nlohmann::json::array();
+    for (const auto& s : a.signatures) {
+      nlohmann::json checks = nlohmann::json::array();
+      for (const auto& c : s.checks)
+        checks.push_back({{"name", c.name}, {"action", action_name(c.action)}, {"result", check_result_name(c.result)},
+                          {"reason", c.reason}});
+      sigs.push_back({{"digest", s.manifest.digest.str()},
+                      {"envelope", s.envelope_media_type},
+                      {"verified", s.verified},
+                      {"reason", s.reason},
+                      {"checks", checks}});
+    }
+    artifacts.push_back({{"reference", a.reference},
+                         {"digest", a.desc.digest.str()},
+                         {"mediaType", a.desc.media_type},
+                         {"scope", a.scope},
+                         {"policy", a.policy ? nlohmann::json(*a.policy) : nlohmann::json(nullptr)},
+                         {"level", level_name(a.level)},
+                         {"verified", a.verified},
+                         {"reason", a.reason},
+                         {"signatures", sigs}});
+  }
+  nlohmann::json crls = nlohmann::json::array();
+  for (const auto& c : r.crls)
+    crls.push_back({{"source", c.source},
+                    {"issuer", c.issuer},
+                    {"thisUpdate", format_rfc3339(c.this_update)},
+                    {"nextUpdate", c.next_update ? nlohmann::json(format_rfc3339(*c.next_update)) : nlohmann::json(nullptr)},
+                    {"fresh", c.fresh}});
+  return {{"schemaVersion", 1},
+          {"command", "verify"},
+          {"bundle", r.bundle.string()},
+          {"verified", r.verified},
+          {"verificationTime", format_rfc3339(r.time)},
+          {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},
+          {"artifacts", artifacts},
+          {"crls", crls}};
+}
+
+
+
 Logger make_logger(const GlobalOptions& global)
 {
   bool quiet = global.quiet;
@@ -190,19 +242,5 @@ Logger make_logger(const GlobalOptions& global)
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
-
-std::string human_bytes(std::uint64_t n)
-{
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
 
 } // namespace ferry::cli

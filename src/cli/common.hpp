@@ -1,6 +1,7 @@
 #pragma once
 // Shared pieces of the CLI front end: options every registry command takes, output helpers.
 #include <ferry/ops.hpp>
+#include <ferry/util/text.hpp>
 #include <ferry/remote/registries.hpp>
 #include <ferry/verify/verifier.hpp>
 
@@ -54,10 +55,12 @@ struct TrustFlags {
 /// A logger writing to stderr unless quiet.
 Logger make_logger(const GlobalOptions& global);
 
+/// The verification report as JSON (verify --json; push/copy --verify under `verification`).
+nlohmann::json verify_report_json(const verify::VerifyReport& report);
+
 /// Prints a JSON document on stdout.
 void print_json(const nlohmann::json& j);
 
-std::string human_bytes(std::uint64_t n);
 
 /// Each subcommand registers itself and sets `action` when chosen.
 void register_save(CLI::App& app, const GlobalOptions& global, Action& action);

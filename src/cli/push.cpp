@@ -12,33 +12,6 @@ namespace ferry::cli {
 
 namespace {
 
-nlohmann::json verification_json(const verify::VerifyReport& r)
-{
-  nlohmann::json problems = nlohmann::json::array();
-  for (const auto& p : r.problems) {
-    nlohmann::json j = {{"message", p.message}};
-    if (!p.digest.empty()) j["digest"] = p.digest;
-    problems.push_back(j);
-  }
-  nlohmann::json artifacts = nlohmann::json::array();
-  for (const auto& a : r.artifacts) {
-    nlohmann::json sigs = nlohmann::json::array();
-    for (const auto& s : a.signatures)
-      sigs.push_back({{"digest", s.manifest.digest.str()}, {"verified", s.verified}, {"reason", s.reason}});
-    artifacts.push_back({{"reference", a.reference},
-                         {"digest", a.desc.digest.str()},
-                         {"verified", a.verified},
-                         {"policy", a.policy ? nlohmann::json(*a.policy) : nlohmann::json(nullptr)},
-                         {"level", verify::level_name(a.level)},
-                         {"reason", a.reason},
-                         {"signatures", sigs}});
-  }
-  return {{"verified", r.verified},
-          {"verificationTime", verify::format_rfc3339(r.time)},
-          {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},
-          {"artifacts", artifacts}};
-}
-
 void log_verification(const verify::VerifyReport& r, const Logger& log)
 {
   std::size_t verified = 0;
@@ -111,7 +84,7 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
   if (r.verification) log_verification(*r.verification, log);
   if (r.verification_failed()) {
     if (json) {
-      doc["verification"] = verification_json(*r.verification);
+      doc["verification"] = verify_report_json(*r.verification);
       doc["proof"] = nullptr;
       print_json(doc);
     }
@@ -130,7 +103,7 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     doc["referrers"] = r.referrers;
     doc["fallbackIndexesWritten"] = r.fallback_indexes_written;
     doc["referrersApi"] = r.referrers_api;
-    doc["verification"] = r.verification ? verification_json(*r.verification) : nlohmann::json(nullptr);
+    doc["verification"] = r.verification ? verify_report_json(*r.verification) : nlohmann::json(nullptr);
     doc["proof"] = proof_json(r.proof);
     print_json(doc);
   } else {

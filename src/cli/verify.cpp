@@ -13,55 +13,6 @@ namespace {
 
 using namespace ferry::verify;
 
-nlohmann::json report_json(const VerifyReport& r)
-{
-  nlohmann::json problems = nlohmann::json::array();
-  for (const auto& p : r.problems) {
-    nlohmann::json j = {{"message", p.message}};
-    if (!p.digest.empty()) j["digest"] = p.digest;
-    problems.push_back(j);
-  }
-  nlohmann::json artifacts = nlohmann::json::array();
-  for (const auto& a : r.artifacts) {
-    nlohmann::json sigs = nlohmann::json::array();
-    for (const auto& s : a.signatures) {
-      nlohmann::json checks = nlohmann::json::array();
-      for (const auto& c : s.checks)
-        checks.push_back({{"name", c.name}, {"action", action_name(c.action)}, {"result", check_result_name(c.result)},
-                          {"reason", c.reason}});
-      sigs.push_back({{"digest", s.manifest.digest.str()},
-                      {"envelope", s.envelope_media_type},
-                      {"verified", s.verified},
-                      {"reason", s.reason},
-                      {"checks", checks}});
-    }
-    artifacts.push_back({{"reference", a.reference},
-                         {"digest", a.desc.digest.str()},
-                         {"mediaType", a.desc.media_type},
-                         {"scope", a.scope},
-                         {"policy", a.policy ? nlohmann::json(*a.policy) : nlohmann::json(nullptr)},
-                         {"level", level_name(a.level)},
-                         {"verified", a.verified},
-                         {"reason", a.reason},
-                         {"signatures", sigs}});
-  }
-  nlohmann::json crls = nlohmann::json::array();
-  for (const auto& c : r.crls)
-    crls.push_back({{"source", c.source},
-                    {"issuer", c.issuer},
-                    {"thisUpdate", format_rfc3339(c.this_update)},
-                    {"nextUpdate", c.next_update ? nlohmann::json(format_rfc3339(*c.next_update)) : nlohmann::json(nullptr)},
-                    {"fresh", c.fresh}});
-  return {{"schemaVersion", 1},
-          {"command", "verify"},
-          {"bundle", r.bundle.string()},
-          {"verified", r.verified},
-          {"verificationTime", format_rfc3339(r.time)},
-          {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},
-          {"artifacts", artifacts},
-          {"crls", crls}};
-}
-
 void print_human(const VerifyReport& r, bool integrity_only)
 {
   std::printf("%s: integrity %s (%zu blobs, %s)\n", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
@@ -116,7 +67,7 @@ void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       VerifyOptions opts = s->trust.build(s->bundle, format, s->integrity_only);
       auto report = verify_bundle(s->bundle, format, opts);
-      if (s->out.json) print_json(report_json(report));
+      if (s->out.json) print_json(verify_report_json(report));
       else print_human(report, opts.integrity_only);
       if (!report.verified) {
         // One line on stderr saying why, as for every failure (design §2).

@@ -4,6 +4,7 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/util/parallel.hpp>
+#include <ferry/util/text.hpp>
 #include <ferry/verify/envelope.hpp>
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
@@ -17,20 +18,6 @@ namespace fs = std::filesystem;
 namespace ferry {
 
 namespace {
-
-std::string human_bytes(std::uint64_t n)
-{
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
 
 // An existing output is replaced only when it is a file, or a directory that is empty or
 // already an OCI layout: never a user's unrelated directory.

@@ -65,6 +65,10 @@ public:
   virtual HttpResponse send(const HttpRequest& request) = 0;
 };
 
+/// Reads and drops up to 64 KiB of a response body so the connection can be reused; errors
+/// do not matter here.
+void discard_body(HttpResponse& response);
+
 /// Convenience: a request body from bytes held in memory.
 std::function<std::unique_ptr<Reader>()> body_from_string(std::string data);
 

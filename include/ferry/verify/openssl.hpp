@@ -94,6 +94,9 @@ TimePoint not_before(X509* cert);
 TimePoint not_after(X509* cert);
 /// RFC 3339 ("2026-11-23T10:00:00Z") rendering and parsing (any offset, fractions).
 std::string format_rfc3339(TimePoint t);
+/// Go's time.RFC1123Z in UTC ("Tue, 18 Jun 2024 07:30:31 +0000"), the form notation prints
+/// expiry and validity bounds in.
+std::string format_rfc1123z(TimePoint t);
 /// Throws ferry::Error(Errc::invalid_argument) naming `what` on malformed input.
 TimePoint parse_rfc3339(std::string_view text, const std::string& what = "time");
 

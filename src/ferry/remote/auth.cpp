@@ -137,22 +137,6 @@ std::string source_of(const Credential& credential)
   throw Error(Errc::unauthorized, host + ": authentication failed (credentials from " + source_of(credential) + ")");
 }
 
-void drop_body(HttpResponse& response)
-{
-  if (!response.body) return;
-  try {
-    char buf[16384];
-    std::size_t total = 0;
-    while (total < (std::size_t{64} << 10)) {
-      std::size_t n = response.body->read(buf, sizeof buf);
-      if (n == 0) break;
-      total += n;
-    }
-  } catch (const std::exception&) {
-  }
-  response.body.reset();
-}
-
 /// Maximum nesting of a JSON text (ignoring strings); guards the parser against bombs.
 std::size_t json_depth(std::string_view text)
 {
@@ -489,7 +473,7 @@ HttpResponse AuthClient::send(const HttpRequest& request)
       store_token(host, scope, token, expires_in_s);
     }
     if (!replayable) return response;
-    drop_body(response);
+    discard_body(response);
     attempt.headers.set("Authorization", "Bearer " + token);
     response = m_inner.send(attempt);
     if (response.status == 401) {
@@ -506,7 +490,7 @@ HttpResponse AuthClient::send(const HttpRequest& request)
   if (sent_basic) authentication_failed(host, credential);
   set_basic(host);
   if (!replayable) return response;
-  drop_body(response);
+  discard_body(response);
   attempt.headers.set("Authorization", basic_authorization(credential));
   response = m_inner.send(attempt);
   if (response.status == 401) authentication_failed(host, credential);

@@ -31,6 +31,22 @@ std::string HttpResponse::read_body(std::size_t limit)
   return read_all(*body, limit, "response body from " + effective_url);
 }
 
+void discard_body(HttpResponse& response)
+{
+  if (!response.body) return;
+  try {
+    char buf[16384];
+    std::size_t total = 0;
+    while (total < (std::size_t{64} << 10)) {
+      std::size_t n = response.body->read(buf, sizeof buf);
+      if (n == 0) break;
+      total += n;
+    }
+  } catch (const std::exception&) {
+  }
+  response.body.reset();
+}
+
 std::function<std::unique_ptr<Reader>()> body_from_string(std::string data)
 {
   auto shared = std::make_shared<const std::string>(std::move(data));

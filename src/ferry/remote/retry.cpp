@@ -22,23 +22,6 @@ std::chrono::milliseconds backoff(const RetryOptions& options, int retry)
   return std::chrono::milliseconds(delay.count() - half + jitter(rng));
 }
 
-/// Drains a small body so the connection can be reused; errors do not matter here.
-void drop_body(HttpResponse& response)
-{
-  if (!response.body) return;
-  try {
-    char buf[16384];
-    std::size_t total = 0;
-    while (total < (std::size_t{64} << 10)) {
-      std::size_t n = response.body->read(buf, sizeof buf);
-      if (n == 0) break;
-      total += n;
-    }
-  } catch (const std::exception&) {
-  }
-  response.body.reset();
-}
-
 } // namespace
 
 bool is_retryable_status(int status)
@@ -95,7 +78,7 @@ HttpResponse RetryingHttpClient::send(const HttpRequest& request)
       if (auto seconds = parse_retry_after(*header))
         delay = std::min<std::chrono::milliseconds>(*seconds, m_options.max_retry_after);
     }
-    drop_body(response);
+    discard_body(response);
     m_options.sleep(delay);
   }
 }

@@ -90,20 +90,6 @@ Micros gen_time_micros(const ASN1_GENERALIZEDTIME* t)
   return whole + Micros(frac);
 }
 
-/// Go's time.RFC1123Z in UTC, as notation prints certificate validity bounds.
-std::string format_rfc1123z(TimePoint t)
-{
-  std::time_t tt = static_cast<std::time_t>(t.time_since_epoch().count());
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  static const char* const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char* const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
 // ---- a minimal DER reader, enough for the ESS SigningCertificateV2 attribute -----------
 
 struct Tlv {

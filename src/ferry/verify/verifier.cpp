@@ -38,24 +38,9 @@ Chain load_stores(const TrustStore& store, const TrustPolicyStatement& statement
   return out;
 }
 
-/// Go's time.RFC1123Z in UTC ("Tue, 18 Jun 2024 07:30:31 +0000"), the form notation-go
-/// prints expiry and validity bounds in.
-std::string rfc1123z(TimePoint t)
-{
-  std::time_t tt = static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  static const char* const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char* const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
 /// Go's `%q` of a certificate's subject (pkix.Name.String()).
 std::string quoted_subject(X509* cert) { return go_quote(go_name(X509_get_subject_name(cert)).text); }
-std::string quoted_time(TimePoint t) { return go_quote(rfc1123z(t)); }
+std::string quoted_time(TimePoint t) { return go_quote(format_rfc1123z(t)); }
 
 /// notation-go verifyTimestamp when no timestamp verification is performed: every certificate
 /// of the chain must be valid now (SPEC §6 step 6).
