@@ -1392,6 +1392,18 @@ class BundledTrust(VerifyTest):
         proc, rep = self.verify(b, extra=["--trust-pin", pin, "--trust-policy", audit], expect=0)
         self.assertEqual(self.artifact(rep, self.app["digest"], proc)["policy"], "local-audit")
 
+    def test_push_verify_with_pin(self):
+        with R.Registry("trust-dst") as dst:
+            good, pin = self.save("tar", "fresh")
+            self.ferry("push", "--plain-http", "--verify", "--trust-pin", pin,
+                       "--verification-time", VT, good, dst.host, expect=0)
+            self.assertIn("v1", dst.list_tags("demo/app"))
+            bad, bad_pin = self.save("tar", "revoked")
+            proc = self.ferry("push", "--plain-http", "--verify", "--trust-pin", bad_pin,
+                              "--verification-time", VT, bad, f"{dst.host}/other", expect=3)
+            self.assertIn("revoked", proc.stderr)
+            self.assertEqual([r for r in dst.catalog() if r.startswith("other/")], [])
+
     def test_save_notes_missing_crl(self):
         out = self.new_path("nocrl.tar")
         proc = self.ferry("save", "--plain-http", f"{self.scope}:v1", "-o", out,
