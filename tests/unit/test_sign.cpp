@@ -458,8 +458,9 @@ TEST_CASE("sign: RFC 3161 timestamps from a TSA, checked before they are embedde
     auto req = http.request(0);
     CHECK(req.method == "POST");
     CHECK(req.headers.get("Content-Type") == "application/timestamp-query");
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(http.body(0).data());
-    TS_REQ* parsed = d2i_TS_REQ(nullptr, &p, static_cast<long>(http.body(0).size()));
+    const std::string body = http.body(0);  // a copy that outlives the parse
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(body.data());
+    TS_REQ* parsed = d2i_TS_REQ(nullptr, &p, static_cast<long>(body.size()));
     REQUIRE(parsed);
     CHECK(TS_REQ_get_cert_req(parsed) == 1);
     CHECK(TS_REQ_get_nonce(parsed) != nullptr);
