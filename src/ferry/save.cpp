@@ -6,6 +6,7 @@
 #include <ferry/util/parallel.hpp>
 #include <ferry/util/text.hpp>
 #include <ferry/verify/envelope.hpp>
+#include <ferry/verify/openssl.hpp>
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
 
@@ -40,6 +41,40 @@ void check_output(const fs::path& output, BundleFormat format)
 // Where a signature in the bundle names CRL distribution points and no CRL from that issuer
 // travels with it, verify would report revocation as unknown (issue 4): with a CRL fetcher
 // the CRLs are downloaded now and returned to be carried; without one, save says so.
+// The (certificate, issuer) pairs whose revocation verify will check: each link of the
+// signing chain, and each link of the TSA chain inside an RFC 3161 countersignature.
+std::vector<std::pair<verify::Chain, verify::RevocationPurpose>> revocable_links(const verify::SignerInfo& info)
+{
+  std::vector<std::pair<verify::Chain, verify::RevocationPurpose>> out;
+  for (std::size_t i = 0; i + 1 < info.chain.size(); ++i) {
+    verify::Chain pair;
+    pair.push_back(verify::clone(info.chain[i].get()));
+    pair.push_back(verify::clone(info.chain[i + 1].get()));
+    out.emplace_back(std::move(pair), verify::RevocationPurpose::code_signing);
+  }
+  if (info.timestamp_token.empty()) return out;
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(info.timestamp_token.data());
+  verify::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(info.timestamp_token.size())));
+  if (!cms) return out;  // verify reports a token it cannot read
+  verify::X509StackPtr certs(CMS_get1_certs(cms.get()));
+  for (int i = 0; certs && i < sk_X509_num(certs.get()); ++i)
+    for (int j = 0; j < sk_X509_num(certs.get()); ++j) {
+      X509* cert = sk_X509_value(certs.get(), i);
+      X509* issuer = sk_X509_value(certs.get(), j);
+      if (i == j || X509_check_issued(issuer, cert) != X509_V_OK) continue;
+      verify::Chain pair;
+      pair.push_back(verify::clone(cert));
+      pair.push_back(verify::clone(issuer));
+      out.emplace_back(std::move(pair), verify::RevocationPurpose::timestamping);
+      break;
+    }
+  return out;
+}
+
+// Where a signing or TSA chain in the bundle names CRL distribution points and no CRL from
+// that issuer travels with it, verify would report revocation as unknown (issue 4): with a
+// CRL fetcher the CRLs are downloaded now and returned to be carried; without one, save
+// says so.
 std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& options, const Logger& log)
 {
   std::vector<TrustFile> fetched;
@@ -51,39 +86,39 @@ std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& optio
   for (const auto& d : graph.referrer_nodes) {
     Manifest m = Manifest::parse(*graph.manifests.get(d), graph.nodes.at(d).media_type, d.str());
     if (!verify::is_signature_manifest(m) || m.layers.size() != 1 || m.layers[0].size > (32u << 20)) continue;
+    verify::SignerInfo info;
     try {
       auto envelope = fetch_bytes(*graph.origin.at(m.layers[0].digest), m.layers[0], 32u << 20);
-      auto info = verify::verify_envelope(m.layers[0].media_type, envelope);
-      for (std::size_t i = 0; i + 1 < info.chain.size(); ++i) {
-        if (verify::crl_distribution_points(info.chain[i].get()).empty()) continue;
-        verify::Chain pair;
-        pair.push_back(verify::clone(info.chain[i].get()));
-        pair.push_back(verify::clone(info.chain[i + 1].get()));
-        auto r = verify::check_revocation(pair, crls, now, std::nullopt, verify::RevocationPurpose::code_signing);
-        if (r.status != verify::RevocationStatus::unknown) continue;
-        if (options.fetch_crl) {
-          for (const auto& url : verify::crl_distribution_points(info.chain[i].get())) {
-            if (!said.insert(url).second) continue;
-            std::string bytes = options.fetch_crl(url);
-            try {
-              crls.add_bytes(bytes, url);
-            } catch (const Error& e) {
-              throw Error(Errc::invalid_manifest, "CRL from " + url + ": " + e.what());
-            }
-            std::string name;
-            for (char ch : url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3))
-              name += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-') ? ch : '_';
-            if (name.size() > 4 && name.compare(name.size() - 4, 4, ".crl") == 0) name.resize(name.size() - 4);
-            fetched.push_back({"crl/" + name + ".crl", std::string(k_media_type_crl), bytes});
-            log("fetched CRL " + url);
-          }
-        } else if (said.insert(r.reason).second) {
+      info = verify::verify_envelope(m.layers[0].media_type, envelope);
+    } catch (const verify::IntegrityError&) {
+      continue;  // an envelope ferry cannot read is verify's to report, not save's
+    }
+    for (const auto& [pair, purpose] : revocable_links(info)) {
+      auto urls = verify::crl_distribution_points(pair.front().get());
+      if (urls.empty()) continue;
+      auto r = verify::check_revocation(pair, crls, now, std::nullopt, purpose);
+      if (r.status != verify::RevocationStatus::unknown) continue;
+      if (!options.fetch_crl) {
+        if (said.insert(r.reason).second)
           log("note: signature " + d.short_str() + ": " + r.reason +
               "; carry the CRL with --crl or --fetch-crls, or verify will report revocation as unknown");
-        }
+        continue;
       }
-    } catch (const verify::IntegrityError&) {
-      // An envelope ferry cannot read is verify's to report, not save's.
+      for (const auto& url : urls) {
+        if (!said.insert(url).second) continue;
+        std::string bytes = options.fetch_crl(url);
+        try {
+          crls.add_bytes(bytes, url);
+        } catch (const Error& e) {
+          throw Error(Errc::invalid_manifest, "CRL from " + url + ": " + e.what());
+        }
+        std::string name;
+        for (char ch : url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3))
+          name += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-') ? ch : '_';
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".crl") == 0) name.resize(name.size() - 4);
+        fetched.push_back({"crl/" + name + ".crl", std::string(k_media_type_crl), bytes});
+        log("fetched CRL " + url);
+      }
     }
   }
   return fetched;

@@ -1453,6 +1453,22 @@ class BundledTrust(VerifyTest):
         self.assertEqual(checks["revocation"]["result"], "pass", R.describe(proc))
         self.assertEqual(len(rep["crls"]), 1, R.describe(proc))
 
+    def test_save_notes_missing_tsa_crl(self):
+        # An upstream envelope countersigned by GlobalSign's TSA, whose chain names CRLs.
+        shared = find_shared()
+        if not shared:
+            self.skipTest("shared/notation not found")
+        env = os.path.join(shared, "notation", "notation-go", "verifier-testdata", "timestamp",
+                           "sigEnv", "jwsWithTimestamp.sig")
+        with open(env, "rb") as f:
+            data = f.read()
+        app = R.push_image(self.reg, "demo/tsa", "v1", [R.seeded_bytes("bt-t", 1024)])
+        R.push_referrer(self.reg, "demo/tsa", app, N.NOTARY_SIGNATURE, data, "application/jose+json")
+        out = self.new_path("tsa.tar")
+        proc = self.ferry("save", "--plain-http", f"{self.reg.host}/demo/tsa:v1", "-o", out, expect=0)
+        self.assertIn("timestamping certificate", proc.stderr)
+        self.assertIn("crl.globalsign.com", proc.stderr)
+
     def test_stale_bundled_crl_is_reported(self):
         b, pin = self.save("dir", "stale")
         proc, rep = self.verify(b, extra=["--trust-pin", pin], expect=3)
