@@ -15,6 +15,16 @@ inline constexpr std::string_view k_media_type_jws = "application/jose+json";
 inline constexpr std::string_view k_media_type_cose = "application/cose";
 inline constexpr std::string_view k_payload_content_type = "application/vnd.cncf.notary.payload.v1+json";
 
+// Notary Project header names (JWS protected/unprotected headers, COSE labels).
+inline constexpr std::string_view k_signing_scheme = "io.cncf.notary.signingScheme";
+inline constexpr std::string_view k_signing_time = "io.cncf.notary.signingTime";
+inline constexpr std::string_view k_authentic_signing_time = "io.cncf.notary.authenticSigningTime";
+inline constexpr std::string_view k_expiry = "io.cncf.notary.expiry";
+inline constexpr std::string_view k_verification_plugin = "io.cncf.notary.verificationPlugin";
+inline constexpr std::string_view k_verification_plugin_min_version = "io.cncf.notary.verificationPluginMinVersion";
+inline constexpr std::string_view k_timestamp_signature = "io.cncf.notary.timestampSignature";
+inline constexpr std::string_view k_signing_agent = "io.cncf.notary.signingAgent";
+
 enum class SigningScheme { x509, x509_signing_authority };
 
 /// What a verified envelope says.

@@ -26,6 +26,11 @@ namespace {
 
 using verify::openssl_error;
 namespace cbor = verify::cbor;
+using verify::k_expiry;
+using verify::k_signing_agent;
+using verify::k_signing_scheme;
+using verify::k_signing_time;
+using verify::k_timestamp_signature;
 
 struct EcdsaSigFree {
   void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
@@ -33,11 +38,6 @@ struct EcdsaSigFree {
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
 
 constexpr std::string_view k_payload_type = "application/vnd.cncf.notary.payload.v1+json";
-constexpr std::string_view k_signing_scheme = "io.cncf.notary.signingScheme";
-constexpr std::string_view k_signing_time = "io.cncf.notary.signingTime";
-constexpr std::string_view k_expiry = "io.cncf.notary.expiry";
-constexpr std::string_view k_signing_agent = "io.cncf.notary.signingAgent";
-constexpr std::string_view k_timestamp_signature = "io.cncf.notary.timestampSignature";
 
 std::string base64url(std::string_view data)
 {

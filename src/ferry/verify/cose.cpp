@@ -20,14 +20,6 @@ namespace {
 using cbor::Item;
 using cbor::Type;
 
-constexpr std::string_view k_signing_scheme = "io.cncf.notary.signingScheme";
-constexpr std::string_view k_signing_time = "io.cncf.notary.signingTime";
-constexpr std::string_view k_authentic_signing_time = "io.cncf.notary.authenticSigningTime";
-constexpr std::string_view k_expiry = "io.cncf.notary.expiry";
-constexpr std::string_view k_verification_plugin = "io.cncf.notary.verificationPlugin";
-constexpr std::string_view k_verification_plugin_min_version = "io.cncf.notary.verificationPluginMinVersion";
-constexpr std::string_view k_timestamp_signature = "io.cncf.notary.timestampSignature";
-constexpr std::string_view k_signing_agent = "io.cncf.notary.signingAgent";
 
 constexpr std::int64_t k_label_alg = 1;
 constexpr std::int64_t k_label_crit = 2;

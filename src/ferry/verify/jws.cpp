@@ -21,12 +21,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view k_signing_scheme = "io.cncf.notary.signingScheme";
-constexpr std::string_view k_signing_time = "io.cncf.notary.signingTime";
-constexpr std::string_view k_authentic_signing_time = "io.cncf.notary.authenticSigningTime";
-constexpr std::string_view k_expiry = "io.cncf.notary.expiry";
-constexpr std::string_view k_verification_plugin = "io.cncf.notary.verificationPlugin";
-constexpr std::string_view k_verification_plugin_min_version = "io.cncf.notary.verificationPluginMinVersion";
 
 /// Headers notation-core-go models in jwsProtectedHeader; everything else is an extended
 /// attribute (types.go headerKeys).
