@@ -43,6 +43,9 @@ struct Graph {
   /// and on cycles.
   void add(Source& source, const Descriptor& root, const GraphOptions& options);
 
+  /// Adds everything of `other` that this graph lacks, keeping `order` valid.
+  void merge(const Graph& other);
+
   bool contains(const Digest& d) const { return nodes.count(d) != 0; }
   /// Every blob (non-manifest) descriptor.
   std::vector<Descriptor> blobs() const;

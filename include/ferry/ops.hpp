@@ -34,6 +34,9 @@ struct SaveOptions {
   unsigned concurrency = 4;
   /// Trust material to carry (design §3); none when empty.
   std::vector<TrustFile> trust;
+  /// `--keep-going`: a reference that cannot be resolved or whose graph cannot be fetched is
+  /// reported in SaveResult::failures and left out; the others are saved.
+  bool keep_going = false;
   /// When set (`--fetch-crls`), CRLs that signatures in the bundle need and that are not
   /// carried are downloaded from their distribution points and carried.
   std::function<std::string(const std::string& url)> fetch_crl;
@@ -49,6 +52,8 @@ struct SaveResult {
   std::uint64_t bytes = 0;
   /// The trust artifact's manifest digest, when trust material was carried.
   std::optional<Digest> trust_pin;
+  /// With keep_going: "reference: reason" for every reference left out.
+  std::vector<std::string> failures;
 };
 
 /// Copies every reference with its whole graph (and referrers) into a new bundle,

@@ -41,7 +41,8 @@ nlohmann::json to_json(const SaveResult& r)
   return {{"schemaVersion", 1}, {"command", "save"},          {"output", r.output.string()},
           {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
           {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes},
-          {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)}};
+          {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)},
+          {"failures", r.failures}};
 }
 
 } // namespace
@@ -61,6 +62,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string trust_store;
     std::vector<std::string> crls;
     bool fetch_crls = false;
+    bool keep_going = false;
     OutputOptions out;
     RegistryFlags registry;
   };
@@ -77,6 +79,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--trust-policy", s->trust_policy, "Carry this Notation trust policy in the bundle");
   cmd->add_option("--trust-store", s->trust_store, "Carry this Notation trust store (directory holding x509/) in the bundle");
   cmd->add_option("--crl", s->crls, "Carry this CRL file, or every CRL in this directory (repeatable)")->allow_extra_args(false);
+  cmd->add_flag("--keep-going", s->keep_going,
+                "Save the other references when one cannot be resolved or fetched (exit code 1 all the same)");
   cmd->add_flag("--fetch-crls", s->fetch_crls,
                 "Download the CRLs the saved signatures name (distribution points) and carry them");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
@@ -94,6 +98,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       if (!s->format.empty()) opts.format = parse_format(s->format);
       for (const auto& p : s->platforms) opts.platforms.push_back(Platform::parse(p));
       opts.graph.referrers = !s->no_referrers;
+      opts.keep_going = s->keep_going;
       opts.graph.artifact_types = s->artifact_types;
       if (!s->registry.options.username.empty()) {
         // Explicit credentials belong to one registry (design §8): never hand them to others.
@@ -142,7 +147,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           std::printf("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)\n",
                       result.trust_pin->str().c_str(), result.trust_pin->str().c_str());
       }
-      return 0;
+      // --keep-going: the others were saved; every reference left out is an error.
+      for (const auto& f : result.failures) std::fprintf(stderr, "ferry: error: %s\n", f.c_str());
+      return result.failures.empty() ? 0 : 1;
     };
   });
 }

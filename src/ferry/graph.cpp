@@ -83,6 +83,25 @@ void Graph::add(Source& source, const Descriptor& root, const GraphOptions& opti
   w.visit(root, false);
 }
 
+void Graph::merge(const Graph& other)
+{
+  for (const auto& d : other.order) {
+    if (nodes.count(d)) continue;
+    const Descriptor& desc = other.nodes.at(d);
+    nodes.emplace(d, desc);
+    order.push_back(d);
+    if (auto bytes = other.manifests.get(d)) manifests.put(desc, *bytes);
+  }
+  for (const auto& [subject, refs] : other.referrers) {
+    auto& list = referrers[subject];
+    for (const auto& r : refs)
+      if (std::none_of(list.begin(), list.end(), [&](const Descriptor& x) { return x.digest == r.digest; })) list.push_back(r);
+  }
+  referrer_nodes.insert(other.referrer_nodes.begin(), other.referrer_nodes.end());
+  small_blobs.insert(other.small_blobs.begin(), other.small_blobs.end());
+  origin.insert(other.origin.begin(), other.origin.end());
+}
+
 std::vector<Descriptor> Graph::blobs() const
 {
   std::vector<Descriptor> out;

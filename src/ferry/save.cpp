@@ -140,6 +140,10 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   Graph graph;
   std::vector<std::shared_ptr<remote::Repository>> repos;
   for (const auto& ref : refs) {
+    // Each reference is discovered into its own graph and merged only when complete, so a
+    // failed reference leaves nothing behind (--keep-going).
+    Graph own;
+    std::vector<BundleRoot> own_roots;
     try {
       auto repo = open(ref.registry, ref.repository);
       repos.push_back(repo);
@@ -156,18 +160,29 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       for (const auto& root : roots) {
         log("resolved " + ref.str() + " -> " + root.digest.str() +
             (root.platform ? " (" + root.platform->str() + ")" : ""));
-        graph.add(*repo, root, options.graph);
+        own.add(*repo, root, options.graph);
         BundleRoot br;
         br.desc = root;
         br.source = ref;
         if (!ref.digest && ref.tag.empty()) br.source->tag = "latest";
         br.tag = br.source->tag;
-        result.roots.push_back(std::move(br));
+        own_roots.push_back(std::move(br));
       }
     } catch (...) {
-      rethrow_with_context(ref.str());
+      try {
+        rethrow_with_context(ref.str());
+      } catch (const Error& e) {
+        if (!options.keep_going) throw;
+        log(std::string("skipping ") + ref.str() + " (--keep-going)");
+        result.failures.push_back(e.what());
+        continue;
+      }
     }
+    graph.merge(own);
+    for (auto& r : own_roots) result.roots.push_back(std::move(r));
   }
+  if (result.roots.empty())
+    throw Error(Errc::not_found, "save: no reference could be saved (" + std::to_string(result.failures.size()) + " failed)");
 
   auto manifests = graph.manifests_in_order();
   auto blobs = graph.blobs();

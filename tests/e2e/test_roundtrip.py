@@ -560,6 +560,21 @@ class Errors(E2E):
             self.assert_error(proc, 1, "demo/app:nope")
             self.assert_no_output(out)
 
+    def test_f2b_keep_going_saves_the_others(self):
+        out = self.path("keepgoing.tar")
+        proc = self.ferry("save", "--plain-http", "--keep-going", self.app_ref,
+                          self.ref("demo/app", "nope"), "-o", out, "--json", expect=None)
+        self.assert_error(proc, 1, "demo/app:nope")
+        doc = json.loads(proc.stdout)
+        self.assertEqual([r["reference"] for r in doc["roots"]], [self.app_ref])
+        self.assertEqual(len(doc["failures"]), 1)
+        self.assertIn("demo/app:nope", doc["failures"][0])
+        b = R.read_bundle(out)
+        names = [m.get("annotations", {}).get("io.containerd.image.name")
+                 for m in json.loads(b.files["index.json"])["manifests"]]
+        self.assertIn(self.app_ref, names)
+        self.assert_no_partials(out)
+
     def test_f3_missing_repository(self):
         out = self.path("norepo.tar")
         proc = self.ferry("save", "--plain-http", self.ref("no/such", "v1"), "-o", out, expect=None)
