@@ -40,6 +40,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1011,6 +1012,29 @@ def ferry_binary():
     if env:
         return os.path.abspath(env)
     return os.path.join(REPO_ROOT, "build", "ferry")
+
+
+def skip_module_unless(module_name, registry=True, programs=()):
+    """The e2e suites' skip rule: without the ferry binary, ``docker-registry`` (when
+    ``registry``) or one of ``programs``, a suite run as a script exits 77 (meson's "skipped")
+    and an imported one raises unittest.SkipTest. Call with the module's ``__name__``."""
+    reason = None
+    b = ferry_binary()
+    if registry and shutil.which(REGISTRY_BIN) is None:
+        reason = f"{REGISTRY_BIN} not installed (apt-get install docker-registry)"
+    elif not (os.path.isfile(b) and os.access(b, os.X_OK)):
+        reason = f"ferry binary not found at {b} (build it, or set FERRY=/abs/path)"
+    else:
+        for prog in programs:
+            if shutil.which(prog) is None:
+                reason = f"{prog} not found"
+                break
+    if reason is None:
+        return
+    if module_name == "__main__":
+        print(f"SKIP: {reason}", file=sys.stderr)
+        sys.exit(77)
+    raise unittest.SkipTest(reason)
 
 
 def run_ferry(*args, input=None, timeout=300, cwd=None, env=None):

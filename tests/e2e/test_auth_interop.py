@@ -37,21 +37,7 @@ sys.path.insert(0, HERE)
 import registry as R  # noqa: E402
 
 
-def _skip_reason():
-    if shutil.which(R.REGISTRY_BIN) is None:
-        return f"{R.REGISTRY_BIN} not installed (apt-get install docker-registry)"
-    b = R.ferry_binary()
-    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
-        return f"ferry binary not found at {b} (build it, or set FERRY=/abs/path)"
-    return None
-
-
-_SKIP = _skip_reason()
-if _SKIP:
-    if __name__ == "__main__":
-        print(f"SKIP: {_SKIP}", file=sys.stderr)
-        sys.exit(77)
-    raise unittest.SkipTest(_SKIP)
+R.skip_module_unless(__name__)
 
 from seed import seed_fixture  # noqa: E402
 from test_roundtrip import E2E, contains_string  # noqa: E402  (bundle checks, error checks)

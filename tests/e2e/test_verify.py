@@ -43,21 +43,7 @@ import pki as P  # noqa: E402
 import notary_sign as N  # noqa: E402
 
 
-def _skip_reason():
-    b = R.ferry_binary()
-    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
-        return f"ferry binary not found at {b} (build it, or set FERRY=/abs/path)"
-    if shutil.which(P.OPENSSL) is None:
-        return "openssl CLI not found"
-    return None
-
-
-_SKIP = _skip_reason()
-if _SKIP:
-    if __name__ == "__main__":
-        print(f"SKIP: {_SKIP}", file=sys.stderr)
-        sys.exit(77)
-    raise unittest.SkipTest(_SKIP)
+R.skip_module_unless(__name__, registry=False, programs=(P.OPENSSL,))
 
 VT = P.VERIFICATION_TIME
 HAVE_ZSTD = shutil.which("zstd") is not None
