@@ -147,17 +147,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     try {
       auto repo = open(ref.registry, ref.repository);
       repos.push_back(repo);
-      Descriptor desc = repo->resolve(ref.digest ? ref.digest->str() : ref.ref_or_default());
-      std::vector<Descriptor> roots{desc};
-      if (!options.platforms.empty() && media_type::is_index(desc.media_type)) {
-        roots = select_platforms(desc, repo->fetch_manifest_bytes(desc), options.platforms);
-        if (roots.empty()) {
-          std::string wanted;
-          for (const auto& p : options.platforms) wanted += (wanted.empty() ? "" : ", ") + p.str();
-          throw Error(Errc::not_found, "no manifest for platform " + wanted);
-        }
-      }
-      for (const auto& root : roots) {
+      for (const auto& root : resolve_roots(*repo, ref, options.platforms)) {
         log("resolved " + ref.str() + " -> " + root.digest.str() +
             (root.platform ? " (" + root.platform->str() + ")" : ""));
         own.add(*repo, root, options.graph);
