@@ -171,22 +171,9 @@ public:
   }
   void write_blob(const Descriptor& desc, Reader& content) override
   {
-    Hasher hasher(desc.digest.algorithm());
-    std::uint64_t count = 0;
     header(blob_path(desc.digest), desc.size);
-    pump(content, [&](const char* p, std::size_t n) {
-      count += n;
-      if (count > desc.size)
-        throw Error(Errc::size_exceeds_limit, desc.digest.str() + ": more than the expected " + std::to_string(desc.size) + " bytes");
-      hasher.update(p, n);
-      data(p, n);
-    });
-    if (count != desc.size)
-      throw Error(Errc::digest_mismatch, desc.digest.str() + ": got " + std::to_string(count) + " bytes, expected " +
-                                             std::to_string(desc.size));
-    Digest got = hasher.finish();
-    if (got != desc.digest)
-      throw Error(Errc::digest_mismatch, desc.digest.str() + ": content has digest " + got.str());
+    VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, desc.digest.str());
+    pump(verified, [&](const char* p, std::size_t n) { data(p, n); });
   }
   bool concurrent() const override { return false; }
   void commit() override
