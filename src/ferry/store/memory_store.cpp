@@ -56,8 +56,7 @@ std::vector<Descriptor> MemoryStore::referrers(const Descriptor& subject, const 
 
 void MemoryStore::push(const Descriptor& desc, Reader& content)
 {
-  VerifyingReader verified(std::make_unique<StringReader>(read_all(content, k_max_manifest_size * 16, desc.digest.str())),
-                           desc.digest, desc.size, desc.digest.str());
+  VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, desc.digest.str());
   std::string bytes = read_all(verified, k_max_manifest_size * 16, desc.digest.str());
   std::lock_guard lock(m_mutex);
   m_content[desc.digest] = {desc, std::move(bytes)};
