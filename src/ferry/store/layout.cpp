@@ -124,7 +124,6 @@ public:
     write_file_atomic(m_partial / "oci-layout", std::string(k_oci_layout_file));
     write_file_atomic(m_partial / "index.json", m_index);
     fsync_dir(m_partial);
-    std::error_code ec;
     if (fs::exists(m_path)) fs::remove_all(m_path);
     fs::rename(m_partial, m_path);
     fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
