@@ -65,6 +65,12 @@ public:
   VerifyingReader(std::unique_ptr<Reader> inner, Digest expected, std::uint64_t expected_size,
                   std::string what);
   std::size_t read(char* buf, std::size_t n) override;
+  /// True when this reader, untouched so far, checks exactly `digest` and `size` (a writer
+  /// handed it need not hash the same bytes again).
+  bool checks(const Digest& digest, std::uint64_t size) const
+  {
+    return m_count == 0 && !m_done && m_expected == digest && m_expected_size == size;
+  }
 
 private:
   std::unique_ptr<Reader> m_inner;

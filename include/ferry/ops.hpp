@@ -40,6 +40,8 @@ struct SaveOptions {
   /// When set (`--fetch-crls`), CRLs that signatures in the bundle need and that are not
   /// carried are downloaded from their distribution points and carried.
   std::function<std::string(const std::string& url)> fetch_crl;
+  /// Reuse what an interrupted save of the same plan left in `<output>.partial` (issue 5).
+  bool resume = true;
 };
 
 struct SaveResult {
@@ -54,6 +56,9 @@ struct SaveResult {
   std::optional<Digest> trust_pin;
   /// With keep_going: "reference: reason" for every reference left out.
   std::vector<std::string> failures;
+  /// Blobs and bytes taken over from an interrupted save instead of fetched again.
+  std::size_t resumed_blobs = 0;
+  std::uint64_t resumed_bytes = 0;
 };
 
 /// Copies every reference with its whole graph (and referrers) into a new bundle,

@@ -3,6 +3,7 @@
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/store/bundle_writer.hpp>
 #include <ferry/util/parallel.hpp>
 #include <ferry/util/text.hpp>
 #include <ferry/verify/envelope.hpp>
@@ -12,6 +13,9 @@
 
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -124,6 +128,95 @@ std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& optio
   return fetched;
 }
 
+// `.tar.zst`: blobs are written in the bundle's order. Meanwhile `workers` threads fetch the
+// small blobs (up to k_prefetch_max bytes) of the next `workers` positions into memory;
+// large blobs stream from the registry into the compressor when their turn comes. Memory
+// stays bounded by workers x k_prefetch_max.
+constexpr std::uint64_t k_prefetch_max = 4 << 20;
+
+void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Reader>(const Descriptor&)>& fetch,
+                    unsigned workers)
+{
+  const auto& pending = writer.pending();
+  const std::size_t n = pending.size();
+  workers = std::max(1u, workers);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::string> data(n);
+  std::vector<std::exception_ptr> errors(n);
+  std::vector<char> ready(n, 0);
+  std::size_t next = 0, limit = 0;
+  bool stop = false;
+  auto work = [&] {
+    for (;;) {
+      std::size_t i;
+      {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return stop || (next < n && next < limit); });
+        if (stop) return;
+        i = next++;
+      }
+      if (pending[i].size > k_prefetch_max) continue;  // streamed by the writer
+      std::string bytes;
+      std::exception_ptr error;
+      try {
+        auto r = fetch(pending[i]);
+        bytes = read_all(*r, k_prefetch_max, pending[i].digest.str());
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard lock(mutex);
+      data[i] = std::move(bytes);
+      errors[i] = error;
+      ready[i] = 1;
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  struct Join {
+    std::vector<std::thread>& threads;
+    std::mutex& mutex;
+    std::condition_variable& cv;
+    bool& stop;
+    ~Join()
+    {
+      {
+        std::lock_guard lock(mutex);
+        stop = true;
+      }
+      cv.notify_all();
+      for (auto& t : threads) t.join();
+    }
+  } join{threads, mutex, cv, stop};
+  for (unsigned w = 0; w < std::min<std::size_t>(workers, n); ++w) threads.emplace_back(work);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Descriptor& d = pending[i];
+    {
+      std::lock_guard lock(mutex);
+      limit = std::min(n, i + 1 + workers);
+    }
+    cv.notify_all();
+    try {
+      if (d.size > k_prefetch_max) {
+        auto r = fetch(d);
+        writer.write(d, *r);
+        continue;
+      }
+      std::string bytes;
+      {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return ready[i] != 0; });
+        if (errors[i]) std::rethrow_exception(errors[i]);
+        bytes = std::move(data[i]);
+      }
+      StringReader r(std::move(bytes));
+      writer.write(d, r);
+    } catch (...) {
+      rethrow_with_context("blob " + d.digest.str());
+    }
+  }
+}
+
 } // namespace
 
 SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const Logger& log)
@@ -193,35 +286,44 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     trust = build_trust_artifact(trust_files);
     result.trust_pin = trust->manifest.digest;
   }
-  auto writer = LayoutWriter::create(options.output, result.format, /*overwrite=*/true);
-  writer->write_index(build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt));
-  // Parents before children (the reverse of the push order), so that a streaming reader
-  // knows every manifest is wanted when it arrives and can stop after the head.
-  for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) {
-    StringReader r(*graph.manifests.get(it->digest));
-    writer->write_blob(*it, r);
-  }
+  // The whole bundle is planned before a byte is written (issue 5): parents before
+  // children (the reverse of the push order) so a streaming reader knows every manifest is
+  // wanted when it arrives, then the trust artifact, small blobs, layers (design §3).
+  std::vector<BundleItem> items;
+  for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) items.push_back({*it, *graph.manifests.get(it->digest)});
   if (trust) {
-    // The trust artifact: its manifest with the others, its files first among the small blobs.
-    StringReader r(trust->manifest_bytes);
-    writer->write_blob(trust->manifest, r);
-    for (const auto& [d, bytes] : trust->blobs) {
-      if (graph.contains(d.digest)) continue;  // written with the graph (the empty config)
-      StringReader b(bytes);
-      writer->write_blob(d, b);
-    }
+    items.push_back({trust->manifest, trust->manifest_bytes});
+    for (const auto& [d, bytes] : trust->blobs)
+      if (!graph.contains(d.digest)) items.push_back({d, bytes});  // else written with the graph (the empty config)
   }
-  auto copy_blob = [&](const Descriptor& d) {
-    try {
-      auto r = graph.origin.at(d.digest)->fetch(d);
-      writer->write_blob(d, *r);
-    } catch (...) {
-      rethrow_with_context("blob " + d.digest.str());
-    }
-  };
-  if (writer->concurrent()) parallel_for_each(blobs, options.concurrency, copy_blob);
-  else
-    for (const auto& b : blobs) copy_blob(b);
+  for (const auto& b : blobs) items.push_back({b, std::nullopt});
+  std::string index = build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt);
+  BundleWriter::Options wopts;
+  wopts.resume = options.resume;
+  auto writer = BundleWriter::create(options.output, result.format, index, std::move(items), wopts);
+  if (writer->reused_blobs() > 0) {
+    result.resumed_blobs = writer->reused_blobs();
+    result.resumed_bytes = writer->reused_bytes();
+    log("resuming " + writer->partial_path().string() + ": " + std::to_string(writer->reused_blobs()) + " blobs (" +
+        human_bytes(writer->reused_bytes()) + ") already there and verified");
+  }
+  auto fetch = [&](const Descriptor& d) { return graph.origin.at(d.digest)->fetch(d); };
+  try {
+    if (writer->ordered()) write_in_order(*writer, fetch, options.concurrency);
+    else
+      parallel_for_each(writer->pending(), options.concurrency, [&](const Descriptor& d) {
+        try {
+          auto r = fetch(d);
+          writer->write(d, *r);
+        } catch (...) {
+          rethrow_with_context("blob " + d.digest.str());
+        }
+      });
+  } catch (...) {
+    if (writer->resumable())
+      log("kept the partial output " + writer->partial_path().string() + ": run the same command again to resume");
+    throw;
+  }
   writer->commit();
   return result;
 }

@@ -1,0 +1,792 @@
+#include <ferry/store/bundle_writer.hpp>
+
+#include <ferry/digest.hpp>
+#include <ferry/error.hpp>
+#include <ferry/util/file.hpp>
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace fs = std::filesystem;
+
+namespace ferry {
+
+// ---------------------------------------------------------------- tar headers
+
+namespace {
+
+void put_octal(char* field, std::size_t width, std::uint64_t value)
+{
+  // width - 1 zero-padded octal digits and a NUL.
+  for (std::size_t i = width - 1; i-- > 0;) {
+    field[i] = static_cast<char>('0' + (value & 7));
+    value >>= 3;
+  }
+  field[width - 1] = '\0';
+}
+
+std::string ustar_block(const std::string& name, std::uint64_t size, char type)
+{
+  std::string h(512, '\0');
+  std::memcpy(&h[0], name.data(), std::min<std::size_t>(name.size(), 100));
+  put_octal(&h[100], 8, 0644);
+  put_octal(&h[108], 8, 0);
+  put_octal(&h[116], 8, 0);
+  put_octal(&h[124], 12, size);
+  put_octal(&h[136], 12, 0);
+  std::memset(&h[148], ' ', 8);
+  h[156] = type;
+  std::memcpy(&h[257], "ustar", 6);
+  std::memcpy(&h[263], "00", 2);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  put_octal(&h[148], 7, sum);
+  h[155] = ' ';
+  return h;
+}
+
+// "<length> key=value\n", where length counts the whole record.
+std::string pax_record(const std::string& key, const std::string& value)
+{
+  std::size_t body = 1 + key.size() + 1 + value.size() + 1;
+  std::size_t len = body + 1;
+  while (std::to_string(len).size() + body != len) len = std::to_string(len).size() + body;
+  return std::to_string(len) + " " + key + "=" + value + "\n";
+}
+
+constexpr std::uint64_t k_ustar_max_size = 077777777777ull;
+
+} // namespace
+
+std::string tar_header(const std::string& name, std::uint64_t size)
+{
+  std::string pax;
+  if (name.size() > 100) pax += pax_record("path", name);
+  if (size > k_ustar_max_size) pax += pax_record("size", std::to_string(size));
+  std::string out;
+  if (!pax.empty()) {
+    out = ustar_block("PaxHeader/" + name.substr(name.rfind('/') + 1).substr(0, 80), pax.size(), 'x');
+    out += pax;
+    out.append(tar_padding(pax.size()), '\0');
+  }
+  out += ustar_block(name, size > k_ustar_max_size ? 0 : size, '0');
+  return out;
+}
+
+// ---------------------------------------------------------------- shared pieces
+
+namespace {
+
+constexpr std::size_t k_chunk = 256 << 10;
+
+[[noreturn]] void fail_errno(const fs::path& p, const char* what, int err)
+{
+  throw Error(Errc::io, p.string() + ": " + what + ": " + std::strerror(err));
+}
+
+class UniqueFd {
+public:
+  UniqueFd() = default;
+  UniqueFd(const fs::path& p, int flags)
+  {
+    m_fd = ::open(p.c_str(), flags | O_CLOEXEC, 0644);
+    if (m_fd < 0) fail_errno(p, "open", errno);
+  }
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : m_fd(std::exchange(o.m_fd, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept
+  {
+    reset();
+    m_fd = std::exchange(o.m_fd, -1);
+    return *this;
+  }
+  int get() const { return m_fd; }
+  void reset()
+  {
+    if (m_fd >= 0) ::close(m_fd);
+    m_fd = -1;
+  }
+
+private:
+  int m_fd = -1;
+};
+
+void pwrite_all(int fd, const fs::path& p, const char* data, std::size_t n, std::uint64_t offset)
+{
+  while (n > 0) {
+    ssize_t k = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      fail_errno(p, "write", errno);
+    }
+    data += k;
+    n -= static_cast<std::size_t>(k);
+    offset += static_cast<std::uint64_t>(k);
+  }
+}
+
+void write_all(int fd, const fs::path& p, const char* data, std::size_t n)
+{
+  while (n > 0) {
+    ssize_t k = ::write(fd, data, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      fail_errno(p, "write", errno);
+    }
+    data += k;
+    n -= static_cast<std::size_t>(k);
+  }
+}
+
+// Reads [offset, offset + length) of an open file.
+class RegionReader : public Reader {
+public:
+  RegionReader(int fd, std::uint64_t offset, std::uint64_t length) : m_fd(fd), m_offset(offset), m_left(length) {}
+  std::size_t read(char* buf, std::size_t n) override
+  {
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, m_left));
+    if (n == 0) return 0;
+    ssize_t k;
+    do k = ::pread(m_fd, buf, n, static_cast<off_t>(m_offset));
+    while (k < 0 && errno == EINTR);
+    if (k < 0) throw Error(Errc::io, std::string("read: ") + std::strerror(errno));
+    m_offset += static_cast<std::uint64_t>(k);
+    m_left -= static_cast<std::uint64_t>(k);
+    return static_cast<std::size_t>(k);
+  }
+
+private:
+  int m_fd;
+  std::uint64_t m_offset, m_left;
+};
+
+struct ZstdDCtxFree {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+struct ZstdCCtxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+
+// The decompressed content of the first `limit` bytes of a zstd file.
+class ZstdPrefixReader : public Reader {
+public:
+  ZstdPrefixReader(int fd, std::uint64_t limit) : m_fd(fd), m_left(limit), m_in(ZSTD_DStreamInSize()), m_dctx(ZSTD_createDCtx())
+  {
+    if (!m_dctx) throw Error(Errc::io, "zstd: out of memory");
+  }
+  std::size_t read(char* buf, std::size_t n) override
+  {
+    for (;;) {
+      if (m_ib.pos == m_ib.size && m_left > 0) {
+        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(m_in.size(), m_left));
+        ssize_t k = ::pread(m_fd, m_in.data(), want, static_cast<off_t>(m_offset));
+        if (k <= 0) throw Error(Errc::io, "short read");
+        m_offset += static_cast<std::uint64_t>(k);
+        m_left -= static_cast<std::uint64_t>(k);
+        m_ib = {m_in.data(), static_cast<std::size_t>(k), 0};
+      }
+      ZSTD_outBuffer ob{buf, n, 0};
+      std::size_t r = ZSTD_decompressStream(m_dctx.get(), &ob, &m_ib);
+      if (ZSTD_isError(r)) throw Error(Errc::io, std::string("zstd: ") + ZSTD_getErrorName(r));
+      if (ob.pos > 0) return ob.pos;
+      if (m_ib.pos == m_ib.size && m_left == 0) return 0;
+    }
+  }
+
+private:
+  int m_fd;
+  std::uint64_t m_offset = 0, m_left;
+  std::vector<char> m_in;
+  ZSTD_inBuffer m_ib{nullptr, 0, 0};
+  std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> m_dctx;
+};
+
+bool read_exact(Reader& r, char* buf, std::size_t n)
+{
+  while (n > 0) {
+    std::size_t k = r.read(buf, n);
+    if (k == 0) return false;
+    buf += k;
+    n -= k;
+  }
+  return true;
+}
+
+// True when the next `size` bytes of `r` hash to `digest`.
+bool content_matches(Reader& r, const Digest& digest, std::uint64_t size)
+{
+  Hasher h(digest.algorithm());
+  std::vector<char> buf(k_chunk);
+  while (size > 0) {
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(size, buf.size()));
+    if (!read_exact(r, buf.data(), n)) return false;
+    h.update(buf.data(), n);
+    size -= n;
+  }
+  return h.finish() == digest;
+}
+
+// One file of the bundle at its place in the (uncompressed) tar stream.
+struct Entry {
+  std::string name;
+  Descriptor desc;
+  std::optional<std::string> bytes;
+  std::string header;
+  std::uint64_t offset = 0;  ///< of the header
+  std::uint64_t data_offset() const { return offset + header.size(); }
+  std::uint64_t end() const { return data_offset() + desc.size + tar_padding(desc.size); }
+};
+
+// True when `r` continues with exactly this entry: header, content, zero padding.
+bool entry_matches(Reader& r, const Entry& e)
+{
+  try {
+    std::string h(e.header.size(), '\0');
+    if (!read_exact(r, h.data(), h.size()) || h != e.header) return false;
+    if (!content_matches(r, e.desc.digest, e.desc.size)) return false;
+    std::string pad(tar_padding(e.desc.size), '\0');
+    if (!read_exact(r, pad.data(), pad.size())) return false;
+    return std::all_of(pad.begin(), pad.end(), [](char c) { return c == '\0'; });
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// The reader that checks `content` against `desc`: `content` itself when it already does.
+Reader& checked(Reader& content, const Descriptor& desc, std::optional<VerifyingReader>& holder)
+{
+  if (auto* v = dynamic_cast<VerifyingReader*>(&content); v && v->checks(desc.digest, desc.size)) return content;
+  holder.emplace(std::make_unique<ReaderRef>(content), desc.digest, desc.size, desc.digest.str());
+  return *holder;
+}
+
+std::vector<std::string> read_lines(const fs::path& p)
+{
+  std::vector<std::string> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// The sidecar: a first line naming the plan, then one line per finished blob, appended.
+class Sidecar {
+public:
+  explicit Sidecar(fs::path path) : m_path(std::move(path)) {}
+  void start(const std::string& first_line, const std::vector<std::string>& keep = {})
+  {
+    std::string text = first_line + "\n";
+    for (const auto& l : keep) text += l + "\n";
+    fs::path tmp = m_path.string() + ".tmp";
+    {
+      UniqueFd fd(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      write_all(fd.get(), tmp, text.data(), text.size());
+    }
+    if (::rename(tmp.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    open_append();
+  }
+  void open_append() { m_fd = UniqueFd(m_path, O_WRONLY | O_APPEND); }
+  void append(const std::string& line)
+  {
+    std::string text = line + "\n";
+    std::lock_guard lock(m_mutex);
+    write_all(m_fd.get(), m_path, text.data(), text.size());
+  }
+  void remove()
+  {
+    m_fd.reset();
+    std::error_code ec;
+    fs::remove(m_path, ec);
+  }
+
+private:
+  fs::path m_path;
+  UniqueFd m_fd;
+  std::mutex m_mutex;
+};
+
+// Everything a writer needs to know about the plan.
+struct Plan {
+  std::vector<Entry> entries;
+  std::unordered_map<Digest, std::size_t> index;  ///< blob digest -> entry
+  std::uint64_t tar_size = 0;                     ///< with the two end-of-archive blocks
+  std::string id;                                 ///< first line of the sidecar
+};
+
+Plan make_plan(BundleFormat format, const std::string& index_json, std::vector<BundleItem> items, int zstd_level)
+{
+  Plan plan;
+  auto add = [&](std::string name, Descriptor desc, std::optional<std::string> bytes) {
+    Entry e;
+    e.header = tar_header(name, desc.size);
+    e.name = std::move(name);
+    e.desc = std::move(desc);
+    e.bytes = std::move(bytes);
+    e.offset = plan.tar_size;
+    plan.tar_size = e.end();
+    plan.entries.push_back(std::move(e));
+  };
+  auto memory = [](const std::string& bytes) {
+    Descriptor d;
+    d.digest = Digest::of(bytes);
+    d.size = bytes.size();
+    return d;
+  };
+  add("oci-layout", memory(std::string(k_oci_layout_file)), std::string(k_oci_layout_file));
+  add("index.json", memory(index_json), index_json);
+  for (auto& item : items) {
+    if (plan.index.count(item.desc.digest)) continue;  // one file per digest
+    if (item.bytes && (item.bytes->size() != item.desc.size || Digest::of(*item.bytes) != item.desc.digest))
+      throw Error(Errc::digest_mismatch, item.desc.digest.str() + ": content does not match its descriptor");
+    plan.index.emplace(item.desc.digest, plan.entries.size());
+    add(blob_path(item.desc.digest), item.desc, std::move(item.bytes));
+  }
+  plan.tar_size += 1024;
+  Hasher h;
+  for (const auto& e : plan.entries) h.update(e.name + " " + std::to_string(e.desc.size) + " " + e.desc.digest.str() + "\n");
+  plan.id = std::string("ferry-resume 1 ") + format_name(format) + " zstd-" + std::to_string(zstd_level) + " " + h.finish().str();
+  return plan;
+}
+
+// ---------------------------------------------------------------- .tar
+
+class TarPlanWriter : public BundleWriter {
+public:
+  TarPlanWriter(fs::path path, Plan plan, const Options& options)
+    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path())
+  {
+    fs::path partial = partial_path();
+    std::set<Digest> claimed;
+    bool resumed = false;
+    if (options.resume) {
+      auto lines = read_lines(sidecar_path());
+      std::error_code ec;
+      if (!lines.empty() && lines[0] == m_plan.id && fs::file_size(partial, ec) == m_plan.tar_size && !ec) {
+        resumed = true;
+        for (std::size_t i = 1; i < lines.size(); ++i)
+          if (Digest::is_valid(lines[i])) claimed.insert(Digest::parse(lines[i]));
+      }
+    }
+    if (!resumed) {
+      std::error_code ec;
+      fs::remove(sidecar_path(), ec);
+      fs::remove(partial, ec);
+    }
+    m_fd = UniqueFd(partial, O_RDWR | O_CREAT);
+    if (!resumed) {
+      // Reserve the space now: a disk too small fails here, before any download.
+      if (::fallocate(m_fd.get(), 0, 0, static_cast<off_t>(m_plan.tar_size)) != 0 && errno == ENOSPC)
+        throw Error(Errc::io, partial.string() + ": not enough space for " + std::to_string(m_plan.tar_size) + " bytes");
+      if (::ftruncate(m_fd.get(), static_cast<off_t>(m_plan.tar_size)) != 0) fail_errno(partial, "truncate", errno);
+      m_sidecar.start(m_plan.id);
+    } else {
+      m_sidecar.open_append();
+    }
+    for (const auto& e : m_plan.entries) {
+      if (e.bytes) {
+        std::string block = e.header + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
+        pwrite_all(m_fd.get(), partial, block.data(), block.size(), e.offset);
+        continue;
+      }
+      RegionReader region(m_fd.get(), e.offset, e.end() - e.offset);
+      if (claimed.count(e.desc.digest) && entry_matches(region, e)) {
+        ++m_reused_blobs;
+        m_reused_bytes += e.desc.size;
+      } else {
+        m_pending.push_back(e.desc);
+      }
+    }
+    m_progress = m_reused_blobs > 0;
+  }
+
+  ~TarPlanWriter() override
+  {
+    if (m_committed) return;
+    m_fd.reset();
+    if (m_options.resume && m_progress) return;  // kept for a re-run
+    m_sidecar.remove();
+    std::error_code ec;
+    fs::remove(partial_path(), ec);
+  }
+
+  bool ordered() const override { return false; }
+  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
+
+  void write(const Descriptor& desc, Reader& content) override
+  {
+    auto it = m_plan.index.find(desc.digest);
+    if (it == m_plan.index.end()) throw Error(Errc::invalid_argument, desc.digest.str() + ": not in the bundle's plan");
+    const Entry& e = m_plan.entries[it->second];
+    fs::path partial = partial_path();
+    pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
+    std::optional<VerifyingReader> holder;
+    Reader& src = checked(content, e.desc, holder);
+    std::vector<char> buf(k_chunk);
+    std::uint64_t pos = e.data_offset();
+    for (;;) {
+      std::size_t n = src.read(buf.data(), buf.size());
+      if (n == 0) break;
+      pwrite_all(m_fd.get(), partial, buf.data(), n, pos);
+      pos += n;
+    }
+    std::string pad(tar_padding(e.desc.size), '\0');
+    pwrite_all(m_fd.get(), partial, pad.data(), pad.size(), pos);
+    m_sidecar.append(e.desc.digest.str());
+    std::lock_guard lock(m_mutex);
+    m_written.insert(e.desc.digest);
+    m_progress = true;
+  }
+
+  void commit() override
+  {
+    for (const auto& d : m_pending)
+      if (!m_written.count(d.digest)) throw Error(Errc::io, m_path.string() + ": blob " + d.digest.str() + " was not written");
+    fs::path partial = partial_path();
+    std::string end(1024, '\0');
+    pwrite_all(m_fd.get(), partial, end.data(), end.size(), m_plan.tar_size - 1024);
+    if (::fsync(m_fd.get()) != 0) fail_errno(partial, "fsync", errno);
+    m_fd.reset();
+    if (::rename(partial.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    m_committed = true;
+    m_sidecar.remove();
+    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
+  }
+
+private:
+  Plan m_plan;
+  Options m_options;
+  Sidecar m_sidecar;
+  UniqueFd m_fd;
+  std::mutex m_mutex;
+  std::set<Digest> m_written;
+  std::atomic<bool> m_progress{false};
+  bool m_committed = false;
+};
+
+// ---------------------------------------------------------------- .tar.zst
+
+// The tar stream compressed with (multi-threaded) zstd. Every blob written through write()
+// ends a zstd frame, and the sidecar records the compressed offset where it ends: a re-run
+// keeps the verified prefix of frames and compresses the rest exactly as the first run
+// would have.
+class ZstdPlanWriter : public BundleWriter {
+public:
+  ZstdPlanWriter(fs::path path, Plan plan, const Options& options)
+    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path()),
+      m_out(ZSTD_CStreamOutSize()), m_cctx(ZSTD_createCCtx())
+  {
+    if (!m_cctx) throw Error(Errc::io, "zstd: out of memory");
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, options.zstd_level);
+    unsigned threads = options.zstd_threads ? options.zstd_threads : std::max(1u, std::thread::hardware_concurrency());
+    // Without multi-threading support in libzstd this fails and compression stays on one thread.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
+
+    std::vector<std::size_t> fetched;
+    for (std::size_t i = 0; i < m_plan.entries.size(); ++i)
+      if (!m_plan.entries[i].bytes) fetched.push_back(i);
+
+    fs::path partial = partial_path();
+    std::size_t kept = 0;          // fetched entries taken over
+    std::uint64_t kept_offset = 0;  // compressed bytes taken over
+    std::vector<std::string> kept_lines;
+    if (options.resume && fs::exists(partial)) {
+      auto lines = read_lines(sidecar_path());
+      if (!lines.empty() && lines[0] == m_plan.id) {
+        // Claimed frames: a prefix of the fetched entries with increasing end offsets.
+        std::vector<std::uint64_t> ends;
+        std::error_code ec;
+        std::uint64_t file_size = fs::file_size(partial, ec);
+        for (std::size_t j = 1; j < lines.size() && ends.size() < fetched.size(); ++j) {
+          std::istringstream in(lines[j]);
+          std::string digest;
+          std::uint64_t end = 0;
+          if (!(in >> digest >> end) || digest != m_plan.entries[fetched[ends.size()]].desc.digest.str() ||
+              end > file_size || (!ends.empty() && end <= ends.back()))
+            break;
+          ends.push_back(end);
+        }
+        if (!ends.empty()) {
+          UniqueFd fd(partial, O_RDONLY);
+          ZstdPrefixReader r(fd.get(), ends.back());
+          std::size_t e = 0;
+          for (std::size_t j = 0; j < ends.size(); ++j) {
+            bool ok = true;
+            for (; ok && e <= fetched[j]; ++e) ok = entry_matches(r, m_plan.entries[e]);
+            if (!ok) break;
+            kept = j + 1;
+            kept_offset = ends[j];
+            kept_lines.push_back(lines[j + 1]);
+          }
+        }
+      }
+    }
+    if (kept == 0) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+    }
+    m_fd = UniqueFd(partial, O_WRONLY | O_CREAT);
+    if (::ftruncate(m_fd.get(), static_cast<off_t>(kept_offset)) != 0) fail_errno(partial, "truncate", errno);
+    if (::lseek(m_fd.get(), static_cast<off_t>(kept_offset), SEEK_SET) < 0) fail_errno(partial, "seek", errno);
+    m_offset = kept_offset;
+    m_sidecar.start(m_plan.id, kept_lines);
+    for (std::size_t j = 0; j < fetched.size(); ++j) {
+      const auto& desc = m_plan.entries[fetched[j]].desc;
+      if (j < kept) {
+        ++m_reused_blobs;
+        m_reused_bytes += desc.size;
+      } else {
+        m_pending.push_back(desc);
+      }
+    }
+    m_cursor = kept ? fetched[kept - 1] + 1 : 0;
+    m_progress = kept > 0;
+  }
+
+  ~ZstdPlanWriter() override
+  {
+    if (m_committed) return;
+    m_fd.reset();
+    if (m_options.resume && m_progress) return;
+    m_sidecar.remove();
+    std::error_code ec;
+    fs::remove(partial_path(), ec);
+  }
+
+  bool ordered() const override { return true; }
+  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
+
+  void write(const Descriptor& desc, Reader& content) override
+  {
+    if (m_next >= m_pending.size() || m_pending[m_next].digest != desc.digest)
+      throw Error(Errc::invalid_argument, desc.digest.str() + ": written out of the bundle's order");
+    std::size_t index = m_plan.index.at(desc.digest);
+    emit_memory_entries(index);
+    const Entry& e = m_plan.entries[index];
+    compress(e.header.data(), e.header.size());
+    std::optional<VerifyingReader> holder;
+    Reader& src = checked(content, e.desc, holder);
+    std::vector<char> buf(k_chunk);
+    for (;;) {
+      std::size_t n = src.read(buf.data(), buf.size());
+      if (n == 0) break;
+      compress(buf.data(), n);
+    }
+    std::string pad(tar_padding(e.desc.size), '\0');
+    compress(pad.data(), pad.size());
+    end_frame();
+    m_sidecar.append(e.desc.digest.str() + " " + std::to_string(m_offset));
+    m_cursor = index + 1;
+    ++m_next;
+    m_progress = true;
+  }
+
+  void commit() override
+  {
+    if (m_next != m_pending.size())
+      throw Error(Errc::io, m_path.string() + ": blob " + m_pending[m_next].digest.str() + " was not written");
+    emit_memory_entries(m_plan.entries.size());
+    std::string end(1024, '\0');
+    compress(end.data(), end.size());
+    end_frame();
+    fs::path partial = partial_path();
+    if (::fsync(m_fd.get()) != 0) fail_errno(partial, "fsync", errno);
+    m_fd.reset();
+    if (::rename(partial.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    m_committed = true;
+    m_sidecar.remove();
+    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
+  }
+
+private:
+  void emit_memory_entries(std::size_t until)
+  {
+    for (; m_cursor < until; ++m_cursor) {
+      const Entry& e = m_plan.entries[m_cursor];
+      if (!e.bytes) throw Error(Errc::invalid_argument, e.desc.digest.str() + ": skipped in the bundle's order");
+      std::string block = e.header + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
+      compress(block.data(), block.size());
+    }
+  }
+  void compress(const char* data, std::size_t n) { run(data, n, ZSTD_e_continue); }
+  void end_frame() { run(nullptr, 0, ZSTD_e_end); }
+  void run(const char* data, std::size_t n, ZSTD_EndDirective mode)
+  {
+    ZSTD_inBuffer in{data, n, 0};
+    for (;;) {
+      ZSTD_outBuffer out{m_out.data(), m_out.size(), 0};
+      std::size_t left = ZSTD_compressStream2(m_cctx.get(), &out, &in, mode);
+      if (ZSTD_isError(left)) throw Error(Errc::io, partial_path().string() + ": zstd: " + ZSTD_getErrorName(left));
+      write_all(m_fd.get(), partial_path(), m_out.data(), out.pos);
+      m_offset += out.pos;
+      if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0) return;
+    }
+  }
+
+  Plan m_plan;
+  Options m_options;
+  Sidecar m_sidecar;
+  UniqueFd m_fd;
+  std::vector<char> m_out;
+  std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> m_cctx;
+  std::uint64_t m_offset = 0;
+  std::size_t m_cursor = 0;  ///< next entry to emit
+  std::size_t m_next = 0;    ///< next pending blob
+  bool m_progress = false;
+  bool m_committed = false;
+};
+
+// ---------------------------------------------------------------- directory
+
+// Blobs land in place under `<path>.partial/blobs/`, each through a temporary name and a
+// rename, so a blob file that exists is whole; the sidecar only names the plan. One syncfs
+// at the end instead of an fsync per blob.
+class DirPlanWriter : public BundleWriter {
+public:
+  DirPlanWriter(fs::path path, Plan plan, const Options& options)
+    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path())
+  {
+    fs::path partial = partial_path();
+    bool resumed = false;
+    if (options.resume && fs::is_directory(partial)) {
+      auto lines = read_lines(sidecar_path());
+      resumed = !lines.empty() && lines[0] == m_plan.id;
+    }
+    if (!resumed) fs::remove_all(partial);
+    m_sidecar.start(m_plan.id);
+    std::set<std::string> dirs;
+    for (const auto& e : m_plan.entries) {
+      if (e.name == "oci-layout" || e.name == "index.json") continue;  // at commit
+      fs::path file = partial / e.name;
+      if (dirs.insert(file.parent_path().string()).second) fs::create_directories(file.parent_path());
+      if (e.bytes) {
+        put(file, *e.bytes);
+        continue;
+      }
+      bool have = false;
+      if (resumed && fs::exists(file)) {
+        FileReader r(file);
+        have = content_matches(r, e.desc.digest, e.desc.size) && fs::file_size(file) == e.desc.size;
+      }
+      if (have) {
+        ++m_reused_blobs;
+        m_reused_bytes += e.desc.size;
+      } else {
+        m_pending.push_back(e.desc);
+      }
+    }
+    m_progress = m_reused_blobs > 0;
+  }
+
+  ~DirPlanWriter() override
+  {
+    if (m_committed) return;
+    if (m_options.resume && m_progress) return;
+    m_sidecar.remove();
+    std::error_code ec;
+    fs::remove_all(partial_path(), ec);
+  }
+
+  bool ordered() const override { return false; }
+  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
+
+  void write(const Descriptor& desc, Reader& content) override
+  {
+    auto it = m_plan.index.find(desc.digest);
+    if (it == m_plan.index.end()) throw Error(Errc::invalid_argument, desc.digest.str() + ": not in the bundle's plan");
+    const Entry& e = m_plan.entries[it->second];
+    fs::path file = partial_path() / e.name;
+    fs::path tmp = file.string() + ".tmp";
+    {
+      UniqueFd fd(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      std::optional<VerifyingReader> holder;
+      Reader& src = checked(content, e.desc, holder);
+      std::vector<char> buf(k_chunk);
+      try {
+        for (;;) {
+          std::size_t n = src.read(buf.data(), buf.size());
+          if (n == 0) break;
+          write_all(fd.get(), tmp, buf.data(), n);
+        }
+      } catch (...) {
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw;
+      }
+    }
+    if (::rename(tmp.c_str(), file.c_str()) != 0) fail_errno(file, "rename", errno);
+    std::lock_guard lock(m_mutex);
+    m_written.insert(desc.digest);
+    m_progress = true;
+  }
+
+  void commit() override
+  {
+    for (const auto& d : m_pending)
+      if (!m_written.count(d.digest)) throw Error(Errc::io, m_path.string() + ": blob " + d.digest.str() + " was not written");
+    fs::path partial = partial_path();
+    put(partial / "oci-layout", *m_plan.entries[0].bytes);
+    put(partial / "index.json", *m_plan.entries[1].bytes);
+    {
+      UniqueFd dir(partial, O_RDONLY | O_DIRECTORY);
+      if (::syncfs(dir.get()) != 0) fail_errno(partial, "syncfs", errno);
+    }
+    if (fs::exists(m_path)) fs::remove_all(m_path);
+    if (::rename(partial.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    m_committed = true;
+    m_sidecar.remove();
+    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
+  }
+
+private:
+  static void put(const fs::path& file, const std::string& bytes)
+  {
+    fs::path tmp = file.string() + ".tmp";
+    {
+      UniqueFd fd(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      write_all(fd.get(), tmp, bytes.data(), bytes.size());
+    }
+    if (::rename(tmp.c_str(), file.c_str()) != 0) fail_errno(file, "rename", errno);
+  }
+
+  Plan m_plan;
+  Options m_options;
+  Sidecar m_sidecar;
+  std::mutex m_mutex;
+  std::set<Digest> m_written;
+  std::atomic<bool> m_progress{false};
+  bool m_committed = false;
+};
+
+} // namespace
+
+std::unique_ptr<BundleWriter> BundleWriter::create(const fs::path& given, BundleFormat format, const std::string& index_json,
+                                                   std::vector<BundleItem> items, const Options& options)
+{
+  // "out/" names the directory "out": the partial output goes beside it, never inside.
+  fs::path path = given.has_filename() ? given : given.parent_path();
+  try {
+    Plan plan = make_plan(format, index_json, std::move(items), options.zstd_level);
+    switch (format) {
+    case BundleFormat::tar: return std::make_unique<TarPlanWriter>(path, std::move(plan), options);
+    case BundleFormat::tar_zst: return std::make_unique<ZstdPlanWriter>(path, std::move(plan), options);
+    case BundleFormat::dir: return std::make_unique<DirPlanWriter>(path, std::move(plan), options);
+    }
+    throw Error(Errc::invalid_argument, "unknown bundle format");
+  } catch (...) {
+    rethrow_with_context(path.string());
+  }
+}
+
+} // namespace ferry
