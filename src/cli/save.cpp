@@ -42,7 +42,8 @@ nlohmann::json to_json(const SaveResult& r)
           {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
           {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes},
           {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)},
-          {"failures", r.failures}};
+          {"failures", r.failures},
+          {"resumed", {{"blobs", r.resumed_blobs}, {"bytes", r.resumed_bytes}}}};
 }
 
 } // namespace
@@ -63,6 +64,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     std::vector<std::string> crls;
     bool fetch_crls = false;
     bool keep_going = false;
+    bool no_resume = false;
     OutputOptions out;
     RegistryFlags registry;
   };
@@ -81,6 +83,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--crl", s->crls, "Carry this CRL file, or every CRL in this directory (repeatable)")->allow_extra_args(false);
   cmd->add_flag("--keep-going", s->keep_going,
                 "Save the other references when one cannot be resolved or fetched (exit code 1 all the same)");
+  cmd->add_flag("--no-resume", s->no_resume,
+                "Start afresh: ignore (and replace) what an interrupted save left in OUTPUT.partial");
   cmd->add_flag("--fetch-crls", s->fetch_crls,
                 "Download the CRLs the saved signatures name (distribution points) and carry them");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
@@ -99,6 +103,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       for (const auto& p : s->platforms) opts.platforms.push_back(Platform::parse(p));
       opts.graph.referrers = !s->no_referrers;
       opts.keep_going = s->keep_going;
+      opts.resume = !s->no_resume;
       opts.graph.artifact_types = s->artifact_types;
       if (!s->registry.options.username.empty()) {
         // Explicit credentials belong to one registry (design §8): never hand them to others.
@@ -143,6 +148,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
         std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n", result.output.c_str(),
                     result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str());
+        if (result.resumed_blobs)
+          std::printf("resumed: %zu blobs (%s) were already in the partial output\n", result.resumed_blobs,
+                      human_bytes(result.resumed_bytes).c_str());
         if (result.trust_pin)
           std::printf("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)\n",
                       result.trust_pin->str().c_str(), result.trust_pin->str().c_str());

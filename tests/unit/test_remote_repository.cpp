@@ -7,6 +7,7 @@
 #include <ferry/manifest.hpp>
 #include <ferry/remote/repository.hpp>
 
+#include <cstring>
 #include <set>
 
 using namespace ferry;
@@ -209,4 +210,101 @@ TEST_CASE("push: blobs through POST + PUT ?digest=, manifests by digest, tags")
   StringReader bad("lies!");
   CHECK_THROWS_AS(repo.push(lie, bad), Error);
   CHECK(reg.repos["dst/app"].blobs.count(lie.digest.str()) == 0);
+}
+
+namespace {
+
+// A body that fails with a transport error once `cut` bytes were read.
+struct CutReader : Reader {
+  std::string data;
+  std::size_t pos, cut;
+  CutReader(std::string d, std::size_t from, std::size_t c) : data(std::move(d)), pos(from), cut(c) {}
+  std::size_t read(char* buf, std::size_t n) override
+  {
+    if (pos >= cut && pos < data.size()) throw Error(Errc::network, "connection reset by peer");
+    n = std::min(n, std::min(cut, data.size()) - pos);
+    std::memcpy(buf, data.data() + pos, n);
+    pos += n;
+    return n;
+  }
+};
+
+// Serves one blob whose body is cut at each of `cuts` (absolute offsets) in turn; Range
+// requests are honoured when `ranges`, else answered with the whole body.
+struct CuttingRegistry {
+  std::string blob;
+  Descriptor desc;
+  std::vector<std::size_t> cuts;
+  bool ranges = true;
+  std::string bad_content_range;
+  FakeHttpClient client;
+  explicit CuttingRegistry(std::vector<std::size_t> c) : cuts(std::move(c))
+  {
+    for (unsigned i = 0; i < 300000; ++i) blob += static_cast<char>('a' + (i * 7919u) % 26u);
+    desc.digest = Digest::of(blob);
+    desc.size = blob.size();
+    desc.media_type = "application/octet-stream";
+    client.handler = [this](const HttpRequest& r) {
+      std::size_t from = 0;
+      HttpResponse resp;
+      resp.status = 200;
+      if (auto range = r.headers.get("Range"); range && ranges) {
+        from = std::stoul(range->substr(6));
+        resp.status = 206;
+        resp.headers.add("Content-Range", bad_content_range.empty()
+                                              ? "bytes " + std::to_string(from) + "-" + std::to_string(blob.size() - 1) + "/" +
+                                                    std::to_string(blob.size())
+                                              : bad_content_range);
+      }
+      std::size_t cut = blob.size();
+      if (!cuts.empty()) {
+        cut = cuts.front();
+        cuts.erase(cuts.begin());
+      }
+      resp.body = std::make_unique<CutReader>(blob, from, cut);
+      return resp;
+    };
+  }
+};
+
+} // namespace
+
+TEST_CASE("blob GET cut off mid-stream resumes with a Range request and still verifies")
+{
+  CuttingRegistry reg({100000, 250000});
+  Repository repo(reg.client, "http://fake.test", "app");
+  auto r = repo.fetch(reg.desc);
+  CHECK(read_all(*r, 1 << 20) == reg.blob);
+  REQUIRE(reg.client.count() == 3);
+  CHECK_FALSE(reg.client.request(0).headers.get("Range"));
+  CHECK(reg.client.request(1).headers.get("Range") == std::optional<std::string>("bytes=100000-"));
+  CHECK(reg.client.request(2).headers.get("Range") == std::optional<std::string>("bytes=250000-"));
+}
+
+TEST_CASE("blob GET resume: a registry without Range support sends it all again, the read part is skipped")
+{
+  CuttingRegistry reg({120000});
+  reg.ranges = false;
+  Repository repo(reg.client, "http://fake.test", "app");
+  auto r = repo.fetch(reg.desc);
+  CHECK(read_all(*r, 1 << 20) == reg.blob);
+  CHECK(reg.client.count() == 2);
+}
+
+TEST_CASE("blob GET resume is bounded, and a wrong Content-Range is an error")
+{
+  {
+    CuttingRegistry reg({1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000});
+    Repository repo(reg.client, "http://fake.test", "app");
+    auto r = repo.fetch(reg.desc);
+    CHECK_THROWS_WITH_AS(read_all(*r, 1 << 20), doctest::Contains("connection reset"), Error);
+    CHECK(reg.client.count() == 6);  // the first GET and five resumes
+  }
+  {
+    CuttingRegistry reg({1000});
+    reg.bad_content_range = "bytes 0-299999/300000";
+    Repository repo(reg.client, "http://fake.test", "app");
+    auto r = repo.fetch(reg.desc);
+    CHECK_THROWS_WITH_AS(read_all(*r, 1 << 20), doctest::Contains("Content-Range bytes 0-"), Error);
+  }
 }

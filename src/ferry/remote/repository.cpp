@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <functional>
 #include <set>
 
 using nlohmann::json;
@@ -46,6 +48,41 @@ std::string error_detail(HttpResponse& response)
     if (c >= 0x20 && c < 0x7f) snippet += c;
   return snippet;
 }
+
+
+// A body that, cut off by a transport error (Errc::network) before `size` bytes, is
+// continued by `reopen(offset)` — a Range request — a bounded number of times.
+class ResumingReader : public Reader {
+public:
+  static constexpr int k_max_resumes = 5;
+  ResumingReader(std::unique_ptr<Reader> body, std::uint64_t size,
+                 std::function<std::unique_ptr<Reader>(std::uint64_t)> reopen, std::string what)
+    : m_body(std::move(body)), m_size(size), m_reopen(std::move(reopen)), m_what(std::move(what))
+  {
+  }
+  std::size_t read(char* buf, std::size_t n) override
+  {
+    for (;;) {
+      try {
+        std::size_t k = m_body->read(buf, n);
+        m_pos += k;
+        return k;
+      } catch (const Error& e) {
+        if (e.code() != Errc::network || m_pos >= m_size || m_resumes >= k_max_resumes) throw;
+        ++m_resumes;
+        m_body = m_reopen(m_pos);
+      }
+    }
+  }
+
+private:
+  std::unique_ptr<Reader> m_body;
+  std::uint64_t m_size;
+  std::uint64_t m_pos = 0;
+  int m_resumes = 0;
+  std::function<std::unique_ptr<Reader>(std::uint64_t)> m_reopen;
+  std::string m_what;
+};
 
 } // namespace
 
@@ -158,7 +195,32 @@ std::unique_ptr<Reader> Repository::fetch(const Descriptor& desc)
   if (manifest) req.headers.add("Accept", std::string(media_type::k_manifest_accept));
   auto resp = send(req);
   if (resp.status != 200) fail("GET " + what, resp);
-  return std::make_unique<VerifyingReader>(std::move(resp.body), desc.digest, desc.size, what);
+  if (manifest) return std::make_unique<VerifyingReader>(std::move(resp.body), desc.digest, desc.size, what);
+  // A blob body cut off mid-stream continues with a Range request (issue 5).
+  auto reopen = [this, url = req.url, what](std::uint64_t from) -> std::unique_ptr<Reader> {
+    HttpRequest again;
+    again.url = url;
+    again.headers.add("Range", "bytes=" + std::to_string(from) + "-");
+    auto r = send(again);
+    if (r.status == 206) {
+      auto range = r.headers.get("Content-Range");
+      if (!range || range->rfind("bytes " + std::to_string(from) + "-", 0) != 0)
+        throw Error(Errc::network, "GET " + what + " from byte " + std::to_string(from) + ": Content-Range " +
+                                       (range ? *range : std::string("missing")));
+      return std::move(r.body);
+    }
+    if (r.status != 200) fail("GET " + what + " from byte " + std::to_string(from), r);
+    // No range support: the whole body again, the part already read skipped.
+    std::vector<char> skip(64 << 10);
+    for (std::uint64_t left = from; left > 0;) {
+      std::size_t k = r.body->read(skip.data(), static_cast<std::size_t>(std::min<std::uint64_t>(left, skip.size())));
+      if (k == 0) throw Error(Errc::network, "GET " + what + ": body ended before byte " + std::to_string(from));
+      left -= k;
+    }
+    return std::move(r.body);
+  };
+  return std::make_unique<VerifyingReader>(std::make_unique<ResumingReader>(std::move(resp.body), desc.size, reopen, what),
+                                           desc.digest, desc.size, what);
 }
 
 bool Repository::exists(const Descriptor& desc)

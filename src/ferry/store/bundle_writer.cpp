@@ -650,7 +650,8 @@ private:
 // ---------------------------------------------------------------- directory
 
 // Blobs land in place under `<path>.partial/blobs/`, each through a temporary name and a
-// rename, so a blob file that exists is whole; the sidecar only names the plan. One syncfs
+// rename, so a blob file that exists is whole (resume re-hashes it all the same); the
+// sidecar names the plan and, for the record, each finished blob. One syncfs
 // at the end instead of an fsync per blob.
 class DirPlanWriter : public BundleWriter {
 public:
@@ -664,7 +665,7 @@ public:
       resumed = !lines.empty() && lines[0] == m_plan.id;
     }
     if (!resumed) fs::remove_all(partial);
-    m_sidecar.start(m_plan.id);
+    std::vector<std::string> reused;
     std::set<std::string> dirs;
     for (const auto& e : m_plan.entries) {
       if (e.name == "oci-layout" || e.name == "index.json") continue;  // at commit
@@ -682,10 +683,12 @@ public:
       if (have) {
         ++m_reused_blobs;
         m_reused_bytes += e.desc.size;
+        reused.push_back(e.desc.digest.str());
       } else {
         m_pending.push_back(e.desc);
       }
     }
+    m_sidecar.start(m_plan.id, reused);
     m_progress = m_reused_blobs > 0;
   }
 
@@ -726,6 +729,7 @@ public:
       }
     }
     if (::rename(tmp.c_str(), file.c_str()) != 0) fail_errno(file, "rename", errno);
+    m_sidecar.append(desc.digest.str());  // for people and tests; resume trusts the files
     std::lock_guard lock(m_mutex);
     m_written.insert(desc.digest);
     m_progress = true;
