@@ -100,7 +100,8 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency)
 {
   return [&bundle, concurrency](const RepositoryJob& job, const std::vector<Descriptor>& blobs,
                                 const std::function<void(const Descriptor&, Reader&)>& upload) {
-    if (bundle.format() == BundleFormat::dir) {
+    if (bundle.random_access()) {
+      // A directory or an uncompressed tar: every blob read in place, uploads in parallel.
       parallel_for_each(blobs, concurrency, [&](const Descriptor& d) {
         auto r = bundle.fetch(d);
         upload(d, *r);
@@ -109,8 +110,24 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency)
     }
     std::set<Digest> wanted;
     for (const auto& d : blobs) wanted.insert(d.digest);
-    // One streaming pass over the archive, uploading each wanted blob as it passes.
-    bundle.for_each_blob(wanted, [&](const Descriptor& d, Reader& r) { upload(job.graph.nodes.at(d.digest), r); });
+    // One streaming pass over the compressed archive: small blobs are read into memory and
+    // uploaded by a pool (at most `concurrency` of them held at once), large ones stream
+    // from the archive to the registry as they pass.
+    constexpr std::uint64_t k_small = 4 << 20;
+    TaskPool pool(std::max(1u, concurrency), std::max(1u, concurrency));
+    bundle.for_each_blob(wanted, [&](const Descriptor& d, Reader& r) {
+      const Descriptor& desc = job.graph.nodes.at(d.digest);
+      if (desc.size > k_small || concurrency <= 1) {
+        upload(desc, r);
+        return;
+      }
+      auto bytes = std::make_shared<std::string>(read_all(r, k_small, desc.digest.str()));
+      pool.submit([&upload, desc, bytes] {
+        StringReader sr(std::move(*bytes));
+        upload(desc, sr);
+      });
+    });
+    pool.finish();
   };
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 using namespace ferry;
 namespace fs = std::filesystem;
@@ -338,4 +339,25 @@ TEST_CASE("resume: a damaged finished blob is fetched again; another plan starts
     }
     CHECK_FALSE(fs::exists(other.string() + ".partial"));
   }
+}
+
+TEST_CASE("TaskPool: runs every task, bounds the queue, and rethrows the first failure")
+{
+  std::atomic<int> ran{0};
+  {
+    TaskPool pool(3, 2);
+    for (int i = 0; i < 50; ++i) pool.submit([&] { ++ran; });
+    pool.finish();
+    CHECK(ran == 50);
+  }
+  TaskPool pool(2, 2);
+  pool.submit([] { throw Error(Errc::network, "upload failed"); });
+  bool threw = false;
+  try {
+    for (int i = 0; i < 100; ++i) pool.submit([] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); });
+    pool.finish();
+  } catch (const Error& e) {
+    threw = std::string(e.what()).find("upload failed") != std::string::npos;
+  }
+  CHECK(threw);
 }

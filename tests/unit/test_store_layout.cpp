@@ -9,7 +9,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 using namespace ferry;
@@ -203,4 +206,85 @@ TEST_CASE("layout: unsafe tar entries are rejected with their name")
   archive_write_free(a);
   CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("../escape"), Error);
   CHECK_THROWS_WITH_AS(LayoutReader::open(tmp.path / "missing.tar"), doctest::Contains("missing.tar"), Error);
+}
+
+TEST_CASE("layout: an uncompressed tar is read in place, in any tar dialect; unsafe entries still refused")
+{
+  for (int format : {ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR, ARCHIVE_FORMAT_TAR_USTAR}) {
+    CAPTURE(format);
+    TempDir tmp;
+    Graph g;
+    fs::path out = tmp.path / "dialect.tar";
+    archive* a = archive_write_new();
+    archive_write_set_format(a, format);
+    REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
+    auto add = [&](const std::string& name, const std::string& bytes, int type = AE_IFREG) {
+      archive_entry* e = archive_entry_new();
+      archive_entry_set_pathname(e, name.c_str());
+      archive_entry_set_filetype(e, static_cast<unsigned>(type));
+      archive_entry_set_perm(e, 0644);
+      archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
+      archive_write_header(a, e);
+      archive_write_data(a, bytes.data(), bytes.size());
+      archive_entry_free(e);
+    };
+    add("./oci-layout", std::string(k_oci_layout_file));
+    add("./index.json", g.index_json);
+    add("blobs/", "", AE_IFDIR);
+    // A long name: pax records or a GNU long-name entry (ustar splits it into prefix + name).
+    add("notes/" + std::string(120, 'n') + "/readme", "not a blob");
+    for (const auto& d : g.store.all()) add("./" + blob_path(d.digest), *g.store.get(d.digest));
+    archive_write_close(a);
+    archive_write_free(a);
+
+    auto r = LayoutReader::open(out);
+    CHECK(r->random_access());
+    for (const auto& d : g.store.all()) {
+      if (media_type::is_manifest(d.media_type)) continue;
+      auto blob = r->fetch(d);
+      CHECK(read_all(*blob, 1 << 20) == *g.store.get(d.digest));
+    }
+    Descriptor absent = g.image;
+    absent.digest = Digest::of("absent");
+    absent.media_type = "application/octet-stream";
+    CHECK_THROWS_WITH_AS(r->fetch(absent), doctest::Contains("is missing"), Error);
+  }
+  // A symbolic link after the head: the in-place index refuses the bundle too.
+  TempDir tmp;
+  Graph g;
+  fs::path out = tmp.path / "link.tar";
+  {
+    auto w = LayoutWriter::create(out, BundleFormat::tar);
+    g.write(*w);
+    w->commit();
+  }
+  std::string bytes;
+  {
+    std::ifstream in(out, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes.resize(bytes.size() - 1024);  // drop the end-of-archive blocks, append a symlink
+  std::string h(512, '\0');
+  std::memcpy(&h[0], "blobs/link", 10);
+  std::memcpy(&h[100], "0000644", 7);
+  std::memcpy(&h[124], "00000000000", 11);
+  std::memcpy(&h[136], "00000000000", 11);
+  h[156] = '2';
+  std::memcpy(&h[157], "/etc/passwd", 11);
+  std::memcpy(&h[257], "ustar", 6);
+  std::memcpy(&h[263], "00", 2);
+  std::memset(&h[148], ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(&h[148], 8, "%06o", sum);
+  bytes += h + std::string(1024, '\0');
+  {
+    std::ofstream o(out, std::ios::binary | std::ios::trunc);
+    o << bytes;
+  }
+  auto r = LayoutReader::open(out);
+  Descriptor layer;
+  for (const auto& d : g.store.all())
+    if (!media_type::is_manifest(d.media_type)) layer = d;
+  CHECK_THROWS_WITH_AS(r->fetch(layer), doctest::Contains("blobs/link"), Error);
 }

@@ -81,6 +81,9 @@ public:
   /// end. Throws Errc::not_found naming the first digest the bundle lacks.
   virtual void for_each_blob(const std::set<Digest>& wanted,
                              const std::function<void(const Descriptor&, Reader&)>& fn) = 0;
+  /// True when fetch() reads a blob in place, cheaply and from any thread (a directory, an
+  /// uncompressed tar); false when it costs a pass over the bundle (`.tar.zst`).
+  virtual bool random_access() = 0;
 
   // Source
   Descriptor resolve(const std::string& ref) override;

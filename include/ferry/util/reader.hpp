@@ -28,10 +28,12 @@ private:
   std::size_t m_pos = 0;
 };
 
-/// Reads a file; throws Errc::not_found / Errc::io naming the path.
+/// Reads a file (from `offset`, at most `length` bytes); throws Errc::not_found /
+/// Errc::io naming the path.
 class FileReader : public Reader {
 public:
-  explicit FileReader(const std::filesystem::path& path, std::uint64_t offset = 0);
+  explicit FileReader(const std::filesystem::path& path, std::uint64_t offset = 0,
+                      std::uint64_t length = UINT64_MAX);
   ~FileReader() override;
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
@@ -40,6 +42,7 @@ public:
 private:
   std::filesystem::path m_path;
   int m_fd = -1;
+  std::uint64_t m_left;
 };
 
 /// A non-owning view of another reader (to hand a borrowed stream to an owning wrapper).

@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -340,6 +343,7 @@ public:
     }
   }
   bool exists(const Descriptor& desc) override { return fs::is_regular_file(m_path / blob_path(desc.digest)); }
+  bool random_access() override { return true; }
   void for_each_blob(const std::set<Digest>& wanted, const std::function<void(const Descriptor&, Reader&)>& fn) override
   {
     for (const auto& d : wanted) {
@@ -350,6 +354,125 @@ public:
     }
   }
 };
+
+// The regular files of an uncompressed tar, found by seeking from header to header (ustar,
+// pax `path`/`size` records, GNU long names): name -> (data offset, size). Applies the
+// same entry rules as TarScan (design §8).
+struct TarRegion {
+  std::uint64_t offset = 0, size = 0;
+};
+
+std::uint64_t tar_number(const char* field, std::size_t width)
+{
+  if (static_cast<unsigned char>(field[0]) & 0x80) {  // base-256
+    std::uint64_t v = static_cast<unsigned char>(field[0]) & 0x7f;
+    for (std::size_t i = 1; i < width; ++i) v = (v << 8) | static_cast<unsigned char>(field[i]);
+    return v;
+  }
+  std::uint64_t v = 0;
+  std::size_t i = 0;
+  while (i < width && (field[i] == ' ' || field[i] == '\0')) ++i;
+  for (; i < width && field[i] >= '0' && field[i] <= '7'; ++i) v = v * 8 + static_cast<std::uint64_t>(field[i] - '0');
+  return v;
+}
+
+std::map<std::string, TarRegion> index_plain_tar(const fs::path& path)
+{
+  auto bad = [&](const std::string& what) { return Error(Errc::invalid_manifest, path.string() + ": " + what); };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(Errc::io, path.string() + ": " + std::strerror(errno));
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(Errc::io, path.string() + ": " + std::strerror(errno));
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  auto read_at = [&](std::uint64_t off, char* buf, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      ssize_t k = ::pread(fd, buf + done, n - done, static_cast<off_t>(off + done));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) throw bad("truncated tar header at byte " + std::to_string(off));
+      done += static_cast<std::size_t>(k);
+    }
+  };
+  std::map<std::string, TarRegion> out;
+  std::uint64_t pos = 0;
+  std::optional<std::string> next_name;
+  bool have_next_size = false;
+  std::uint64_t next_size = 0;
+  char h[512];
+  while (pos + 512 <= file_size) {
+    read_at(pos, h, 512);
+    if (std::all_of(h, h + 512, [](char c) { return c == '\0'; })) break;  // end of archive
+    unsigned sum = 0;
+    for (int i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
+    if (tar_number(h + 148, 8) != sum) throw bad("tar header checksum mismatch at byte " + std::to_string(pos));
+    std::uint64_t size = tar_number(h + 124, 12);
+    char type = h[156];
+    std::uint64_t data = pos + 512;
+    if (size > file_size || data + size > file_size) throw bad("tar entry at byte " + std::to_string(pos) + " runs past the end");
+    std::uint64_t next = data + ((size + 511) / 512) * 512;
+    if (type == 'x' || type == 'L') {
+      if (size > (1u << 20)) throw bad("oversized tar extended header at byte " + std::to_string(pos));
+      std::string ext(size, '\0');
+      read_at(data, ext.data(), ext.size());
+      if (type == 'L') {
+        next_name = ext.substr(0, ext.find('\0'));
+      } else {
+        for (std::size_t p = 0; p < ext.size();) {
+          std::size_t sp = ext.find(' ', p);
+          if (sp == std::string::npos) break;
+          std::size_t len = std::strtoull(ext.c_str() + p, nullptr, 10);
+          if (len == 0 || p + len > ext.size()) break;
+          std::string rec = ext.substr(sp + 1, p + len - sp - 2);
+          auto eq = rec.find('=');
+          if (eq != std::string::npos) {
+            if (rec.compare(0, eq, "path") == 0) next_name = rec.substr(eq + 1);
+            else if (rec.compare(0, eq, "size") == 0) {
+              next_size = std::strtoull(rec.c_str() + eq + 1, nullptr, 10);
+              have_next_size = true;
+            }
+          }
+          p += len;
+        }
+      }
+      pos = next;
+      continue;
+    }
+    if (type == 'g') {
+      pos = next;
+      continue;
+    }
+    std::string name;
+    if (next_name) {
+      name = *next_name;
+    } else {
+      std::string base(h, strnlen(h, 100));
+      std::string prefix(h + 345, strnlen(h + 345, 155));
+      name = prefix.empty() || std::memcmp(h + 257, "ustar", 5) != 0 ? base : prefix + "/" + base;
+    }
+    if (have_next_size) {
+      size = next_size;
+      if (size > file_size || data + size > file_size) throw bad("tar entry \"" + name + "\" runs past the end");
+      next = data + ((size + 511) / 512) * 512;
+    }
+    next_name.reset();
+    have_next_size = false;
+    while (name.rfind("./", 0) == 0) name = name.substr(2);
+    if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos)
+      throw bad("unsafe entry name \"" + name + "\"");
+    if (type == '5') {
+      pos = next;
+      continue;
+    }
+    if (type != '0' && type != '\0' && type != '7') throw bad("entry \"" + name + "\" is not a regular file");
+    out[name] = {data, size};  // a later entry of the same name wins, as in tar
+    pos = next;
+  }
+  return out;
+}
 
 // One streaming pass over a (possibly zstd-compressed) tar.
 class TarScan {
@@ -487,13 +610,23 @@ public:
     }
   }
 
+  bool random_access() override { return m_format == BundleFormat::tar; }
+
   std::unique_ptr<Reader> fetch(const Descriptor& desc) override
   {
     if (auto bytes = m_metadata.get(desc.digest))
       return std::make_unique<VerifyingReader>(std::make_unique<StringReader>(*bytes), desc.digest, desc.size,
                                                desc.digest.str());
-    // Blobs are read in one scan; random access to a blob costs a pass (push and verify
-    // use for_each_blob instead).
+    if (m_format == BundleFormat::tar) {
+      // An uncompressed tar is read in place: each blob's region, from any thread.
+      std::call_once(m_regions_once, [&] { m_regions = index_plain_tar(m_path); });
+      auto it = m_regions.find(blob_path(desc.digest));
+      if (it == m_regions.end()) throw Error(Errc::not_found, m_path.string() + ": blob " + desc.digest.str() + " is missing");
+      return std::make_unique<VerifyingReader>(std::make_unique<FileReader>(m_path, it->second.offset, it->second.size),
+                                               desc.digest, desc.size, m_path.string() + ": " + blob_path(desc.digest));
+    }
+    // A compressed tar's blobs are read in one scan; random access to a blob costs a pass
+    // (push and verify use for_each_blob instead).
     std::string bytes;
     for_each_blob({desc.digest}, [&](const Descriptor&, Reader& r) { bytes = read_all(r, std::size_t(1) << 30, desc.digest.str()); });
     return std::make_unique<StringReader>(std::move(bytes));
@@ -532,6 +665,8 @@ public:
 
 private:
   std::optional<std::set<Digest>> m_listing;
+  std::once_flag m_regions_once;
+  std::map<std::string, TarRegion> m_regions;
 };
 
 } // namespace

@@ -17,7 +17,8 @@ std::size_t StringReader::read(char* buf, std::size_t n)
   return k;
 }
 
-FileReader::FileReader(const std::filesystem::path& path, std::uint64_t offset) : m_path(path)
+FileReader::FileReader(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length)
+  : m_path(path), m_left(length)
 {
   m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (m_fd < 0) {
@@ -39,9 +40,14 @@ FileReader::~FileReader()
 
 std::size_t FileReader::read(char* buf, std::size_t n)
 {
+  if (n > m_left) n = static_cast<std::size_t>(m_left);
+  if (n == 0) return 0;
   for (;;) {
     ssize_t k = ::read(m_fd, buf, n);
-    if (k >= 0) return static_cast<std::size_t>(k);
+    if (k >= 0) {
+      m_left -= static_cast<std::uint64_t>(k);
+      return static_cast<std::size_t>(k);
+    }
     if (errno == EINTR) continue;
     throw Error(Errc::io, m_path.string() + ": read: " + std::strerror(errno));
   }
