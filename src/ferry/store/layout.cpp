@@ -10,7 +10,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
 #include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <zstd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -474,6 +480,121 @@ std::map<std::string, TarRegion> index_plain_tar(const fs::path& path)
   return out;
 }
 
+// A zstd file decompressed on its own thread, ahead of the reader by at most a few
+// buffers: the tar parsing and hashing of the reader overlap the decompression on the
+// second core (issue 5). Feeds libarchive through its read callback.
+class ZstdPipe {
+public:
+  static constexpr std::size_t k_buffer = 1 << 20;
+  static constexpr std::size_t k_ahead = 4;
+
+  explicit ZstdPipe(const fs::path& path) : m_path(path)
+  {
+    m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m_fd < 0) throw Error(Errc::io, path.string() + ": " + std::strerror(errno));
+    m_thread = std::thread([this] { run(); });
+  }
+  ~ZstdPipe()
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_cv.notify_all();
+    m_thread.join();
+    ::close(m_fd);
+  }
+  ZstdPipe(const ZstdPipe&) = delete;
+  ZstdPipe& operator=(const ZstdPipe&) = delete;
+
+  static la_ssize_t read_cb(archive* a, void* self, const void** buf)
+  {
+    auto* p = static_cast<ZstdPipe*>(self);
+    std::unique_lock lock(p->m_mutex);
+    p->m_current.clear();
+    p->m_cv.notify_all();
+    p->m_cv.wait(lock, [&] { return !p->m_ready.empty() || p->m_done; });
+    if (p->m_ready.empty()) {
+      if (!p->m_error.empty()) {
+        archive_set_error(a, EIO, "%s", p->m_error.c_str());
+        return -1;
+      }
+      return 0;
+    }
+    p->m_current = std::move(p->m_ready.front());
+    p->m_ready.pop_front();
+    p->m_cv.notify_all();
+    *buf = p->m_current.data();
+    return static_cast<la_ssize_t>(p->m_current.size());
+  }
+
+private:
+  void run()
+  {
+    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
+    std::vector<char> in(ZSTD_DStreamInSize());
+    ZSTD_inBuffer ib{in.data(), 0, 0};
+    std::string error;
+    bool eof = false;
+    std::size_t last = 0;  // ZSTD_decompressStream's hint: 0 once a frame is complete
+    try {
+      if (!dctx) throw std::runtime_error("zstd: out of memory");
+      while (!eof || ib.pos < ib.size) {
+        std::vector<char> out(k_buffer);
+        ZSTD_outBuffer ob{out.data(), out.size(), 0};
+        while (ob.pos < ob.size) {
+          if (ib.pos == ib.size) {
+            if (eof) break;
+            ssize_t k = ::read(m_fd, in.data(), in.size());
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) throw std::runtime_error(std::string("read: ") + std::strerror(errno));
+            if (k == 0) {
+              eof = true;
+              break;
+            }
+            ib = {in.data(), static_cast<std::size_t>(k), 0};
+          }
+          last = ZSTD_decompressStream(dctx.get(), &ob, &ib);
+          if (ZSTD_isError(last)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(last));
+        }
+        if (ob.pos == 0) break;
+        out.resize(ob.pos);
+        std::unique_lock lock(m_mutex);
+        m_cv.wait(lock, [&] { return m_stop || m_ready.size() < k_ahead; });
+        if (m_stop) return;
+        m_ready.push_back(std::move(out));
+        m_cv.notify_all();
+      }
+      if (last != 0) throw std::runtime_error("zstd: truncated input");
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    std::lock_guard lock(m_mutex);
+    m_error = error;
+    m_done = true;
+    m_cv.notify_all();
+  }
+
+  fs::path m_path;
+  int m_fd = -1;
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::deque<std::vector<char>> m_ready;
+  std::vector<char> m_current;
+  std::string m_error;
+  bool m_done = false;
+  bool m_stop = false;
+  std::thread m_thread;
+};
+
+bool has_zstd_magic(const fs::path& path)
+{
+  std::ifstream in(path, std::ios::binary);
+  unsigned char m[4] = {};
+  in.read(reinterpret_cast<char*>(m), 4);
+  return in.gcount() == 4 && m[0] == 0x28 && m[1] == 0xB5 && m[2] == 0x2F && m[3] == 0xFD;
+}
+
 // One streaming pass over a (possibly zstd-compressed) tar.
 class TarScan {
 public:
@@ -481,10 +602,15 @@ public:
   {
     if (!fs::exists(path)) throw Error(Errc::not_found, path.string() + ": no such bundle file");
     m_archive.reset(archive_read_new());
-    archive_read_support_filter_zstd(m_archive.get());
     archive_read_support_format_tar(m_archive.get());
-    if (archive_read_open_filename(m_archive.get(), path.c_str(), 1 << 20) != ARCHIVE_OK)
-      throw Error(Errc::io, path.string() + ": " + archive_message(m_archive.get()));
+    int rc;
+    if (has_zstd_magic(path)) {
+      m_pipe = std::make_unique<ZstdPipe>(path);
+      rc = archive_read_open(m_archive.get(), m_pipe.get(), nullptr, &ZstdPipe::read_cb, nullptr);
+    } else {
+      rc = archive_read_open_filename(m_archive.get(), path.c_str(), 1 << 20);
+    }
+    if (rc != ARCHIVE_OK) throw Error(Errc::io, path.string() + ": " + archive_message(m_archive.get()));
   }
   /// Next regular-file entry's normalised name; nullopt at the end. Throws on entries a
   /// layout must not contain (design §8).
@@ -531,6 +657,7 @@ private:
   };
 
   fs::path m_path;
+  std::unique_ptr<ZstdPipe> m_pipe;  // outlives m_archive, which reads from it
   ArchiveReadPtr m_archive;
   DataReader m_data{this};
 };
