@@ -4,6 +4,7 @@
 #include "fake_http_client.hpp"
 
 #include <ferry/digest.hpp>
+#include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/store/memory_store.hpp>
 
@@ -11,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -32,6 +34,11 @@ struct FakeRegistry {
   bool referrers_api = false;
   std::size_t page_size = 0;  // referrers per page (0: all)
   int uploads = 0;
+  std::map<std::string, std::string> upload_data;  // upload id -> bytes received by PATCH
+  int patches = 0;
+  /// For PATCH number n (1-based): 0 normal, 1 apply it then fail the connection, 2 answer
+  /// 503 without applying it.
+  std::function<int(int)> patch_fault;
   FakeHttpClient client;
 
   static constexpr const char* k_base = "http://fake.test";
@@ -119,11 +126,33 @@ struct FakeRegistry {
       h.add("Location", "/v2/" + name + "/blobs/uploads/u" + std::to_string(++uploads) + "?state=x");
       return make_response(202, "", h);
     }
+    std::string uid = id.substr(0, id.find('?'));
+    if (req.method == "PATCH" && !uid.empty()) {
+      std::string& have = upload_data[uid];
+      auto range = req.headers.get("Content-Range");
+      std::size_t start = range ? std::stoull(range->substr(0, range->find('-'))) : have.size();
+      int fault = patch_fault ? patch_fault(++patches) : 0;
+      if (fault == 2) return make_response(503);
+      if (start != have.size()) return make_response(416);
+      auto body = req.body();
+      have += ferry::read_all(*body, 64 << 20);
+      if (fault == 1) throw ferry::Error(ferry::Errc::network, "connection reset after the chunk");
+      HttpHeaders h;
+      h.add("Location", "/v2/" + name + "/blobs/uploads/" + uid + "?state=" + std::to_string(have.size()));
+      return make_response(202, "", h);
+    }
+    if (req.method == "GET" && !uid.empty()) {
+      HttpHeaders h;
+      const std::string& have = upload_data[uid];
+      h.add("Range", "0-" + std::to_string(have.empty() ? 0 : have.size() - 1));
+      h.add("Location", "/v2/" + name + "/blobs/uploads/" + uid + "?state=" + std::to_string(have.size()));
+      return make_response(204, "", h);
+    }
     if (req.method == "PUT" && !id.empty()) {
       auto pos = query.find("digest=");
       std::string digest = query.substr(pos + 7);
       auto body = req.body();
-      std::string bytes = ferry::read_all(*body, 64 << 20);
+      std::string bytes = upload_data[uid] + (body ? ferry::read_all(*body, 64 << 20) : std::string());
       if (ferry::Digest::of(bytes).str() != digest) return make_response(400, R"({"errors":[{"code":"DIGEST_INVALID"}]})");
       repos[name].blobs[digest] = bytes;
       HttpHeaders h;

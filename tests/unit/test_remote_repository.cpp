@@ -308,3 +308,40 @@ TEST_CASE("blob GET resume is bounded, and a wrong Content-Range is an error")
     CHECK_THROWS_WITH_AS(read_all(*r, 1 << 20), doctest::Contains("Content-Range bytes 0-"), Error);
   }
 }
+
+TEST_CASE("push: a blob over 8 MiB goes up in PATCH chunks with Content-Range, then an empty PUT")
+{
+  std::string big(20u << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 24);
+  auto d = desc_of("application/octet-stream", big);
+  for (int fault : {0, 1, 2}) {
+    CAPTURE(fault);
+    FakeRegistry reg;
+    // fault 1: the second chunk lands but the connection fails; fault 2: it is refused once.
+    int faults = 0;
+    reg.patch_fault = [&](int n) { return n == 2 && faults++ == 0 ? fault : 0; };
+    Repository repo(reg.client, FakeRegistry::k_base, "dst/app");
+    StringReader r(big);
+    repo.push(d, r);
+    CHECK(reg.repos["dst/app"].blobs[d.digest.str()] == big);
+    std::vector<std::string> ranges;
+    bool put_empty = false;
+    for (std::size_t i = 0; i < reg.client.count(); ++i) {
+      auto q = reg.client.request(i);
+      if (q.method == "PATCH") ranges.push_back(*q.headers.get("Content-Range"));
+      if (q.method == "PUT") put_empty = reg.client.body(i).empty() && q.url.find("digest=" + d.digest.str()) != std::string::npos;
+    }
+    std::vector<std::string> want = {"0-8388607", "8388608-16777215", "16777216-20971519"};
+    if (fault == 2) want.insert(want.begin() + 2, "8388608-16777215");  // resent after the 503
+    CHECK(ranges == want);
+    CHECK(put_empty);
+  }
+  // Content that does not match: nothing is committed.
+  FakeRegistry reg;
+  Repository repo(reg.client, FakeRegistry::k_base, "dst/app");
+  std::string other = big;
+  other[12u << 20] ^= 1;
+  StringReader r(other);
+  CHECK_THROWS_AS(repo.push(d, r), Error);
+  CHECK(reg.repos["dst/app"].blobs.count(d.digest.str()) == 0);
+}

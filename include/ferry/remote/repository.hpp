@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ferry::remote {
@@ -15,6 +16,8 @@ namespace ferry::remote {
 /// Blobs up to this size are held in memory for upload so the request can be replayed
 /// after a 401 or a transient failure; larger ones are streamed once.
 inline constexpr std::uint64_t k_replayable_upload_limit = 8 << 20;
+/// Larger blobs are uploaded in PATCH chunks of this size (each replayable).
+inline constexpr std::size_t k_upload_chunk = 8 << 20;
 /// Bound on referrers pages followed through `Link` (design §8: endless pagination).
 inline constexpr int k_max_referrer_pages = 1000;
 
@@ -65,6 +68,10 @@ private:
   std::vector<Descriptor> referrers_via_tag(const Descriptor& subject, const std::string& artifact_type);
   std::string url(const std::string& path) const;
   std::string resolve_location(const std::string& location) const;
+  /// Sends one chunk of a chunked upload at `offset` of `session`; after a failure asks
+  /// the registry where the upload stands and resends or moves on. Returns the next URL.
+  std::string patch_chunk(const std::string& session, std::string_view bytes, std::uint64_t offset,
+                          const std::string& what);
 
   HttpClient& m_client;
   std::string m_base_url;

@@ -3,11 +3,13 @@
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/remote/retry.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <functional>
+#include <cstring>
 #include <set>
 
 using nlohmann::json;
@@ -49,6 +51,22 @@ std::string error_detail(HttpResponse& response)
   return snippet;
 }
 
+
+// Reads bytes owned by someone else (a chunk buffer that outlives the request).
+class ViewReader : public Reader {
+public:
+  explicit ViewReader(std::string_view bytes) : m_bytes(bytes) {}
+  std::size_t read(char* buf, std::size_t n) override
+  {
+    n = std::min(n, m_bytes.size());
+    std::memcpy(buf, m_bytes.data(), n);
+    m_bytes.remove_prefix(n);
+    return n;
+  }
+
+private:
+  std::string_view m_bytes;
+};
 
 // A body that, cut off by a transport error (Errc::network) before `size` bytes, is
 // continued by `reopen(offset)` — a Range request — a bounded number of times.
@@ -260,24 +278,83 @@ void Repository::push(const Descriptor& desc, Reader& content)
   HttpRequest put;
   put.method = "PUT";
   put.url = put_url;
-  put.headers.add("Content-Type", "application/octet-stream");
-  put.body_size = desc.size;
   if (desc.size <= k_replayable_upload_limit) {
+    // Monolithic: POST, then one PUT with the whole blob, held in memory so it can be sent
+    // again after a 401 or a transient failure.
+    put.headers.add("Content-Type", "application/octet-stream");
+    put.body_size = desc.size;
     VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what);
     put.body = body_from_string(read_all(verified, k_replayable_upload_limit, what));
   } else {
-    auto verified = std::make_shared<std::unique_ptr<Reader>>(
-        std::make_unique<VerifyingReader>(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what));
-    put.body_replayable = false;
-    put.body = [verified, what]() -> std::unique_ptr<Reader> {
-      if (!*verified) throw Error(Errc::network, what + ": upload failed and the stream cannot be replayed");
-      return std::move(*verified);
-    };
+    // Chunked: PATCH after PATCH of k_upload_chunk bytes, each held in memory so a failed
+    // chunk is sent again from where the registry's upload stands; then an empty PUT.
+    VerifyingReader verified(std::make_unique<ReaderRef>(content), desc.digest, desc.size, what);
+    std::string session = resolve_location(*location);
+    std::string chunk(k_upload_chunk, '\0');
+    std::uint64_t offset = 0;
+    for (;;) {
+      std::size_t n = 0;
+      while (n < chunk.size()) {
+        std::size_t k = verified.read(chunk.data() + n, chunk.size() - n);
+        if (k == 0) break;
+        n += k;
+      }
+      if (n == 0) break;  // the end: the verifying reader has checked digest and size
+      session = patch_chunk(session, std::string_view(chunk.data(), n), offset, what);
+      offset += n;
+    }
+    put.url = session + (session.find('?') == std::string::npos ? "?" : "&") + "digest=" + desc.digest.str();
+    put.body = body_from_string({});
+    put.body_size = 0;
   }
   auto done = send(put);
   if (done.status != 201) fail("PUT " + what, done);
   if (auto header = done.headers.get("Docker-Content-Digest"); header && *header != desc.digest.str())
     throw Error(Errc::digest_mismatch, "PUT " + what + ": registry stored digest " + *header);
+}
+
+std::string Repository::patch_chunk(const std::string& session, std::string_view bytes, std::uint64_t offset,
+                                    const std::string& what)
+{
+  std::string range = std::to_string(offset) + "-" + std::to_string(offset + bytes.size() - 1);
+  std::string url = session;
+  for (int attempt = 0;; ++attempt) {
+    HttpRequest patch;
+    patch.method = "PATCH";
+    patch.url = url;
+    patch.headers.add("Content-Type", "application/octet-stream");
+    patch.headers.add("Content-Range", range);
+    patch.body = [bytes]() -> std::unique_ptr<Reader> { return std::make_unique<ViewReader>(bytes); };
+    patch.body_size = bytes.size();
+    std::optional<HttpResponse> resp;
+    try {
+      resp = send(patch);
+    } catch (const Error& e) {
+      if (e.code() != Errc::network || attempt >= 3) throw;
+    }
+    if (resp && resp->status == 202) {
+      auto next = resp->headers.get("Location");
+      return next ? resolve_location(*next) : url;
+    }
+    if (resp && !(resp->status == 416 || is_retryable_status(resp->status))) fail("PATCH " + what + " bytes " + range, *resp);
+    if (attempt >= 3) {
+      if (resp) fail("PATCH " + what + " bytes " + range, *resp);
+      throw Error(Errc::network, "PATCH " + what + " bytes " + range + ": failed");
+    }
+    // Where does the upload stand? GET on the session answers 204 with Range: 0-<last>.
+    HttpRequest status;
+    status.url = url;
+    auto st = send(status);
+    if (st.status != 204) fail("GET upload status of " + what, st);
+    std::uint64_t have = 0;
+    if (auto r = st.headers.get("Range"); r && r->find('-') != std::string::npos)
+      have = std::stoull(r->substr(r->find('-') + 1)) + 1;
+    if (auto next = st.headers.get("Location")) url = resolve_location(*next);
+    if (have == offset + bytes.size()) return url;  // the chunk landed after all
+    if (have != offset)
+      throw Error(Errc::network, "PATCH " + what + ": the registry's upload stands at byte " + std::to_string(have) +
+                                     ", expected " + std::to_string(offset));
+  }
 }
 
 bool Repository::mount(const Descriptor& desc, const std::string& from)
