@@ -64,6 +64,10 @@ class VerifyingReader : public Reader {
 public:
   VerifyingReader(std::unique_ptr<Reader> inner, Digest expected, std::uint64_t expected_size,
                   std::string what);
+  /// Continues a check: `prefix` has hashed the first `prefix_size` bytes of the content,
+  /// `inner` gives the rest.
+  VerifyingReader(std::unique_ptr<Reader> inner, Digest expected, std::uint64_t expected_size, std::string what,
+                  Hasher prefix, std::uint64_t prefix_size);
   std::size_t read(char* buf, std::size_t n) override;
   /// True when this reader, untouched so far, checks exactly `digest` and `size` (a writer
   /// handed it need not hash the same bytes again).

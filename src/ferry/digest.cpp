@@ -117,6 +117,13 @@ VerifyingReader::VerifyingReader(std::unique_ptr<Reader> inner, Digest expected,
 {
 }
 
+VerifyingReader::VerifyingReader(std::unique_ptr<Reader> inner, Digest expected, std::uint64_t expected_size,
+                                 std::string what, Hasher prefix, std::uint64_t prefix_size)
+  : m_inner(std::move(inner)), m_expected(std::move(expected)), m_expected_size(expected_size),
+    m_what(std::move(what)), m_hasher(std::move(prefix)), m_count(prefix_size)
+{
+}
+
 std::size_t VerifyingReader::read(char* buf, std::size_t n)
 {
   if (m_done) return 0;

@@ -135,7 +135,7 @@ std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& optio
 constexpr std::uint64_t k_prefetch_max = 4 << 20;
 
 void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Reader>(const Descriptor&)>& fetch,
-                    unsigned workers)
+                    const std::function<void(const Descriptor&)>& stream, unsigned workers)
 {
   const auto& pending = writer.pending();
   const std::size_t n = pending.size();
@@ -198,8 +198,7 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
     cv.notify_all();
     try {
       if (d.size > k_prefetch_max) {
-        auto r = fetch(d);
-        writer.write(d, *r);
+        stream(d);
         continue;
       }
       std::string bytes;
@@ -308,13 +307,29 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
         human_bytes(writer->reused_bytes()) + ") already there and verified");
   }
   auto fetch = [&](const Descriptor& d) { return graph.origin.at(d.digest)->fetch(d); };
+  // One blob from the registry into the bundle; a blob an interrupted save got part of
+  // continues from there (a Range request), or from its start when the kept part was bad.
+  auto transfer = [&](const Descriptor& d) {
+    std::uint64_t from = writer->resume_offset(d.digest);
+    if (from > 0) {
+      try {
+        auto r = graph.origin.at(d.digest)->fetch_from(d, from);
+        writer->write(d, *r);
+        return;
+      } catch (const Error& e) {
+        if (e.code() != Errc::digest_mismatch && e.code() != Errc::size_exceeds_limit) throw;
+        log("blob " + d.digest.short_str() + ": the part kept from an interrupted save does not match; fetching it whole");
+      }
+    }
+    auto r = fetch(d);
+    writer->write(d, *r);
+  };
   try {
-    if (writer->ordered()) write_in_order(*writer, fetch, options.concurrency);
+    if (writer->ordered()) write_in_order(*writer, fetch, transfer, options.concurrency);
     else
       parallel_for_each(writer->pending(), options.concurrency, [&](const Descriptor& d) {
         try {
-          auto r = fetch(d);
-          writer->write(d, *r);
+          transfer(d);
         } catch (...) {
           rethrow_with_context("blob " + d.digest.str());
         }

@@ -32,6 +32,8 @@ public:
 
   // Source
   std::unique_ptr<Reader> fetch(const Descriptor& desc) override;
+  /// A blob from byte `offset` on, with a Range request (unchecked: the caller hashes).
+  std::unique_ptr<Reader> fetch_from(const Descriptor& desc, std::uint64_t offset) override;
   bool exists(const Descriptor& desc) override;
   Descriptor resolve(const std::string& ref) override;
   /// Referrers of `subject`: through the referrers API when the registry has it, else
@@ -68,6 +70,8 @@ private:
   std::vector<Descriptor> referrers_via_tag(const Descriptor& subject, const std::string& artifact_type);
   std::string url(const std::string& path) const;
   std::string resolve_location(const std::string& location) const;
+  /// A blob's body from `offset` on, continued with Range requests when cut off.
+  std::unique_ptr<Reader> blob_body(const Descriptor& desc, std::uint64_t offset);
   /// Sends one chunk of a chunked upload at `offset` of `session`; after a failure asks
   /// the registry where the upload stands and resends or moves on. Returns the next URL.
   std::string patch_chunk(const std::string& session, std::string_view bytes, std::uint64_t offset,

@@ -5,9 +5,10 @@
 /// a directory gets each blob in place. Each byte is written once and hashed on the way.
 ///
 /// Resume: the partial output (`<path>.partial`) and a sidecar (`<path>.partial.resume`)
-/// naming the plan and every blob finished survive an interruption. A writer created for
-/// the same plan reuses each finished blob after re-hashing it on disk, so a re-run only
-/// fetches what is missing and ends byte-identical to an uninterrupted run.
+/// naming the plan, every blob finished and, every 32 MiB, how far a large blob got,
+/// survive an interruption. A writer created for the same plan reuses each finished blob
+/// after re-hashing it on disk, and continues a large blob from its last checkpoint, so a
+/// re-run only fetches what is missing and ends byte-identical to an uninterrupted run.
 #include <ferry/descriptor.hpp>
 #include <ferry/store/layout.hpp>
 #include <ferry/util/reader.hpp>
@@ -63,6 +64,11 @@ public:
   /// Blobs and bytes taken over from an interrupted run.
   std::size_t reused_blobs() const { return m_reused_blobs; }
   std::uint64_t reused_bytes() const { return m_reused_bytes; }
+  /// How many leading bytes of pending blob `digest` an interrupted run already wrote and
+  /// this writer keeps (0: none). write() then takes the content from that byte on; should
+  /// the whole turn out not to match its digest, the kept bytes are dropped and the next
+  /// write() of that blob starts from 0.
+  virtual std::uint64_t resume_offset(const Digest& digest) const = 0;
   /// True when write() must be called in pending() order, one call at a time (`.tar.zst`);
   /// otherwise write() may be called from several threads in any order.
   virtual bool ordered() const = 0;

@@ -16,6 +16,10 @@ public:
   /// Opens the content of `desc`. The reader checks size and digest and throws at its end
   /// when they do not match: read it to the end before trusting what it gave.
   virtual std::unique_ptr<Reader> fetch(const Descriptor& desc) = 0;
+  /// The content of `desc` from byte `offset` on (to resume an interrupted copy). The
+  /// caller checks the digest over the bytes it already has and these; the default reads
+  /// and drops the first `offset` bytes of fetch().
+  virtual std::unique_ptr<Reader> fetch_from(const Descriptor& desc, std::uint64_t offset);
   virtual bool exists(const Descriptor& desc) = 0;
   /// Resolves a tag or digest to the descriptor of a manifest.
   virtual Descriptor resolve(const std::string& ref) = 0;

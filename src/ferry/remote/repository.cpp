@@ -73,9 +73,9 @@ private:
 class ResumingReader : public Reader {
 public:
   static constexpr int k_max_resumes = 5;
-  ResumingReader(std::unique_ptr<Reader> body, std::uint64_t size,
+  ResumingReader(std::unique_ptr<Reader> body, std::uint64_t start, std::uint64_t size,
                  std::function<std::unique_ptr<Reader>(std::uint64_t)> reopen, std::string what)
-    : m_body(std::move(body)), m_size(size), m_reopen(std::move(reopen)), m_what(std::move(what))
+    : m_body(std::move(body)), m_size(size), m_pos(start), m_reopen(std::move(reopen)), m_what(std::move(what))
   {
   }
   std::size_t read(char* buf, std::size_t n) override
@@ -96,7 +96,7 @@ public:
 private:
   std::unique_ptr<Reader> m_body;
   std::uint64_t m_size;
-  std::uint64_t m_pos = 0;
+  std::uint64_t m_pos;
   int m_resumes = 0;
   std::function<std::unique_ptr<Reader>(std::uint64_t)> m_reopen;
   std::string m_what;
@@ -208,27 +208,44 @@ std::unique_ptr<Reader> Repository::fetch(const Descriptor& desc)
   }
   if (manifest && desc.size > k_max_manifest_size)
     throw Error(Errc::size_exceeds_limit, what + ": manifest size " + std::to_string(desc.size) + " exceeds 4 MiB");
-  HttpRequest req;
-  req.url = url((manifest ? "/manifests/" : "/blobs/") + desc.digest.str());
-  if (manifest) req.headers.add("Accept", std::string(media_type::k_manifest_accept));
-  auto resp = send(req);
-  if (resp.status != 200) fail("GET " + what, resp);
-  if (manifest) return std::make_unique<VerifyingReader>(std::move(resp.body), desc.digest, desc.size, what);
-  // A blob body cut off mid-stream continues with a Range request (issue 5).
-  auto reopen = [this, url = req.url, what](std::uint64_t from) -> std::unique_ptr<Reader> {
-    HttpRequest again;
-    again.url = url;
-    again.headers.add("Range", "bytes=" + std::to_string(from) + "-");
-    auto r = send(again);
-    if (r.status == 206) {
+  if (manifest) {
+    HttpRequest req;
+    req.url = url("/manifests/" + desc.digest.str());
+    req.headers.add("Accept", std::string(media_type::k_manifest_accept));
+    auto resp = send(req);
+    if (resp.status != 200) fail("GET " + what, resp);
+    return std::make_unique<VerifyingReader>(std::move(resp.body), desc.digest, desc.size, what);
+  }
+  return std::make_unique<VerifyingReader>(blob_body(desc, 0), desc.digest, desc.size, what);
+}
+
+std::unique_ptr<Reader> Repository::fetch_from(const Descriptor& desc, std::uint64_t offset)
+{
+  if (media_type::is_manifest(desc.media_type) || offset == 0) return Source::fetch_from(desc, offset);
+  if (offset >= desc.size)
+    throw Error(Errc::invalid_argument, display() + "@" + desc.digest.str() + ": offset " + std::to_string(offset) +
+                                            " is past the blob's " + std::to_string(desc.size) + " bytes");
+  return blob_body(desc, offset);
+}
+
+std::unique_ptr<Reader> Repository::blob_body(const Descriptor& desc, std::uint64_t offset)
+{
+  // From `from` on: a Range request, or (a registry without range support) the whole body
+  // with the first bytes dropped. A body cut off mid-stream continues the same way (issue 5).
+  std::string what = display() + "@" + desc.digest.str();
+  auto open_at = [this, url = url("/blobs/" + desc.digest.str()), what](std::uint64_t from) -> std::unique_ptr<Reader> {
+    HttpRequest req;
+    req.url = url;
+    if (from > 0) req.headers.add("Range", "bytes=" + std::to_string(from) + "-");
+    auto r = send(req);
+    if (from > 0 && r.status == 206) {
       auto range = r.headers.get("Content-Range");
       if (!range || range->rfind("bytes " + std::to_string(from) + "-", 0) != 0)
         throw Error(Errc::network, "GET " + what + " from byte " + std::to_string(from) + ": Content-Range " +
                                        (range ? *range : std::string("missing")));
       return std::move(r.body);
     }
-    if (r.status != 200) fail("GET " + what + " from byte " + std::to_string(from), r);
-    // No range support: the whole body again, the part already read skipped.
+    if (r.status != 200) fail("GET " + what + (from ? " from byte " + std::to_string(from) : std::string()), r);
     std::vector<char> skip(64 << 10);
     for (std::uint64_t left = from; left > 0;) {
       std::size_t k = r.body->read(skip.data(), static_cast<std::size_t>(std::min<std::uint64_t>(left, skip.size())));
@@ -237,8 +254,7 @@ std::unique_ptr<Reader> Repository::fetch(const Descriptor& desc)
     }
     return std::move(r.body);
   };
-  return std::make_unique<VerifyingReader>(std::make_unique<ResumingReader>(std::move(resp.body), desc.size, reopen, what),
-                                           desc.digest, desc.size, what);
+  return std::make_unique<ResumingReader>(open_at(offset), offset, desc.size, open_at, what);
 }
 
 bool Repository::exists(const Descriptor& desc)

@@ -265,6 +265,94 @@ bool entry_matches(Reader& r, const Entry& e)
   }
 }
 
+// A large blob records its progress every k_checkpoint bytes (issue 5: a save killed half
+// way through one 256 MiB layer keeps what it had).
+constexpr std::uint64_t k_checkpoint = 32 << 20;
+
+// Copies `src`, positioned at content byte `start`, through `put(data, n, pos)`, calling
+// `checkpoint(pos)` at every multiple of k_checkpoint short of the end.
+template <typename Put, typename Check>
+void copy_with_checkpoints(Reader& src, std::uint64_t start, std::uint64_t size, Put&& put, Check&& checkpoint)
+{
+  std::vector<char> buf(k_chunk);
+  std::uint64_t pos = start;
+  for (;;) {
+    std::size_t want = buf.size();
+    std::uint64_t room = k_checkpoint - pos % k_checkpoint;
+    if (room < want) want = static_cast<std::size_t>(room);
+    std::size_t n = src.read(buf.data(), want);
+    if (n == 0) return;
+    put(buf.data(), n, pos);
+    pos += n;
+    if (pos % k_checkpoint == 0 && pos < size) checkpoint(pos);
+  }
+}
+
+// The first `n` bytes of `r` hashed, if there are that many.
+std::optional<Hasher> hash_prefix(Reader& r, const Digest& digest, std::uint64_t n)
+{
+  Hasher h(digest.algorithm());
+  std::vector<char> buf(k_chunk);
+  try {
+    while (n > 0) {
+      auto k = static_cast<std::size_t>(std::min<std::uint64_t>(n, buf.size()));
+      if (!read_exact(r, buf.data(), k)) return std::nullopt;
+      h.update(buf.data(), k);
+      n -= k;
+    }
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  return h;
+}
+
+// Blobs an interrupted run got part of: kept bytes and their hash so far.
+class Partials {
+public:
+  struct Partial {
+    std::uint64_t size = 0;
+    Hasher hasher;
+  };
+  void put(const Digest& d, std::uint64_t size, Hasher h)
+  {
+    std::lock_guard lock(m_mutex);
+    m_map.insert_or_assign(d, Partial{size, std::move(h)});
+  }
+  std::uint64_t size(const Digest& d) const
+  {
+    std::lock_guard lock(m_mutex);
+    auto it = m_map.find(d);
+    return it == m_map.end() ? 0 : it->second.size;
+  }
+  std::optional<Partial> take(const Digest& d)
+  {
+    std::lock_guard lock(m_mutex);
+    auto it = m_map.find(d);
+    if (it == m_map.end()) return std::nullopt;
+    Partial p = std::move(it->second);
+    m_map.erase(it);
+    return p;
+  }
+
+private:
+  mutable std::mutex m_mutex;
+  std::map<Digest, Partial> m_map;
+};
+
+// "partial <digest> <bytes> [...]" sidecar lines: the last one for each digest.
+std::map<Digest, std::uint64_t> partial_lines(const std::vector<std::string>& lines)
+{
+  std::map<Digest, std::uint64_t> out;
+  for (const auto& line : lines) {
+    std::istringstream in(line);
+    std::string word, digest;
+    std::uint64_t n = 0;
+    if (!(in >> word >> digest >> n) || word != "partial" || !Digest::is_valid(digest)) continue;
+    out[Digest::parse(digest)] = n;
+  }
+  return out;
+}
+
 // The reader that checks `content` against `desc`: `content` itself when it already does.
 Reader& checked(Reader& content, const Descriptor& desc, std::optional<VerifyingReader>& holder)
 {
@@ -369,6 +457,7 @@ public:
   {
     fs::path partial = partial_path();
     std::set<Digest> claimed;
+    std::map<Digest, std::uint64_t> started;
     bool resumed = false;
     if (options.resume) {
       auto lines = read_lines(sidecar_path());
@@ -377,6 +466,7 @@ public:
         resumed = true;
         for (std::size_t i = 1; i < lines.size(); ++i)
           if (Digest::is_valid(lines[i])) claimed.insert(Digest::parse(lines[i]));
+        started = partial_lines(lines);
       }
     }
     if (!resumed) {
@@ -404,12 +494,23 @@ public:
       if (claimed.count(e.desc.digest) && entry_matches(region, e)) {
         ++m_reused_blobs;
         m_reused_bytes += e.desc.size;
-      } else {
-        m_pending.push_back(e.desc);
+        continue;
+      }
+      m_pending.push_back(e.desc);
+      auto part = started.find(e.desc.digest);
+      if (part == started.end() || part->second == 0 || part->second >= e.desc.size) continue;
+      RegionReader head(m_fd.get(), e.offset, e.header.size() + part->second);
+      std::string h(e.header.size(), '\0');
+      if (!read_exact(head, h.data(), h.size()) || h != e.header) continue;
+      if (auto hasher = hash_prefix(head, e.desc.digest, part->second)) {
+        m_partials.put(e.desc.digest, part->second, std::move(*hasher));
+        m_reused_bytes += part->second;
       }
     }
-    m_progress = m_reused_blobs > 0;
+    m_progress = m_reused_bytes > 0;
   }
+
+  std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
 
   ~TarPlanWriter() override
   {
@@ -430,19 +531,30 @@ public:
     if (it == m_plan.index.end()) throw Error(Errc::invalid_argument, desc.digest.str() + ": not in the bundle's plan");
     const Entry& e = m_plan.entries[it->second];
     fs::path partial = partial_path();
-    pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
+    auto kept = m_partials.take(e.desc.digest);
+    std::uint64_t start = kept ? kept->size : 0;
+    if (start == 0) pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
     std::optional<VerifyingReader> holder;
-    Reader& src = checked(content, e.desc, holder);
-    std::vector<char> buf(k_chunk);
-    std::uint64_t pos = e.data_offset();
-    for (;;) {
-      std::size_t n = src.read(buf.data(), buf.size());
-      if (n == 0) break;
-      pwrite_all(m_fd.get(), partial, buf.data(), n, pos);
-      pos += n;
+    if (kept)
+      holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
+                     std::move(kept->hasher), start);
+    Reader& src = kept ? *holder : checked(content, e.desc, holder);
+    try {
+      copy_with_checkpoints(
+          src, start, e.desc.size,
+          [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(m_fd.get(), partial, p, n, e.data_offset() + pos); },
+          [&](std::uint64_t pos) {
+            m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
+            m_progress = true;
+          });
+    } catch (const Error& err) {
+      // Damaged bytes are not resumed from again.
+      if (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit)
+        m_sidecar.append("partial " + e.desc.digest.str() + " 0");
+      throw;
     }
     std::string pad(tar_padding(e.desc.size), '\0');
-    pwrite_all(m_fd.get(), partial, pad.data(), pad.size(), pos);
+    pwrite_all(m_fd.get(), partial, pad.data(), pad.size(), e.data_offset() + e.desc.size);
     m_sidecar.append(e.desc.digest.str());
     std::lock_guard lock(m_mutex);
     m_written.insert(e.desc.digest);
@@ -471,6 +583,7 @@ private:
   UniqueFd m_fd;
   std::mutex m_mutex;
   std::set<Digest> m_written;
+  Partials m_partials;
   std::atomic<bool> m_progress{false};
   bool m_committed = false;
 };
@@ -501,38 +614,90 @@ public:
     std::size_t kept = 0;          // fetched entries taken over
     std::uint64_t kept_offset = 0;  // compressed bytes taken over
     std::vector<std::string> kept_lines;
+    std::optional<std::string> part_line;
     if (options.resume && fs::exists(partial)) {
       auto lines = read_lines(sidecar_path());
       if (!lines.empty() && lines[0] == m_plan.id) {
-        // Claimed frames: a prefix of the fetched entries with increasing end offsets.
+        // Claimed frames: a prefix of the fetched entries with increasing end offsets, then
+        // perhaps checkpoints of the next one ("partial <digest> <bytes> <end>", the last wins).
         std::vector<std::uint64_t> ends;
+        struct Part {
+          std::uint64_t bytes, end;
+          std::string line;
+        };
+        std::optional<Part> part;
         std::error_code ec;
         std::uint64_t file_size = fs::file_size(partial, ec);
         for (std::size_t j = 1; j < lines.size() && ends.size() < fetched.size(); ++j) {
           std::istringstream in(lines[j]);
-          std::string digest;
-          std::uint64_t end = 0;
-          if (!(in >> digest >> end) || digest != m_plan.entries[fetched[ends.size()]].desc.digest.str() ||
-              end > file_size || (!ends.empty() && end <= ends.back()))
-            break;
+          std::string word, digest;
+          std::uint64_t n = 0, end = 0;
+          if (!(in >> word)) break;
+          const Entry& next = m_plan.entries[fetched[ends.size()]];
+          std::uint64_t floor = ends.empty() ? 0 : ends.back();
+          if (word == "partial") {
+            if (in >> digest >> n >> end && digest == next.desc.digest.str() && end <= file_size && end > floor) {
+              if (n > 0 && n < next.desc.size) part = Part{n, end, lines[j]};
+              else part.reset();
+            }
+            continue;
+          }
+          if (!(in >> end) || word != next.desc.digest.str() || end > file_size || end <= floor) break;
           ends.push_back(end);
+          part.reset();
         }
-        if (!ends.empty()) {
+        if (!ends.empty() || part) {
           UniqueFd fd(partial, O_RDONLY);
-          ZstdPrefixReader r(fd.get(), ends.back());
+          ZstdPrefixReader r(fd.get(), part ? part->end : ends.back());
           std::size_t e = 0;
-          for (std::size_t j = 0; j < ends.size(); ++j) {
-            bool ok = true;
+          bool ok = true;
+          for (std::size_t j = 0; ok && j < ends.size(); ++j) {
             for (; ok && e <= fetched[j]; ++e) ok = entry_matches(r, m_plan.entries[e]);
             if (!ok) break;
             kept = j + 1;
             kept_offset = ends[j];
             kept_lines.push_back(lines[j + 1]);
           }
+          if (ok && part) {
+            // The entries before the cut-off blob, its header, then its first bytes.
+            std::size_t target = fetched[kept];
+            for (; ok && e < target; ++e) ok = entry_matches(r, m_plan.entries[e]);
+            const Entry& t = m_plan.entries[target];
+            std::string h(t.header.size(), '\0');
+            try {
+              ok = ok && read_exact(r, h.data(), h.size()) && h == t.header;
+            } catch (const Error&) {
+              ok = false;
+            }
+            std::optional<Hasher> hasher;
+            if (ok) hasher = hash_prefix(r, t.desc.digest, part->bytes);
+            char extra;
+            bool at_end = false;
+            try {
+              at_end = hasher && r.read(&extra, 1) == 0;
+            } catch (const Error&) {
+            }
+            if (at_end) {
+              m_part.emplace(PartialBlob{t.desc.digest, part->bytes, std::move(*hasher)});
+              m_reused_bytes += part->bytes;
+              part_line = part->line;
+            }
+          }
         }
       }
     }
-    if (kept == 0) {
+    m_finished_offset = kept_offset;
+    m_finished_cursor = kept ? fetched[kept - 1] + 1 : 0;
+    m_lines = kept_lines;
+    if (m_part) {
+      // The next frames continue the cut-off blob where its last checkpoint left it.
+      std::istringstream in(*part_line);
+      std::string word, digest;
+      std::uint64_t n = 0;
+      in >> word >> digest >> n >> kept_offset;
+      kept_lines.push_back(*part_line);
+    }
+    if (kept == 0 && !m_part) {
       std::error_code ec;
       fs::remove(partial, ec);
     }
@@ -550,8 +715,13 @@ public:
         m_pending.push_back(desc);
       }
     }
-    m_cursor = kept ? fetched[kept - 1] + 1 : 0;
-    m_progress = kept > 0;
+    m_cursor = m_part ? fetched[kept] : m_finished_cursor;
+    m_progress = kept > 0 || m_part;
+  }
+
+  std::uint64_t resume_offset(const Digest& digest) const override
+  {
+    return m_part && m_part->digest == digest ? m_part->bytes : 0;
   }
 
   ~ZstdPlanWriter() override
@@ -572,22 +742,52 @@ public:
     if (m_next >= m_pending.size() || m_pending[m_next].digest != desc.digest)
       throw Error(Errc::invalid_argument, desc.digest.str() + ": written out of the bundle's order");
     std::size_t index = m_plan.index.at(desc.digest);
-    emit_memory_entries(index);
     const Entry& e = m_plan.entries[index];
-    compress(e.header.data(), e.header.size());
+    std::optional<PartialBlob> kept;
+    if (m_part && m_part->digest == desc.digest) kept = std::exchange(m_part, std::nullopt);
+    std::uint64_t start = kept ? kept->bytes : 0;
+    if (!kept) {
+      emit_memory_entries(index);
+      compress(e.header.data(), e.header.size());
+    }
     std::optional<VerifyingReader> holder;
-    Reader& src = checked(content, e.desc, holder);
-    std::vector<char> buf(k_chunk);
-    for (;;) {
-      std::size_t n = src.read(buf.data(), buf.size());
-      if (n == 0) break;
-      compress(buf.data(), n);
+    if (kept)
+      holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
+                     std::move(kept->hasher), start);
+    Reader& src = kept ? *holder : checked(content, e.desc, holder);
+    try {
+      // Frames end at every checkpoint too, so a re-run can continue from there and still
+      // produce the same bytes.
+      copy_with_checkpoints(
+          src, start, e.desc.size, [&](const char* p, std::size_t n, std::uint64_t) { compress(p, n); },
+          [&](std::uint64_t pos) {
+            end_frame();
+            m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos) + " " + std::to_string(m_offset));
+            m_progress = true;
+          });
+    } catch (const Error& err) {
+      if (kept && (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit)) {
+        // The kept bytes were damaged: back to the last finished blob, so that writing this
+        // one again starts from its first byte (here, or in a re-run).
+        ZSTD_CCtx_reset(m_cctx.get(), ZSTD_reset_session_only);
+        if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
+            ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
+          fail_errno(partial_path(), "truncate", errno);
+        m_offset = m_finished_offset;
+        m_cursor = m_finished_cursor;
+        m_sidecar.start(m_plan.id, m_lines);
+      }
+      throw;
     }
     std::string pad(tar_padding(e.desc.size), '\0');
     compress(pad.data(), pad.size());
     end_frame();
-    m_sidecar.append(e.desc.digest.str() + " " + std::to_string(m_offset));
+    std::string line = e.desc.digest.str() + " " + std::to_string(m_offset);
+    m_sidecar.append(line);
+    m_lines.push_back(line);
     m_cursor = index + 1;
+    m_finished_offset = m_offset;
+    m_finished_cursor = m_cursor;
     ++m_next;
     m_progress = true;
   }
@@ -640,9 +840,18 @@ private:
   UniqueFd m_fd;
   std::vector<char> m_out;
   std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> m_cctx;
+  struct PartialBlob {
+    Digest digest;
+    std::uint64_t bytes;
+    Hasher hasher;
+  };
   std::uint64_t m_offset = 0;
   std::size_t m_cursor = 0;  ///< next entry to emit
   std::size_t m_next = 0;    ///< next pending blob
+  std::optional<PartialBlob> m_part;       ///< the blob an interrupted run was in the middle of
+  std::uint64_t m_finished_offset = 0;     ///< compressed bytes up to the last finished blob
+  std::size_t m_finished_cursor = 0;       ///< the entry after it
+  std::vector<std::string> m_lines;        ///< the sidecar's lines for finished blobs
   bool m_progress = false;
   bool m_committed = false;
 };
@@ -660,9 +869,11 @@ public:
   {
     fs::path partial = partial_path();
     bool resumed = false;
+    std::map<Digest, std::uint64_t> started;
     if (options.resume && fs::is_directory(partial)) {
       auto lines = read_lines(sidecar_path());
       resumed = !lines.empty() && lines[0] == m_plan.id;
+      if (resumed) started = partial_lines(lines);
     }
     if (!resumed) fs::remove_all(partial);
     std::vector<std::string> reused;
@@ -684,13 +895,27 @@ public:
         ++m_reused_blobs;
         m_reused_bytes += e.desc.size;
         reused.push_back(e.desc.digest.str());
-      } else {
-        m_pending.push_back(e.desc);
+        continue;
+      }
+      m_pending.push_back(e.desc);
+      // A blob cut off after a checkpoint: its temporary file holds at least that much.
+      auto part = started.find(e.desc.digest);
+      fs::path tmp = file.string() + ".tmp";
+      std::error_code ec;
+      if (part == started.end() || part->second == 0 || part->second >= e.desc.size || fs::file_size(tmp, ec) < part->second || ec)
+        continue;
+      FileReader r(tmp);
+      if (auto hasher = hash_prefix(r, e.desc.digest, part->second)) {
+        m_partials.put(e.desc.digest, part->second, std::move(*hasher));
+        m_reused_bytes += part->second;
+        reused.push_back("partial " + e.desc.digest.str() + " " + std::to_string(part->second));
       }
     }
     m_sidecar.start(m_plan.id, reused);
-    m_progress = m_reused_blobs > 0;
+    m_progress = m_reused_bytes > 0;
   }
+
+  std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
 
   ~DirPlanWriter() override
   {
@@ -712,19 +937,30 @@ public:
     fs::path file = partial_path() / e.name;
     fs::path tmp = file.string() + ".tmp";
     {
-      UniqueFd fd(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      auto kept = m_partials.take(e.desc.digest);
+      std::uint64_t start = kept ? kept->size : 0;
+      UniqueFd fd(tmp, O_WRONLY | O_CREAT | (kept ? 0 : O_TRUNC));
+      if (kept && ::ftruncate(fd.get(), static_cast<off_t>(start)) != 0) fail_errno(tmp, "truncate", errno);
       std::optional<VerifyingReader> holder;
-      Reader& src = checked(content, e.desc, holder);
-      std::vector<char> buf(k_chunk);
+      if (kept)
+        holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
+                       std::move(kept->hasher), start);
+      Reader& src = kept ? *holder : checked(content, e.desc, holder);
       try {
-        for (;;) {
-          std::size_t n = src.read(buf.data(), buf.size());
-          if (n == 0) break;
-          write_all(fd.get(), tmp, buf.data(), n);
+        copy_with_checkpoints(
+            src, start, e.desc.size,
+            [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(fd.get(), tmp, p, n, pos); },
+            [&](std::uint64_t pos) {
+              m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
+              m_progress = true;
+            });
+      } catch (const Error& err) {
+        // A transfer cut off keeps its temporary file for a re-run; damaged bytes do not.
+        if (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit) {
+          std::error_code ec;
+          fs::remove(tmp, ec);
+          m_sidecar.append("partial " + e.desc.digest.str() + " 0");
         }
-      } catch (...) {
-        std::error_code ec;
-        fs::remove(tmp, ec);
         throw;
       }
     }
@@ -769,6 +1005,7 @@ private:
   Sidecar m_sidecar;
   std::mutex m_mutex;
   std::set<Digest> m_written;
+  Partials m_partials;
   std::atomic<bool> m_progress{false};
   bool m_committed = false;
 };

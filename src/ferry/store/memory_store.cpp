@@ -1,10 +1,23 @@
 #include <ferry/store/memory_store.hpp>
+#include <algorithm>
 
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 
 namespace ferry {
+
+std::unique_ptr<Reader> Source::fetch_from(const Descriptor& desc, std::uint64_t offset)
+{
+  auto r = fetch(desc);
+  char buf[65536];
+  for (std::uint64_t left = offset; left > 0;) {
+    std::size_t k = r->read(buf, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof buf)));
+    if (k == 0) throw Error(Errc::digest_mismatch, desc.digest.str() + ": content ends before byte " + std::to_string(offset));
+    left -= k;
+  }
+  return r;
+}
 
 std::string fetch_bytes(Source& source, const Descriptor& desc, std::size_t limit)
 {
