@@ -176,6 +176,51 @@ class Resume(unittest.TestCase):
         self.assertEqual(json.loads(proc.stdout)["resumed"]["blobs"], 0)
         self.assertFalse(os.path.exists(out + ".partial.resume"))
 
+    def test_killed_inside_a_large_blob(self):
+        """A 72 MiB layer: killed after its first 32 MiB checkpoint, the re-run keeps those
+        bytes and asks for the rest with a Range request."""
+        big = R.seeded_bytes("resume-huge", 72 << 20)
+        digest = R.sha256_digest(big)
+        R.push_image(self.reg, "huge/app", "v1", [big])
+        ref = f"{self.proxy.host}/huge/app:v1"
+        for fmt in FORMATS:
+            with self.subTest(format=fmt):
+                whole = self.out("huge-whole", fmt)
+                proc = R.run_ferry("save", "--plain-http", ref, "-o", whole)
+                self.assertEqual(proc.returncode, 0, R.describe(proc))
+                out = self.out("huge", fmt)
+                self.proxy.rate = 48 << 20
+                try:
+                    proc = subprocess.Popen([R.ferry_binary(), "save", "--plain-http", ref, "-o", out],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=R.child_env())
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline and proc.poll() is None:
+                        try:
+                            with open(out + ".partial.resume") as f:
+                                if any(l.startswith("partial ") for l in f.read().splitlines()):
+                                    break
+                        except FileNotFoundError:
+                            pass
+                        time.sleep(0.005)
+                    self.assertIsNone(proc.poll(), "save ended before its first checkpoint")
+                    proc.kill()
+                    proc.wait()
+                    self.assertTrue(self.proxy.wait_idle())
+                finally:
+                    self.proxy.rate = RATE
+                doc, fetched = self.rerun_ref(ref, out)
+                self.assertGreaterEqual(doc["resumed"]["bytes"], 32 << 20, doc)
+                self.assertLessEqual(fetched, (72 << 20) - doc["resumed"]["bytes"] + (64 << 10))
+                ranged = [r for m, p, r, _ in self.proxy.requests if p.endswith(digest) and r]
+                self.assertEqual(len(ranged), 1, self.proxy.requests)
+                self.assertTrue(tree(out) == tree(whole), f"{out} differs from an uninterrupted save")
+
+    def rerun_ref(self, ref, out):
+        self.proxy.reset_counters()
+        proc = R.run_ferry("save", "--plain-http", "--json", ref, "-o", out)
+        self.assertEqual(proc.returncode, 0, R.describe(proc))
+        return json.loads(proc.stdout), self.proxy.served_blob_bytes()
+
     def test_blob_get_cut_mid_body_resumes_with_range(self):
         self.proxy.rate = None
         try:
