@@ -361,6 +361,28 @@ Reader& checked(Reader& content, const Descriptor& desc, std::optional<Verifying
   return *holder;
 }
 
+// Copies the content of `e` through `put(data, n, pos)`: from the end of the part `kept`
+// from an interrupted run (checked with it as one whole) or from its start, calling
+// `checkpoint(pos)` on the way. When the whole does not match its digest, `damaged()` runs
+// (the kept or written bytes must not be resumed from) before the error goes on.
+template <typename Put, typename Check, typename Damaged>
+void copy_entry(const Entry& e, Reader& content, std::optional<Partials::Partial> kept, Put&& put, Check&& checkpoint,
+                Damaged&& damaged)
+{
+  std::uint64_t start = kept ? kept->size : 0;
+  std::optional<VerifyingReader> holder;
+  if (kept)
+    holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
+                   std::move(kept->hasher), start);
+  Reader& src = kept ? *holder : checked(content, e.desc, holder);
+  try {
+    copy_with_checkpoints(src, start, e.desc.size, put, checkpoint);
+  } catch (const Error& err) {
+    if (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit) damaged();
+    throw;
+  }
+}
+
 std::vector<std::string> read_lines(const fs::path& p)
 {
   std::vector<std::string> out;
@@ -512,6 +534,16 @@ public:
 
   std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
 
+private:
+  // "partial <digest> <bytes>": how far a large blob got (0: start it over).
+  void checkpoint(const Entry& e, std::uint64_t pos)
+  {
+    m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
+    if (pos) m_progress = true;
+  }
+
+public:
+
   ~TarPlanWriter() override
   {
     if (m_committed) return;
@@ -532,27 +564,11 @@ public:
     const Entry& e = m_plan.entries[it->second];
     fs::path partial = partial_path();
     auto kept = m_partials.take(e.desc.digest);
-    std::uint64_t start = kept ? kept->size : 0;
-    if (start == 0) pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
-    std::optional<VerifyingReader> holder;
-    if (kept)
-      holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
-                     std::move(kept->hasher), start);
-    Reader& src = kept ? *holder : checked(content, e.desc, holder);
-    try {
-      copy_with_checkpoints(
-          src, start, e.desc.size,
-          [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(m_fd.get(), partial, p, n, e.data_offset() + pos); },
-          [&](std::uint64_t pos) {
-            m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
-            m_progress = true;
-          });
-    } catch (const Error& err) {
-      // Damaged bytes are not resumed from again.
-      if (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit)
-        m_sidecar.append("partial " + e.desc.digest.str() + " 0");
-      throw;
-    }
+    if (!kept) pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
+    copy_entry(
+        e, content, std::move(kept),
+        [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(m_fd.get(), partial, p, n, e.data_offset() + pos); },
+        [&](std::uint64_t pos) { checkpoint(e, pos); }, [&] { checkpoint(e, 0); });
     std::string pad(tar_padding(e.desc.size), '\0');
     pwrite_all(m_fd.get(), partial, pad.data(), pad.size(), e.data_offset() + e.desc.size);
     m_sidecar.append(e.desc.digest.str());
@@ -605,6 +621,9 @@ public:
     unsigned threads = options.zstd_threads ? options.zstd_threads : std::max(1u, std::thread::hardware_concurrency());
     // Without multi-threading support in libzstd this fails and compression stays on one thread.
     ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
+    // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
+    // peak memory, small; the output depends on it, so it is fixed.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 4 << 20);
 
     std::vector<std::size_t> fetched;
     for (std::size_t i = 0; i < m_plan.entries.size(); ++i)
@@ -743,42 +762,35 @@ public:
       throw Error(Errc::invalid_argument, desc.digest.str() + ": written out of the bundle's order");
     std::size_t index = m_plan.index.at(desc.digest);
     const Entry& e = m_plan.entries[index];
-    std::optional<PartialBlob> kept;
-    if (m_part && m_part->digest == desc.digest) kept = std::exchange(m_part, std::nullopt);
-    std::uint64_t start = kept ? kept->bytes : 0;
+    std::optional<Partials::Partial> kept;
+    if (m_part && m_part->digest == desc.digest) kept.emplace(Partials::Partial{m_part->bytes, std::move(m_part->hasher)});
+    m_part.reset();
     if (!kept) {
       emit_memory_entries(index);
       compress(e.header.data(), e.header.size());
     }
-    std::optional<VerifyingReader> holder;
-    if (kept)
-      holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
-                     std::move(kept->hasher), start);
-    Reader& src = kept ? *holder : checked(content, e.desc, holder);
-    try {
-      // Frames end at every checkpoint too, so a re-run can continue from there and still
-      // produce the same bytes.
-      copy_with_checkpoints(
-          src, start, e.desc.size, [&](const char* p, std::size_t n, std::uint64_t) { compress(p, n); },
-          [&](std::uint64_t pos) {
-            end_frame();
-            m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos) + " " + std::to_string(m_offset));
-            m_progress = true;
-          });
-    } catch (const Error& err) {
-      if (kept && (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit)) {
-        // The kept bytes were damaged: back to the last finished blob, so that writing this
-        // one again starts from its first byte (here, or in a re-run).
-        ZSTD_CCtx_reset(m_cctx.get(), ZSTD_reset_session_only);
-        if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
-            ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
-          fail_errno(partial_path(), "truncate", errno);
-        m_offset = m_finished_offset;
-        m_cursor = m_finished_cursor;
-        m_sidecar.start(m_plan.id, m_lines);
-      }
-      throw;
-    }
+    bool resumed = kept.has_value();
+    // Frames end at every checkpoint too, so a re-run can continue from there and still
+    // produce the same bytes.
+    copy_entry(
+        e, content, std::move(kept), [&](const char* p, std::size_t n, std::uint64_t) { compress(p, n); },
+        [&](std::uint64_t pos) {
+          end_frame();
+          m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos) + " " + std::to_string(m_offset));
+          m_progress = true;
+        },
+        [&] {
+          if (!resumed) return;
+          // The kept bytes were damaged: back to the last finished blob, so that writing
+          // this one again starts from its first byte (here, or in a re-run).
+          ZSTD_CCtx_reset(m_cctx.get(), ZSTD_reset_session_only);
+          if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
+              ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
+            fail_errno(partial_path(), "truncate", errno);
+          m_offset = m_finished_offset;
+          m_cursor = m_finished_cursor;
+          m_sidecar.start(m_plan.id, m_lines);
+        });
     std::string pad(tar_padding(e.desc.size), '\0');
     compress(pad.data(), pad.size());
     end_frame();
@@ -917,6 +929,16 @@ public:
 
   std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
 
+private:
+  // "partial <digest> <bytes>": how far a large blob got (0: start it over).
+  void checkpoint(const Entry& e, std::uint64_t pos)
+  {
+    m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
+    if (pos) m_progress = true;
+  }
+
+public:
+
   ~DirPlanWriter() override
   {
     if (m_committed) return;
@@ -938,31 +960,18 @@ public:
     fs::path tmp = file.string() + ".tmp";
     {
       auto kept = m_partials.take(e.desc.digest);
-      std::uint64_t start = kept ? kept->size : 0;
       UniqueFd fd(tmp, O_WRONLY | O_CREAT | (kept ? 0 : O_TRUNC));
-      if (kept && ::ftruncate(fd.get(), static_cast<off_t>(start)) != 0) fail_errno(tmp, "truncate", errno);
-      std::optional<VerifyingReader> holder;
-      if (kept)
-        holder.emplace(std::make_unique<ReaderRef>(content), e.desc.digest, e.desc.size, e.desc.digest.str(),
-                       std::move(kept->hasher), start);
-      Reader& src = kept ? *holder : checked(content, e.desc, holder);
-      try {
-        copy_with_checkpoints(
-            src, start, e.desc.size,
-            [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(fd.get(), tmp, p, n, pos); },
-            [&](std::uint64_t pos) {
-              m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
-              m_progress = true;
-            });
-      } catch (const Error& err) {
-        // A transfer cut off keeps its temporary file for a re-run; damaged bytes do not.
-        if (err.code() == Errc::digest_mismatch || err.code() == Errc::size_exceeds_limit) {
-          std::error_code ec;
-          fs::remove(tmp, ec);
-          m_sidecar.append("partial " + e.desc.digest.str() + " 0");
-        }
-        throw;
-      }
+      if (kept && ::ftruncate(fd.get(), static_cast<off_t>(kept->size)) != 0) fail_errno(tmp, "truncate", errno);
+      // A transfer cut off keeps its temporary file for a re-run; damaged bytes do not.
+      copy_entry(
+          e, content, std::move(kept),
+          [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(fd.get(), tmp, p, n, pos); },
+          [&](std::uint64_t pos) { checkpoint(e, pos); },
+          [&] {
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            checkpoint(e, 0);
+          });
     }
     if (::rename(tmp.c_str(), file.c_str()) != 0) fail_errno(file, "rename", errno);
     m_sidecar.append(desc.digest.str());  // for people and tests; resume trusts the files
