@@ -1,15 +1,40 @@
 #include "transfer.hpp"
 
 #include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/util/parallel.hpp>
 
+#include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
 
 namespace ferry::detail {
 
 namespace {
+
+// The graph's manifests in waves: each after the waves holding its child manifests and,
+// for a referrer, its subject. Within a wave nothing depends on anything else.
+std::vector<std::vector<Descriptor>> manifest_waves(const Graph& graph)
+{
+  std::map<Digest, std::size_t> wave_of;
+  std::map<Digest, Digest> subject_of;
+  for (const auto& [subject, refs] : graph.referrers)
+    for (const auto& r : refs) subject_of.emplace(r.digest, subject);
+  std::vector<std::vector<Descriptor>> waves;
+  for (const auto& m : graph.manifests_in_order()) {  // children and subjects come first
+    std::size_t w = 0;
+    for (const auto& child : successors(m, *graph.manifests.get(m.digest)))
+      if (auto it = wave_of.find(child.digest); it != wave_of.end()) w = std::max(w, it->second + 1);
+    if (auto s = subject_of.find(m.digest); s != subject_of.end())
+      if (auto it = wave_of.find(s->second); it != wave_of.end()) w = std::max(w, it->second + 1);
+    wave_of[m.digest] = w;
+    if (waves.size() <= w) waves.resize(w + 1);
+    waves[w].push_back(m);
+  }
+  return waves;
+}
 
 // Pushes one repository's graph; returns nothing, counts into `result`.
 void push_repository(RepositoryJob& job, const BlobFeed& feed, TransferOptions& options, PushResult& result,
@@ -56,30 +81,29 @@ void push_repository(RepositoryJob& job, const BlobFeed& feed, TransferOptions& 
   }
   for (const auto& d : blobs) options.placed.emplace(d.digest, repo.name());
 
-  // 2. Manifests, children before parents, referrers after their subjects.
-  for (const auto& m : graph.manifests_in_order()) {
-    if (repo.exists(m)) {
-      ++result.manifests_skipped;
-      continue;
-    }
-    repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
-    ++result.manifests_pushed;
+  // 2. Manifests, children before parents, referrers after their subjects: in waves, each
+  // pushed in parallel (a thousand images are a thousand independent manifests).
+  for (const auto& wave : manifest_waves(graph)) {
+    parallel_for_each(wave, options.concurrency, [&](const Descriptor& m) {
+      bool have = repo.exists(m);
+      if (!have) repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
+      std::lock_guard lock(result_mutex);
+      ++(have ? result.manifests_skipped : result.manifests_pushed);
+    });
   }
 
   // 3. Tags.
-  for (const auto& root : job.roots) {
-    std::string dest = where + (root.tag.empty() ? "@" + root.desc.digest.str() : ":" + root.tag);
-    result.roots.push_back({dest, root.desc});
-    if (root.tag.empty()) continue;
+  for (const auto& root : job.roots)
+    result.roots.push_back({where + (root.tag.empty() ? "@" + root.desc.digest.str() : ":" + root.tag), root.desc});
+  parallel_for_each(job.roots, options.concurrency, [&](const ProofRoot& root) {
+    if (root.tag.empty()) return;
     auto current = repo.resolve_optional(root.tag);
-    if (current && current->digest == root.desc.digest) {
-      ++result.tags_unchanged;
-      continue;
-    }
-    repo.put_manifest(root.desc, *graph.manifests.get(root.desc.digest), root.tag);
-    ++result.tags_written;
-    log("tagged " + dest);
-  }
+    bool same = current && current->digest == root.desc.digest;
+    if (!same) repo.put_manifest(root.desc, *graph.manifests.get(root.desc.digest), root.tag);
+    std::lock_guard lock(result_mutex);
+    ++(same ? result.tags_unchanged : result.tags_written);
+    if (!same) log("tagged " + where + ":" + root.tag);
+  });
 
   // 4. Referrer links: the registry indexes them itself when it has the API; else the
   // fallback index of each subject is merged (never clobbered).
