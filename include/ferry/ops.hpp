@@ -58,6 +58,7 @@ struct SaveResult {
   std::vector<std::string> failures;
   /// Blobs and bytes taken over from an interrupted save instead of fetched again.
   std::size_t resumed_blobs = 0;
+  std::size_t continued_blobs = 0;  ///< blobs continued from a checkpoint
   std::uint64_t resumed_bytes = 0;
 };
 

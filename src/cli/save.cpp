@@ -43,7 +43,7 @@ nlohmann::json to_json(const SaveResult& r)
           {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes},
           {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)},
           {"failures", r.failures},
-          {"resumed", {{"blobs", r.resumed_blobs}, {"bytes", r.resumed_bytes}}}};
+          {"resumed", {{"blobs", r.resumed_blobs}, {"continuedBlobs", r.continued_blobs}, {"bytes", r.resumed_bytes}}}};
 }
 
 } // namespace
@@ -148,9 +148,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
         std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n", result.output.c_str(),
                     result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str());
-        if (result.resumed_blobs)
-          std::printf("resumed: %zu blobs (%s) were already in the partial output\n", result.resumed_blobs,
-                      human_bytes(result.resumed_bytes).c_str());
+        if (result.resumed_bytes)
+          std::printf("resumed: %zu blobs were already in the partial output, %zu continued from a checkpoint (%s kept)\n",
+                      result.resumed_blobs, result.continued_blobs, human_bytes(result.resumed_bytes).c_str());
         if (result.trust_pin)
           std::printf("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)\n",
                       result.trust_pin->str().c_str(), result.trust_pin->str().c_str());

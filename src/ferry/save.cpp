@@ -300,11 +300,13 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   BundleWriter::Options wopts;
   wopts.resume = options.resume;
   auto writer = BundleWriter::create(options.output, result.format, index, std::move(items), wopts);
-  if (writer->reused_blobs() > 0) {
+  if (writer->reused_bytes() > 0) {
     result.resumed_blobs = writer->reused_blobs();
+    result.continued_blobs = writer->continued_blobs();
     result.resumed_bytes = writer->reused_bytes();
-    log("resuming " + writer->partial_path().string() + ": " + std::to_string(writer->reused_blobs()) + " blobs (" +
-        human_bytes(writer->reused_bytes()) + ") already there and verified");
+    log("resuming " + writer->partial_path().string() + ": " + std::to_string(writer->reused_blobs()) +
+        " blobs already there, " + std::to_string(writer->continued_blobs()) + " to continue from a checkpoint (" +
+        human_bytes(writer->reused_bytes()) + " verified on disk)");
   }
   auto fetch = [&](const Descriptor& d) { return graph.origin.at(d.digest)->fetch(d); };
   // One blob from the registry into the bundle; a blob an interrupted save got part of

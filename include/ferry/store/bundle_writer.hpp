@@ -5,7 +5,7 @@
 /// a directory gets each blob in place. Each byte is written once and hashed on the way.
 ///
 /// Resume: the partial output (`<path>.partial`) and a sidecar (`<path>.partial.resume`)
-/// naming the plan, every blob finished and, every 32 MiB, how far a large blob got,
+/// naming the plan, every blob finished and, every 8 MiB, how far a large blob got,
 /// survive an interruption. A writer created for the same plan reuses each finished blob
 /// after re-hashing it on disk, and continues a large blob from its last checkpoint, so a
 /// re-run only fetches what is missing and ends byte-identical to an uninterrupted run.
@@ -61,8 +61,10 @@ public:
 
   /// Blobs still to write, in plan order (items without bytes that were not reused).
   const std::vector<Descriptor>& pending() const { return m_pending; }
-  /// Blobs and bytes taken over from an interrupted run.
+  /// Blobs and bytes taken over from an interrupted run: whole blobs, and blobs continued
+  /// from a checkpoint (their kept bytes count in reused_bytes()).
   std::size_t reused_blobs() const { return m_reused_blobs; }
+  std::size_t continued_blobs() const { return m_continued_blobs; }
   std::uint64_t reused_bytes() const { return m_reused_bytes; }
   /// How many leading bytes of pending blob `digest` an interrupted run already wrote and
   /// this writer keeps (0: none). write() then takes the content from that byte on; should
@@ -91,6 +93,7 @@ protected:
   std::filesystem::path m_path;
   std::vector<Descriptor> m_pending;
   std::size_t m_reused_blobs = 0;
+  std::size_t m_continued_blobs = 0;
   std::uint64_t m_reused_bytes = 0;
 };
 

@@ -267,7 +267,7 @@ bool entry_matches(Reader& r, const Entry& e)
 
 // A large blob records its progress every k_checkpoint bytes (issue 5: a save killed half
 // way through one 256 MiB layer keeps what it had).
-constexpr std::uint64_t k_checkpoint = 32 << 20;
+constexpr std::uint64_t k_checkpoint = 8 << 20;
 
 // Copies `src`, positioned at content byte `start`, through `put(data, n, pos)`, calling
 // `checkpoint(pos)` at every multiple of k_checkpoint short of the end.
@@ -527,6 +527,7 @@ public:
       if (auto hasher = hash_prefix(head, e.desc.digest, part->second)) {
         m_partials.put(e.desc.digest, part->second, std::move(*hasher));
         m_reused_bytes += part->second;
+        ++m_continued_blobs;
       }
     }
     m_progress = m_reused_bytes > 0;
@@ -623,7 +624,7 @@ public:
     ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
     // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
     // peak memory, small; the output depends on it, so it is fixed.
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 4 << 20);
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 2 << 20);
 
     std::vector<std::size_t> fetched;
     for (std::size_t i = 0; i < m_plan.entries.size(); ++i)
@@ -699,6 +700,7 @@ public:
             if (at_end) {
               m_part.emplace(PartialBlob{t.desc.digest, part->bytes, std::move(*hasher)});
               m_reused_bytes += part->bytes;
+              ++m_continued_blobs;
               part_line = part->line;
             }
           }
@@ -920,6 +922,7 @@ public:
       if (auto hasher = hash_prefix(r, e.desc.digest, part->second)) {
         m_partials.put(e.desc.digest, part->second, std::move(*hasher));
         m_reused_bytes += part->second;
+        ++m_continued_blobs;
         reused.push_back("partial " + e.desc.digest.str() + " " + std::to_string(part->second));
       }
     }
