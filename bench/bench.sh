@@ -51,6 +51,12 @@ for tool in docker-registry skopeo curl zstd openssl python3 awk ss; do
   command -v "$tool" >/dev/null || die "$tool not found in PATH (Debian: apt-get install docker-registry skopeo curl zstd openssl python3 iproute2)"
 done
 [ -x /usr/bin/time ] && /usr/bin/time -f %M true >/dev/null 2>&1 || die "GNU time (/usr/bin/time) not found (Debian: apt-get install time)"
+if [ -z "${FERRY:-}" ] && [ ! -x "$FERRY_SRC" ]; then
+  # From a clean checkout: build ferry first (meson and ninja, as the README says).
+  note "building ferry in $root/build"
+  { [ -f "$root/build/build.ninja" ] || meson setup "$root/build" "$root" >/dev/null; } && meson compile -C "$root/build" ferry >/dev/null ||
+    die "could not build ferry (see the README's build command)"
+fi
 [ -x "$FERRY_SRC" ] || die "ferry binary not found at $FERRY_SRC (build it, or set FERRY=/abs/path)"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer"
 
