@@ -27,6 +27,8 @@ enum class Type {
   floating,      ///< major 7 half/single/double
 };
 
+struct Entry;
+
 /// One decoded data item.
 struct Item {
   Type type = Type::unsigned_int;
@@ -34,7 +36,7 @@ struct Item {
   double float_value = 0;      ///< Type::floating
   std::string content;         ///< bytes / text content
   std::vector<Item> items;     ///< array elements; the tagged item of a tag
-  std::vector<std::pair<Item, Item>> entries;  ///< map entries in encoded order
+  std::vector<Entry> entries;  ///< map entries in encoded order
   std::string_view raw;        ///< this item's complete encoding (a view into the input)
 
   bool is_int() const { return type == Type::unsigned_int || type == Type::negative_int; }
@@ -44,6 +46,12 @@ struct Item {
   /// Map lookup by integer label / text label; nullptr when absent or not a map.
   const Item* find(std::int64_t label) const;
   const Item* find(std::string_view label) const;
+};
+
+/// One map entry (a struct rather than std::pair, which may not hold the incomplete Item).
+struct Entry {
+  Item key;
+  Item value;
 };
 
 /// Decoding bounds.

@@ -1,5 +1,8 @@
 #include <ferry/verify/cbor.hpp>
 
+#include <algorithm>
+#include <set>
+
 #include <ferry/error.hpp>
 
 #include <cmath>
@@ -48,19 +51,22 @@ public:
         out.type = Type::array;
         // Each element takes at least one byte: a length beyond the input is a lie.
         if (arg > m_data.size() - m_pos) fail("unexpected EOF");
-        out.items.reserve(static_cast<std::size_t>(arg));
+        out.items.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(arg, 64)));  // grows with what is really there
         for (std::uint64_t i = 0; i < arg; ++i) out.items.push_back(item(depth + 1));
         break;
       case 5:
         out.type = Type::map;
         if (arg > (m_data.size() - m_pos) / 2) fail("unexpected EOF");
-        out.entries.reserve(static_cast<std::size_t>(arg));
-        for (std::uint64_t i = 0; i < arg; ++i) {
-          Item key = item(depth + 1);
-          for (const auto& [k, v] : out.entries)
-            if (same_key(k, key)) fail("found duplicate map key \"" + key_text(key) + "\" at map element index " + std::to_string(i));
-          Item value = item(depth + 1);
-          out.entries.emplace_back(std::move(key), std::move(value));
+        out.entries.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(arg, 64)));
+        {
+          std::set<std::string> seen;  // duplicate keys found in O(n log n), not pairwise
+          for (std::uint64_t i = 0; i < arg; ++i) {
+            Item key = item(depth + 1);
+            if (!seen.insert(key_identity(key)).second)
+              fail("found duplicate map key \"" + key_text(key) + "\" at map element index " + std::to_string(i));
+            Item value = item(depth + 1);
+            out.entries.push_back(Entry{std::move(key), std::move(value)});
+          }
         }
         break;
       case 6:
@@ -123,16 +129,18 @@ private:
     }
   }
 
-  static bool same_key(const Item& a, const Item& b)
+  // Two keys are the same when their type and value are (integers by value, whatever their
+  // encoded width; other items by their encoding).
+  static std::string key_identity(const Item& k)
   {
-    if (a.type != b.type) return false;
-    switch (a.type) {
+    std::string id(1, static_cast<char>('a' + static_cast<int>(k.type)));
+    switch (k.type) {
     case Type::unsigned_int:
     case Type::negative_int:
-    case Type::simple: return a.arg == b.arg;
+    case Type::simple: return id + std::to_string(k.arg);
     case Type::bytes:
-    case Type::text: return a.content == b.content;
-    default: return a.raw == b.raw;
+    case Type::text: return id + k.content;
+    default: return id + std::string(k.raw);
     }
   }
 
