@@ -1,0 +1,43 @@
+// Bundles as tar or tar.zst bytes: the layout reader (index.json, manifests, entry rules),
+// the in-place tar index, and a pass over every blob the graph names.
+#include "fuzz_common.hpp"
+
+#include <ferry/manifest.hpp>
+#include <ferry/store/layout.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <unistd.h>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+  static const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("ferry-fuzz-" + std::to_string(::getpid()) + ".tar");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  expect_only_ferry_errors([&] {
+    auto reader = ferry::LayoutReader::open(path, ferry::BundleFormat::tar);
+    std::set<ferry::Digest> wanted;
+    for (const auto& e : reader->index_entries()) wanted.insert(e.digest);
+    for (const auto& d : reader->metadata().all()) {
+      for (const auto& child : ferry::successors(d, *reader->metadata().get(d.digest))) {
+        wanted.insert(child.digest);
+        if (reader->random_access()) {
+          auto r = reader->fetch(child);
+          char buf[4096];
+          while (r->read(buf, sizeof buf) > 0) {
+          }
+        }
+      }
+    }
+    char sink[4096];
+    reader->for_each_blob(wanted, [&](const ferry::Descriptor&, ferry::Reader& r) {
+      while (r.read(sink, sizeof sink) > 0) {
+      }
+    });
+  });
+  return 0;
+}
