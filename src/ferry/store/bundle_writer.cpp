@@ -617,14 +617,7 @@ public:
     : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path()),
       m_out(ZSTD_CStreamOutSize()), m_cctx(ZSTD_createCCtx())
   {
-    if (!m_cctx) throw Error(Errc::io, "zstd: out of memory");
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, options.zstd_level);
-    unsigned threads = options.zstd_threads ? options.zstd_threads : std::max(1u, std::thread::hardware_concurrency());
-    // Without multi-threading support in libzstd this fails and compression stays on one thread.
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
-    // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
-    // peak memory, small; the output depends on it, so it is fixed.
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 2 << 20);
+    configure_compressor();
 
     std::vector<std::size_t> fetched;
     for (std::size_t i = 0; i < m_plan.entries.size(); ++i)
@@ -784,8 +777,11 @@ public:
         [&] {
           if (!resumed) return;
           // The kept bytes were damaged: back to the last finished blob, so that writing
-          // this one again starts from its first byte (here, or in a re-run).
-          ZSTD_CCtx_reset(m_cctx.get(), ZSTD_reset_session_only);
+          // this one again starts from its first byte (here, or in a re-run). A new
+          // compressor: resetting one whose worker threads are mid-frame crashed libzstd
+          // 1.5.4 (freeing one waits for its jobs).
+          m_cctx.reset(ZSTD_createCCtx());
+          configure_compressor();
           if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
               ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
             fail_errno(partial_path(), "truncate", errno);
@@ -824,6 +820,19 @@ public:
   }
 
 private:
+  void configure_compressor()
+  {
+    if (!m_cctx) throw Error(Errc::io, "zstd: out of memory");
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_options.zstd_level);
+    unsigned threads =
+        m_options.zstd_threads ? m_options.zstd_threads : std::max(1u, std::thread::hardware_concurrency());
+    // Without multi-threading support in libzstd this fails and compression stays on one thread.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
+    // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
+    // peak memory, small; the output depends on it, so it is fixed.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 2 << 20);
+  }
+
   void emit_memory_entries(std::size_t until)
   {
     for (; m_cursor < until; ++m_cursor) {
