@@ -7,6 +7,31 @@
 
 namespace ferry {
 
+/// A file descriptor closed on destruction.
+class UniqueFd {
+public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : m_fd(fd) {}
+  /// Opens `path` (`flags | O_CLOEXEC`, mode 0644 when created); throws Errc::io naming it.
+  UniqueFd(const std::filesystem::path& path, int flags);
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
+  UniqueFd& operator=(UniqueFd&& other) noexcept
+  {
+    if (this != &other) {
+      reset();
+      m_fd = other.m_fd;
+      other.m_fd = -1;
+    }
+    return *this;
+  }
+  int get() const { return m_fd; }
+  void reset();
+
+private:
+  int m_fd = -1;
+};
+
 /// A file being written at a temporary path; `commit(final)` fsyncs and renames it.
 /// Destroyed uncommitted, it removes the temporary file.
 class OutputFile {

@@ -1,6 +1,7 @@
 #include <ferry/remote/credentials.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/util/file.hpp>
 #include <ferry/util/base64.hpp>
 
 #include <nlohmann/json.hpp>
@@ -45,31 +46,6 @@ std::string trim(std::string_view text)
   return std::string(text);
 }
 
-/// A file descriptor closed on destruction.
-class UniqueFd {
-public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : m_fd(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept
-  {
-    if (this != &other) {
-      reset();
-      m_fd = std::exchange(other.m_fd, -1);
-    }
-    return *this;
-  }
-  int get() const { return m_fd; }
-  void reset()
-  {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
-
-private:
-  int m_fd = -1;
-};
 
 struct SpawnActionsDeleter {
   void operator()(posix_spawn_file_actions_t* actions) const

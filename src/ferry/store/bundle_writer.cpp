@@ -97,32 +97,6 @@ constexpr std::size_t k_chunk = 256 << 10;
   throw Error(Errc::io, p.string() + ": " + what + ": " + std::strerror(err));
 }
 
-class UniqueFd {
-public:
-  UniqueFd() = default;
-  UniqueFd(const fs::path& p, int flags)
-  {
-    m_fd = ::open(p.c_str(), flags | O_CLOEXEC, 0644);
-    if (m_fd < 0) fail_errno(p, "open", errno);
-  }
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& o) noexcept : m_fd(std::exchange(o.m_fd, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept
-  {
-    reset();
-    m_fd = std::exchange(o.m_fd, -1);
-    return *this;
-  }
-  int get() const { return m_fd; }
-  void reset()
-  {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
-
-private:
-  int m_fd = -1;
-};
 
 void pwrite_all(int fd, const fs::path& p, const char* data, std::size_t n, std::uint64_t offset)
 {
@@ -472,10 +446,58 @@ Plan make_plan(BundleFormat format, const std::string& index_json, std::vector<B
 
 // ---------------------------------------------------------------- .tar
 
-class TarPlanWriter : public BundleWriter {
+// What the writers that take blobs in any order, from several threads (.tar, directory),
+// share: the plan, the sidecar, blobs continued from a checkpoint, what was written.
+class UnorderedPlanWriter : public BundleWriter {
+public:
+  bool ordered() const override { return false; }
+  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
+  std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
+
+protected:
+  UnorderedPlanWriter(fs::path path, Plan plan, const Options& options)
+    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path())
+  {
+  }
+  const Entry& entry(const Descriptor& desc) const
+  {
+    auto it = m_plan.index.find(desc.digest);
+    if (it == m_plan.index.end()) throw Error(Errc::invalid_argument, desc.digest.str() + ": not in the bundle's plan");
+    return m_plan.entries[it->second];
+  }
+  // "partial <digest> <bytes>": how far a large blob got (0: start it over).
+  void checkpoint(const Entry& e, std::uint64_t pos)
+  {
+    m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
+    if (pos) m_progress = true;
+  }
+  void finished(const Digest& digest)
+  {
+    m_sidecar.append(digest.str());
+    std::lock_guard lock(m_mutex);
+    m_written.insert(digest);
+    m_progress = true;
+  }
+  void check_all_written() const
+  {
+    for (const auto& d : m_pending)
+      if (!m_written.count(d.digest)) throw Error(Errc::io, m_path.string() + ": blob " + d.digest.str() + " was not written");
+  }
+
+  Plan m_plan;
+  Options m_options;
+  Sidecar m_sidecar;
+  std::mutex m_mutex;
+  std::set<Digest> m_written;
+  Partials m_partials;
+  std::atomic<bool> m_progress{false};
+  bool m_committed = false;
+};
+
+class TarPlanWriter : public UnorderedPlanWriter {
 public:
   TarPlanWriter(fs::path path, Plan plan, const Options& options)
-    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path())
+    : UnorderedPlanWriter(std::move(path), std::move(plan), options)
   {
     fs::path partial = partial_path();
     std::set<Digest> claimed;
@@ -533,18 +555,6 @@ public:
     m_progress = m_reused_bytes > 0;
   }
 
-  std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
-
-private:
-  // "partial <digest> <bytes>": how far a large blob got (0: start it over).
-  void checkpoint(const Entry& e, std::uint64_t pos)
-  {
-    m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
-    if (pos) m_progress = true;
-  }
-
-public:
-
   ~TarPlanWriter() override
   {
     if (m_committed) return;
@@ -555,14 +565,9 @@ public:
     fs::remove(partial_path(), ec);
   }
 
-  bool ordered() const override { return false; }
-  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
-
   void write(const Descriptor& desc, Reader& content) override
   {
-    auto it = m_plan.index.find(desc.digest);
-    if (it == m_plan.index.end()) throw Error(Errc::invalid_argument, desc.digest.str() + ": not in the bundle's plan");
-    const Entry& e = m_plan.entries[it->second];
+    const Entry& e = entry(desc);
     fs::path partial = partial_path();
     auto kept = m_partials.take(e.desc.digest);
     if (!kept) pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
@@ -572,16 +577,12 @@ public:
         [&](std::uint64_t pos) { checkpoint(e, pos); }, [&] { checkpoint(e, 0); });
     std::string pad(tar_padding(e.desc.size), '\0');
     pwrite_all(m_fd.get(), partial, pad.data(), pad.size(), e.data_offset() + e.desc.size);
-    m_sidecar.append(e.desc.digest.str());
-    std::lock_guard lock(m_mutex);
-    m_written.insert(e.desc.digest);
-    m_progress = true;
+    finished(e.desc.digest);
   }
 
   void commit() override
   {
-    for (const auto& d : m_pending)
-      if (!m_written.count(d.digest)) throw Error(Errc::io, m_path.string() + ": blob " + d.digest.str() + " was not written");
+    check_all_written();
     fs::path partial = partial_path();
     std::string end(1024, '\0');
     pwrite_all(m_fd.get(), partial, end.data(), end.size(), m_plan.tar_size - 1024);
@@ -594,15 +595,7 @@ public:
   }
 
 private:
-  Plan m_plan;
-  Options m_options;
-  Sidecar m_sidecar;
   UniqueFd m_fd;
-  std::mutex m_mutex;
-  std::set<Digest> m_written;
-  Partials m_partials;
-  std::atomic<bool> m_progress{false};
-  bool m_committed = false;
 };
 
 // ---------------------------------------------------------------- .tar.zst
@@ -885,10 +878,10 @@ private:
 // rename, so a blob file that exists is whole (resume re-hashes it all the same); the
 // sidecar names the plan and, for the record, each finished blob. One syncfs
 // at the end instead of an fsync per blob.
-class DirPlanWriter : public BundleWriter {
+class DirPlanWriter : public UnorderedPlanWriter {
 public:
   DirPlanWriter(fs::path path, Plan plan, const Options& options)
-    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path())
+    : UnorderedPlanWriter(std::move(path), std::move(plan), options)
   {
     fs::path partial = partial_path();
     bool resumed = false;
@@ -939,18 +932,6 @@ public:
     m_progress = m_reused_bytes > 0;
   }
 
-  std::uint64_t resume_offset(const Digest& digest) const override { return m_partials.size(digest); }
-
-private:
-  // "partial <digest> <bytes>": how far a large blob got (0: start it over).
-  void checkpoint(const Entry& e, std::uint64_t pos)
-  {
-    m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos));
-    if (pos) m_progress = true;
-  }
-
-public:
-
   ~DirPlanWriter() override
   {
     if (m_committed) return;
@@ -960,14 +941,9 @@ public:
     fs::remove_all(partial_path(), ec);
   }
 
-  bool ordered() const override { return false; }
-  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
-
   void write(const Descriptor& desc, Reader& content) override
   {
-    auto it = m_plan.index.find(desc.digest);
-    if (it == m_plan.index.end()) throw Error(Errc::invalid_argument, desc.digest.str() + ": not in the bundle's plan");
-    const Entry& e = m_plan.entries[it->second];
+    const Entry& e = entry(desc);
     fs::path file = partial_path() / e.name;
     fs::path tmp = file.string() + ".tmp";
     {
@@ -986,16 +962,12 @@ public:
           });
     }
     if (::rename(tmp.c_str(), file.c_str()) != 0) fail_errno(file, "rename", errno);
-    m_sidecar.append(desc.digest.str());  // for people and tests; resume trusts the files
-    std::lock_guard lock(m_mutex);
-    m_written.insert(desc.digest);
-    m_progress = true;
+    finished(desc.digest);  // the sidecar line is for people and tests; resume trusts the files
   }
 
   void commit() override
   {
-    for (const auto& d : m_pending)
-      if (!m_written.count(d.digest)) throw Error(Errc::io, m_path.string() + ": blob " + d.digest.str() + " was not written");
+    check_all_written();
     fs::path partial = partial_path();
     put(partial / "oci-layout", *m_plan.entries[0].bytes);
     put(partial / "index.json", *m_plan.entries[1].bytes);
@@ -1020,15 +992,6 @@ private:
     }
     if (::rename(tmp.c_str(), file.c_str()) != 0) fail_errno(file, "rename", errno);
   }
-
-  Plan m_plan;
-  Options m_options;
-  Sidecar m_sidecar;
-  std::mutex m_mutex;
-  std::set<Digest> m_written;
-  Partials m_partials;
-  std::atomic<bool> m_progress{false};
-  bool m_committed = false;
 };
 
 } // namespace

@@ -385,12 +385,8 @@ std::uint64_t tar_number(const char* field, std::size_t width)
 std::map<std::string, TarRegion> index_plain_tar(const fs::path& path)
 {
   auto bad = [&](const std::string& what) { return Error(Errc::invalid_manifest, path.string() + ": " + what); };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(Errc::io, path.string() + ": " + std::strerror(errno));
-  struct Close {
-    int fd;
-    ~Close() { ::close(fd); }
-  } close_fd{fd};
+  UniqueFd file(path, O_RDONLY);
+  const int fd = file.get();
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw Error(Errc::io, path.string() + ": " + std::strerror(errno));
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
@@ -488,10 +484,8 @@ public:
   static constexpr std::size_t k_buffer = 1 << 20;
   static constexpr std::size_t k_ahead = 4;
 
-  explicit ZstdPipe(const fs::path& path) : m_path(path)
+  explicit ZstdPipe(const fs::path& path) : m_path(path), m_file(path, O_RDONLY)
   {
-    m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (m_fd < 0) throw Error(Errc::io, path.string() + ": " + std::strerror(errno));
     m_thread = std::thread([this] { run(); });
   }
   ~ZstdPipe()
@@ -502,7 +496,6 @@ public:
     }
     m_cv.notify_all();
     m_thread.join();
-    ::close(m_fd);
   }
   ZstdPipe(const ZstdPipe&) = delete;
   ZstdPipe& operator=(const ZstdPipe&) = delete;
@@ -545,7 +538,7 @@ private:
         while (ob.pos < ob.size) {
           if (ib.pos == ib.size) {
             if (eof) break;
-            ssize_t k = ::read(m_fd, in.data(), in.size());
+            ssize_t k = ::read(m_file.get(), in.data(), in.size());
             if (k < 0 && errno == EINTR) continue;
             if (k < 0) throw std::runtime_error(std::string("read: ") + std::strerror(errno));
             if (k == 0) {
@@ -576,7 +569,7 @@ private:
   }
 
   fs::path m_path;
-  int m_fd = -1;
+  UniqueFd m_file;
   std::mutex m_mutex;
   std::condition_variable m_cv;
   std::deque<std::vector<char>> m_ready;

@@ -18,6 +18,18 @@ namespace {
 }
 } // namespace
 
+UniqueFd::UniqueFd(const fs::path& path, int flags)
+{
+  m_fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+  if (m_fd < 0) fail(path, "open", errno);
+}
+
+void UniqueFd::reset()
+{
+  if (m_fd >= 0) ::close(m_fd);
+  m_fd = -1;
+}
+
 OutputFile::OutputFile(fs::path temp_path) : m_path(std::move(temp_path))
 {
   m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
