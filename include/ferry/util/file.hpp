@@ -51,6 +51,8 @@ private:
   bool m_committed = false;
 };
 
+/// Writes all `n` bytes to `fd` (retrying short writes and EINTR); throws Errc::io naming `path`.
+void write_all(int fd, const std::filesystem::path& path, const char* data, std::size_t n);
 /// Writes `content` (read to its end) to `path` atomically via `path + ".tmp"`.
 void write_file_atomic(const std::filesystem::path& path, Reader& content);
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);

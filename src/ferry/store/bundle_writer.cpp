@@ -112,19 +112,6 @@ void pwrite_all(int fd, const fs::path& p, const char* data, std::size_t n, std:
   }
 }
 
-void write_all(int fd, const fs::path& p, const char* data, std::size_t n)
-{
-  while (n > 0) {
-    ssize_t k = ::write(fd, data, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      fail_errno(p, "write", errno);
-    }
-    data += k;
-    n -= static_cast<std::size_t>(k);
-  }
-}
-
 // Reads [offset, offset + length) of an open file.
 class RegionReader : public Reader {
 public:

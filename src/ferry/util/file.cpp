@@ -45,18 +45,20 @@ OutputFile::~OutputFile()
   }
 }
 
-void OutputFile::write(const char* data, std::size_t n)
+void write_all(int fd, const fs::path& path, const char* data, std::size_t n)
 {
   while (n > 0) {
-    ssize_t k = ::write(m_fd, data, n);
+    ssize_t k = ::write(fd, data, n);
     if (k < 0) {
       if (errno == EINTR) continue;
-      fail(m_path, "write", errno);
+      fail(path, "write", errno);
     }
     data += k;
     n -= static_cast<std::size_t>(k);
   }
 }
+
+void OutputFile::write(const char* data, std::size_t n) { write_all(m_fd, m_path, data, n); }
 
 void OutputFile::commit(const fs::path& final_path)
 {
