@@ -61,6 +61,7 @@ PushResult push(const PushOptions& options, const RepositoryOpener& open, const 
   }
 
   auto bundle = LayoutReader::open(options.bundle, format);
+  bundle->check_structure();
   BundleContents contents = classify(*bundle);
   if (contents.roots.empty()) throw Error(Errc::not_found, options.bundle.string() + ": the bundle has no images");
 

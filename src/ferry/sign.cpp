@@ -141,6 +141,7 @@ SignResult sign_bundle(const SignOptions& options, const Logger& log)
         verify::format_rfc3339(verify::not_after(leaf)) + "); the signature will verify only with a timestamp");
 
   auto reader = LayoutReader::open(bundle, result.format);
+  reader->check_structure();
   BundleContents contents = classify(*reader);
   std::vector<BundleRoot> roots = select_roots(contents, options.references, bundle);
 

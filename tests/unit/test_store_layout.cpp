@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sys/stat.h>
 
 using namespace ferry;
 using namespace fixtures;
@@ -231,8 +232,9 @@ TEST_CASE("layout: an uncompressed tar is read in place, in any tar dialect; uns
     add("./oci-layout", std::string(k_oci_layout_file));
     add("./index.json", g.index_json);
     add("blobs/", "", AE_IFDIR);
-    // A long name: pax records or a GNU long-name entry (ustar splits it into prefix + name).
-    add("notes/" + std::string(120, 'n') + "/readme", "not a blob");
+    // A long name (a sha512 blob path is 141 bytes): pax records or a GNU long-name entry
+    // (ustar cannot hold a 128-byte last component).
+    if (format != ARCHIVE_FORMAT_TAR_USTAR) add(blob_path(Digest::of("extra", "sha512")), "extra");
     for (const auto& d : g.store.all()) add("./" + blob_path(d.digest), *g.store.get(d.digest));
     archive_write_close(a);
     archive_write_free(a);
@@ -282,9 +284,125 @@ TEST_CASE("layout: an uncompressed tar is read in place, in any tar dialect; uns
     std::ofstream o(out, std::ios::binary | std::ios::trunc);
     o << bytes;
   }
-  auto r = LayoutReader::open(out);
+  CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("blobs/link"), Error);
+}
+
+namespace {
+
+// A tar of `entries` (name, bytes; a name ending in '/' is a directory) written by libarchive.
+void write_tar(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& entries, bool zstd = false)
+{
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  if (zstd) archive_write_add_filter_zstd(a);
+  REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
+  for (const auto& [name, bytes] : entries) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_filetype(e, name.back() == '/' ? AE_IFDIR : AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
+    archive_write_header(a, e);
+    archive_write_data(a, bytes.data(), bytes.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+} // namespace
+
+TEST_CASE("layout: entry rules (design §8) for every reader: only the layout's files, each once, whole")
+{
+  Graph g;
+  std::vector<std::pair<std::string, std::string>> good{{"oci-layout", std::string(k_oci_layout_file)},
+                                                         {"index.json", g.index_json},
+                                                         {"blobs/", ""},
+                                                         {"blobs/sha256/", ""}};
+  for (const auto& d : g.store.all()) good.emplace_back(blob_path(d.digest), *g.store.get(d.digest));
+  const std::string layer = blob_path(g.store.all().back().digest);
+  struct Case {
+    const char* what;
+    std::vector<std::pair<std::string, std::string>> extra;
+    const char* needle;
+  };
+  const std::vector<Case> cases{
+      {"a file outside the layout", {{"README", "hello"}}, "unexpected entry \"README\""},
+      {"an unknown algorithm", {{"blobs/md5/0123456789abcdef0123456789abcdef", "x"}}, "blobs/md5/"},
+      {"a malformed digest", {{"blobs/sha256/ABC", "x"}}, "blobs/sha256/ABC"},
+      {"a directory outside the layout", {{"etc/", ""}}, "unexpected directory \"etc\""},
+      {"a blob twice", {{layer, "other bytes"}}, "duplicate entry"},
+      {"index.json twice", {{"index.json", "{}"}}, "duplicate entry \"index.json\""},
+  };
+  for (const auto& c : cases)
+    for (bool zstd : {false, true}) {
+      CAPTURE(c.what);
+      CAPTURE(zstd);
+      TempDir tmp;
+      fs::path out = tmp.path / (zstd ? "b.tar.zst" : "b.tar");
+      auto entries = good;
+      entries.insert(entries.end(), c.extra.begin(), c.extra.end());
+      write_tar(out, entries, zstd);
+      // A plain tar is checked on open; a .tar.zst by check_structure (one pass).
+      auto check = [&] { LayoutReader::open(out)->check_structure(); };
+      CHECK_THROWS_WITH_AS(check(), doctest::Contains(c.needle), Error);
+    }
+  SUBCASE("the good layout passes; a cut archive does not")
+  {
+    for (bool zstd : {false, true}) {
+      TempDir tmp;
+      fs::path out = tmp.path / (zstd ? "b.tar.zst" : "b.tar");
+      write_tar(out, good, zstd);
+      CHECK_NOTHROW(LayoutReader::open(out)->check_structure());
+    }
+    TempDir tmp;
+    fs::path out = tmp.path / "b.tar";
+    write_tar(out, good);
+    fs::resize_file(out, (fs::file_size(out) / 2) | 7);  // mid-entry, never on a block boundary
+    CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("truncated tar"), Error);
+  }
+}
+
+TEST_CASE("layout: a directory bundle refuses links, FIFOs and stray files by name, without blocking")
+{
+  Graph g;
+  auto make = [&](const fs::path& dir) {
+    auto w = LayoutWriter::create(dir, BundleFormat::dir);
+    g.write(*w);
+    w->commit();
+  };
   Descriptor layer;
   for (const auto& d : g.store.all())
     if (!media_type::is_manifest(d.media_type)) layer = d;
-  CHECK_THROWS_WITH_AS(r->fetch(layer), doctest::Contains("blobs/link"), Error);
+  TempDir tmp;
+  {
+    fs::path dir = tmp.path / "ok";
+    make(dir);
+    CHECK_NOTHROW(LayoutReader::open(dir)->check_structure());
+  }
+  {
+    fs::path dir = tmp.path / "symlink";
+    make(dir);
+    fs::path blob = dir / blob_path(layer.digest);
+    fs::rename(blob, tmp.path / "elsewhere");
+    fs::create_symlink(tmp.path / "elsewhere", blob);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->check_structure(), doctest::Contains((layer.digest.hex() + "\" is a symbolic link").c_str()), Error);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->fetch(layer), doctest::Contains("symbolic link"), Error);
+  }
+  {
+    fs::path dir = tmp.path / "fifo";
+    make(dir);
+    fs::path blob = dir / blob_path(layer.digest);
+    fs::remove(blob);
+    REQUIRE(::mkfifo(blob.c_str(), 0644) == 0);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->check_structure(), doctest::Contains("is not a regular file"), Error);
+    // Opening it for reading would block until a writer came: FileReader refuses it first.
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->fetch(layer), doctest::Contains("not a regular file"), Error);
+  }
+  {
+    fs::path dir = tmp.path / "stray";
+    make(dir);
+    std::ofstream(dir / "blobs" / "sha256" / "notes.txt") << "x";
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->check_structure(), doctest::Contains("blobs/sha256/notes.txt"), Error);
+  }
 }

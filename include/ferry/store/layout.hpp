@@ -84,6 +84,12 @@ public:
   /// True when fetch() reads a blob in place, cheaply and from any thread (a directory, an
   /// uncompressed tar); false when it costs a pass over the bundle (`.tar.zst`).
   virtual bool random_access() = 0;
+  /// Checks every entry against the layout's entry rules (design §8: only `oci-layout`,
+  /// `index.json` and `blobs/<alg>/<hex>`, regular files, each once) and finds a cut
+  /// archive, without hashing content (that is verify's work). A plain tar is checked when
+  /// opened and a directory is listed; a `.tar.zst` costs one decompression pass. Throws
+  /// Errc::invalid_manifest naming the entry. push and inspect run it before anything else.
+  virtual void check_structure() = 0;
 
   // Source
   Descriptor resolve(const std::string& ref) override;

@@ -97,6 +97,36 @@ std::optional<Digest> digest_from_blob_path(std::string_view path)
   return Digest::parse(text);
 }
 
+namespace {
+
+// Design §8: a bundle holds `oci-layout`, `index.json` and `blobs/<alg>/<hex>` (a valid
+// digest) as regular files, each once, and directories on those paths only. The readers
+// apply this to every entry they meet; `verify` reports the same facts as problems.
+class EntryRules {
+public:
+  explicit EntryRules(std::string where) : m_where(std::move(where)) {}
+  void directory(std::string name)
+  {
+    while (!name.empty() && name.back() == '/') name.pop_back();
+    if (name.empty() || name == "." || name == "blobs") return;
+    if (name.rfind("blobs/", 0) == 0 && name.size() > 6 && name.find('/', 6) == std::string::npos) return;
+    throw Error(Errc::invalid_manifest, m_where + ": unexpected directory \"" + name + "\"");
+  }
+  void file(const std::string& name)
+  {
+    if (name != "oci-layout" && name != "index.json" && !digest_from_blob_path(name))
+      throw Error(Errc::invalid_manifest, m_where + ": unexpected entry \"" + name +
+                                              "\" (a bundle holds oci-layout, index.json and blobs/<algorithm>/<hex>)");
+    if (!m_seen.insert(name).second) throw Error(Errc::invalid_manifest, m_where + ": duplicate entry \"" + name + "\"");
+  }
+
+private:
+  std::string m_where;
+  std::set<std::string> m_seen;
+};
+
+} // namespace
+
 // ---------------------------------------------------------------- writers
 
 namespace {
@@ -311,6 +341,9 @@ public:
   DirReader(const fs::path& path) : LayoutReader(path, BundleFormat::dir)
   {
     if (!fs::is_directory(path)) throw Error(Errc::not_found, path.string() + ": no such bundle directory");
+    for (const char* name : {"oci-layout", "index.json"})
+      if (fs::is_symlink(path / name))
+        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + name + "\" is a symbolic link");
     FileReader layout(path / "oci-layout");
     check_layout(read_all(layout, 4096, (path / "oci-layout").string()));
     FileReader index(path / "index.json");
@@ -350,6 +383,35 @@ public:
   }
   bool exists(const Descriptor& desc) override { return fs::is_regular_file(m_path / blob_path(desc.digest)); }
   bool random_access() override { return true; }
+  void check_structure() override
+  {
+    EntryRules rules(m_path.string());
+    auto kind = [&](const fs::path& p) {
+      auto st = fs::symlink_status(p);
+      std::string name = p.lexically_relative(m_path).string();
+      if (fs::is_symlink(st)) throw Error(Errc::invalid_manifest, m_path.string() + ": entry \"" + name + "\" is a symbolic link");
+      if (!fs::is_directory(st) && !fs::is_regular_file(st))
+        throw Error(Errc::invalid_manifest, m_path.string() + ": entry \"" + name + "\" is not a regular file");
+      return std::make_pair(name, fs::is_directory(st));
+    };
+    std::vector<fs::path> todo{m_path};
+    while (!todo.empty()) {
+      fs::path dir = todo.back();
+      todo.pop_back();
+      std::vector<fs::path> children;
+      for (const auto& e : fs::directory_iterator(dir)) children.push_back(e.path());
+      std::sort(children.begin(), children.end());
+      for (const auto& p : children) {
+        auto [name, is_dir] = kind(p);
+        if (is_dir) {
+          rules.directory(name);
+          todo.push_back(p);
+        } else {
+          rules.file(name);
+        }
+      }
+    }
+  }
   void for_each_blob(const std::set<Digest>& wanted, const std::function<void(const Descriptor&, Reader&)>& fn) override
   {
     for (const auto& d : wanted) {
@@ -400,21 +462,32 @@ std::map<std::string, TarRegion> index_plain_tar(const fs::path& path)
     }
   };
   std::map<std::string, TarRegion> out;
+  EntryRules rules(path.string());
   std::uint64_t pos = 0;
   std::optional<std::string> next_name;
   bool have_next_size = false;
   std::uint64_t next_size = 0;
   char h[512];
+  bool end_marker = false;
   while (pos + 512 <= file_size) {
     read_at(pos, h, 512);
-    if (std::all_of(h, h + 512, [](char c) { return c == '\0'; })) break;  // end of archive
+    if (std::all_of(h, h + 512, [](char c) { return c == '\0'; })) {  // end of archive
+      end_marker = true;
+      break;
+    }
     unsigned sum = 0;
     for (int i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
     if (tar_number(h + 148, 8) != sum) throw bad("tar header checksum mismatch at byte " + std::to_string(pos));
     std::uint64_t size = tar_number(h + 124, 12);
     char type = h[156];
     std::uint64_t data = pos + 512;
-    if (size > file_size || data + size > file_size) throw bad("tar entry at byte " + std::to_string(pos) + " runs past the end");
+    auto past_end = [&](const std::string& name) {
+      return bad("truncated tar archive: entry \"" + name + "\" at byte " + std::to_string(pos) + " claims " +
+                 std::to_string(size) + " bytes, the file ends " + std::to_string(file_size - std::min(file_size, data)) +
+                 " bytes after its header");
+    };
+    if ((type == 'x' || type == 'L') && (size > file_size || data + size > file_size))
+      throw past_end(type == 'x' ? "pax extended header" : "GNU long name");
     std::uint64_t next = data + ((size + 511) / 512) * 512;
     if (type == 'x' || type == 'L') {
       if (size > (1u << 20)) throw bad("oversized tar extended header at byte " + std::to_string(pos));
@@ -457,22 +530,26 @@ std::map<std::string, TarRegion> index_plain_tar(const fs::path& path)
     }
     if (have_next_size) {
       size = next_size;
-      if (size > file_size || data + size > file_size) throw bad("tar entry \"" + name + "\" runs past the end");
       next = data + ((size + 511) / 512) * 512;
     }
+    if (size > file_size || data + size > file_size) throw past_end(name);
     next_name.reset();
     have_next_size = false;
     while (name.rfind("./", 0) == 0) name = name.substr(2);
     if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos)
       throw bad("unsafe entry name \"" + name + "\"");
     if (type == '5') {
+      rules.directory(name);
       pos = next;
       continue;
     }
     if (type != '0' && type != '\0' && type != '7') throw bad("entry \"" + name + "\" is not a regular file");
-    out[name] = {data, size};  // a later entry of the same name wins, as in tar
+    rules.file(name);
+    out[name] = {data, size};
     pos = next;
   }
+  // A tar ends with zero blocks; bytes that stop short of a header are a cut archive.
+  if (!end_marker && pos != file_size) throw bad("truncated tar archive (a header is cut off at byte " + std::to_string(pos) + ")");
   return out;
 }
 
@@ -591,8 +668,10 @@ bool has_zstd_magic(const fs::path& path)
 // One streaming pass over a (possibly zstd-compressed) tar.
 class TarScan {
 public:
-  explicit TarScan(const fs::path& path) : m_path(path)
+  /// `strict`: every entry must follow the layout's entry rules (EntryRules).
+  explicit TarScan(const fs::path& path, bool strict = false) : m_path(path)
   {
+    if (strict) m_rules.emplace(path.string());
     if (!fs::exists(path)) throw Error(Errc::not_found, path.string() + ": no such bundle file");
     m_archive.reset(archive_read_new());
     archive_read_support_format_tar(m_archive.get());
@@ -621,11 +700,13 @@ public:
       auto type = archive_entry_filetype(e);
       if (type == AE_IFDIR) {
         check_name(name);
+        if (m_rules) m_rules->directory(name);
         continue;
       }
       if (type != AE_IFREG || archive_entry_hardlink(e) != nullptr)
         throw Error(Errc::invalid_manifest, m_path.string() + ": entry \"" + name + "\" is not a regular file");
       check_name(name);
+      if (m_rules) m_rules->file(name);
       size = static_cast<std::uint64_t>(archive_entry_size(e));
       return name;
     }
@@ -650,6 +731,7 @@ private:
   };
 
   fs::path m_path;
+  std::optional<EntryRules> m_rules;
   std::unique_ptr<ZstdPipe> m_pipe;  // outlives m_archive, which reads from it
   ArchiveReadPtr m_archive;
   DataReader m_data{this};
@@ -659,11 +741,31 @@ class TarReader : public LayoutReader {
 public:
   TarReader(const fs::path& path, BundleFormat format) : LayoutReader(path, format)
   {
+    if (format == BundleFormat::tar) {
+      // An uncompressed tar: its headers are walked once (every entry checked against the
+      // layout rules, a cut archive found), then index.json and the manifests are read in
+      // place.
+      if (!fs::exists(path)) throw Error(Errc::not_found, path.string() + ": no such bundle file");
+      m_regions = index_plain_tar(path);
+      auto index = m_regions.find("index.json");
+      if (index == m_regions.end()) throw Error(Errc::invalid_manifest, m_path.string() + ": no index.json in the bundle");
+      FileReader r(m_path, index->second.offset, index->second.size);
+      load_index(read_all(r, k_max_index_size, m_path.string() + ": index.json"));
+      for (;;) {
+        auto missing = missing_manifests();
+        if (missing.empty()) break;
+        for (const auto& d : missing) {
+          auto blob = fetch(d);
+          m_metadata.put(d, read_all(*blob, k_max_manifest_size, m_path.string() + ": " + blob_path(d.digest)));
+        }
+      }
+      return;
+    }
     // Passes until every manifest of the graph is loaded: one for bundles written
     // metadata-first (ours), a few for layouts other tools wrote in any order.
     bool have_index = false;
     for (int pass = 0;; ++pass) {
-      TarScan scan(m_path);
+      TarScan scan(m_path, true);
       std::set<Digest> wanted;
       if (have_index)
         for (const auto& d : missing_manifests()) wanted.insert(d.digest);
@@ -731,6 +833,14 @@ public:
   }
 
   bool random_access() override { return m_format == BundleFormat::tar; }
+  void check_structure() override
+  {
+    if (m_format == BundleFormat::tar) return;  // index_plain_tar checked every entry
+    TarScan scan(m_path, true);
+    std::uint64_t size = 0;
+    while (scan.next(size)) {
+    }
+  }
 
   std::unique_ptr<Reader> fetch(const Descriptor& desc) override
   {
@@ -739,7 +849,6 @@ public:
                                                desc.digest.str());
     if (m_format == BundleFormat::tar) {
       // An uncompressed tar is read in place: each blob's region, from any thread.
-      std::call_once(m_regions_once, [&] { m_regions = index_plain_tar(m_path); });
       auto it = m_regions.find(blob_path(desc.digest));
       if (it == m_regions.end()) throw Error(Errc::not_found, m_path.string() + ": blob " + desc.digest.str() + " is missing");
       return std::make_unique<VerifyingReader>(std::make_unique<FileReader>(m_path, it->second.offset, it->second.size),
@@ -754,9 +863,10 @@ public:
   bool exists(const Descriptor& desc) override
   {
     if (m_metadata.get(desc.digest)) return true;
+    if (m_format == BundleFormat::tar) return m_regions.count(blob_path(desc.digest)) != 0;
     if (!m_listing) {
       m_listing.emplace();
-      TarScan scan(m_path);
+      TarScan scan(m_path, true);
       std::uint64_t size = 0;
       while (auto name = scan.next(size))
         if (auto d = digest_from_blob_path(*name)) m_listing->insert(*d);
@@ -766,7 +876,7 @@ public:
   void for_each_blob(const std::set<Digest>& wanted, const std::function<void(const Descriptor&, Reader&)>& fn) override
   {
     std::set<Digest> left = wanted;
-    TarScan scan(m_path);
+    TarScan scan(m_path, true);
     std::uint64_t size = 0;
     while (!left.empty()) {
       auto name = scan.next(size);
@@ -785,8 +895,7 @@ public:
 
 private:
   std::optional<std::set<Digest>> m_listing;
-  std::once_flag m_regions_once;
-  std::map<std::string, TarRegion> m_regions;
+  std::map<std::string, TarRegion> m_regions;  // plain tar: every entry, from the constructor
 };
 
 } // namespace
@@ -805,15 +914,17 @@ void scan_entries(const fs::path& path, BundleFormat format,
   std::vector<std::string> names;
   for (const char* top : {"oci-layout", "index.json"})
     if (fs::exists(fs::symlink_status(path / top))) names.push_back(top);
+  if (fs::is_symlink(path / "blobs"))
+    throw Error(Errc::invalid_manifest, path.string() + ": entry \"blobs\" is a symbolic link");
   if (fs::is_directory(path / "blobs")) {
     std::vector<std::string> blobs;
     for (const auto& e : fs::recursive_directory_iterator(path / "blobs")) {
       if (e.is_symlink())
-        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + fs::relative(e.path(), path).string() + "\" is a symbolic link");
+        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + e.path().lexically_relative(path).string() + "\" is a symbolic link");
       if (e.is_directory()) continue;
       if (!e.is_regular_file())
-        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + fs::relative(e.path(), path).string() + "\" is not a regular file");
-      blobs.push_back(fs::relative(e.path(), path).string());
+        throw Error(Errc::invalid_manifest, path.string() + ": entry \"" + e.path().lexically_relative(path).string() + "\" is not a regular file");
+      blobs.push_back(e.path().lexically_relative(path).string());
     }
     std::sort(blobs.begin(), blobs.end());
     names.insert(names.end(), blobs.begin(), blobs.end());

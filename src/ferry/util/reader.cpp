@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace ferry {
@@ -20,12 +21,21 @@ std::size_t StringReader::read(char* buf, std::size_t n)
 FileReader::FileReader(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length)
   : m_path(path), m_left(length)
 {
-  m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO planted where a file should be must not block the open (design §8);
+  // anything but a regular file is refused before a byte is read.
+  m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (m_fd < 0) {
     int err = errno;
     throw Error(err == ENOENT ? Errc::not_found : Errc::io,
                 path.string() + ": " + std::strerror(err));
   }
+  struct stat st {};
+  if (::fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(m_fd);
+    m_fd = -1;
+    throw Error(Errc::io, path.string() + ": not a regular file");
+  }
+  ::fcntl(m_fd, F_SETFL, ::fcntl(m_fd, F_GETFL) & ~O_NONBLOCK);
   if (offset != 0 && ::lseek(m_fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
     int err = errno;
     ::close(m_fd);
