@@ -36,9 +36,9 @@ std::vector<std::vector<Descriptor>> manifest_waves(const Graph& graph)
   return waves;
 }
 
-// Pushes one repository's graph; returns nothing, counts into `result`.
-void push_repository(RepositoryJob& job, const BlobFeed& feed, TransferOptions& options, PushResult& result,
-                     const Logger& log)
+// Phase 1 for one repository: the blobs its graph lacks there; counts into `result`.
+void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& options, PushResult& result,
+                const Logger& log)
 {
   auto& repo = *job.repo;
   const Graph& graph = job.graph;
@@ -80,6 +80,15 @@ void push_repository(RepositoryJob& job, const BlobFeed& feed, TransferOptions& 
     });
   }
   for (const auto& d : blobs) options.placed.emplace(d.digest, repo.name());
+}
+
+// Phase 2 for one repository: manifests, tags and referrer links; counts into `result`.
+void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& result, const Logger& log)
+{
+  auto& repo = *job.repo;
+  const Graph& graph = job.graph;
+  const std::string where = repo.display();
+  std::mutex result_mutex;
 
   // 2. Manifests, children before parents, referrers after their subjects: in waves, each
   // pushed in parallel (a thousand images are a thousand independent manifests).
@@ -158,9 +167,19 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency)
 void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOptions options, PushResult& result,
               const Logger& log)
 {
+  // Every blob of every repository first: a blob that fails (a bundle's bytes that do not
+  // match their name, a registry that refuses them) stops the push before any manifest or
+  // tag is written anywhere, so nothing half-pushed becomes visible (design §8).
   for (auto& job : jobs) {
     try {
-      push_repository(job, feed, options, result, log);
+      push_blobs(job, feed, options, result, log);
+    } catch (...) {
+      rethrow_with_context(options.verb + " to " + job.repo->display());
+    }
+  }
+  for (auto& job : jobs) {
+    try {
+      push_manifests(job, options, result, log);
     } catch (...) {
       rethrow_with_context(options.verb + " to " + job.repo->display());
     }

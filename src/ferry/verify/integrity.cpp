@@ -103,7 +103,15 @@ struct Scanner {
         return;
       }
     }
-    if (actual != name || count > keep_limit) return;
+    if (actual != name) return;
+    if ((keep_manifest || keep_envelope) && count > keep_limit) {
+      problem(name.str(), std::string(keep_manifest ? "manifest " : "signature envelope ") + name.str() + " has " +
+                              std::to_string(count) + " bytes, more than the limit of " + std::to_string(keep_limit));
+      wanted_manifests.erase(name);
+      wanted_envelopes.erase(name);
+      return;
+    }
+    if (count > keep_limit) return;
     if (keep_manifest) {
       auto desc = descriptor_for(name);
       if (desc) accept_manifest(*desc, std::move(kept));
@@ -194,6 +202,7 @@ std::unique_ptr<BundleScan> scan_bundle(const fs::path& path, BundleFormat forma
   bool have_layout = false;
   scan_entries(path, format, [&](const std::string& name, std::uint64_t size, Reader& data) {
     if (name == "oci-layout") {
+      if (have_layout) s.problem("", "duplicate oci-layout entry");
       have_layout = true;
       std::string bytes;
       try {
