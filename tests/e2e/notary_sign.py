@@ -32,8 +32,7 @@ signing input bytes → signature bytes replacing the key's primitive signature,
 ``hmac_sha256`` or ``lambda _: b""``).
 
 Forgery helpers: ``swap_protected`` (the protected header of one envelope with the
-payload and signature of another), ``hmac_sha256``, ``with_chain`` (replace the
-certificate chain of an envelope after signing).
+payload and signature of another), ``hmac_sha256``.
 
 Layout helpers: ``add_signature_to_layout`` (signature manifest in the new or legacy form
 + envelope blob, listed untagged in index.json, design §3), ``signature_manifest``.
@@ -471,18 +470,6 @@ def swap_protected(env_bytes, donor_bytes, media_type):
         return canonical_json(env)
     msg, donor = cbor_decode(env_bytes), cbor_decode(donor_bytes)
     msg.value[0] = donor.value[0]
-    return cbor_encode(msg)
-
-
-def with_chain(env_bytes, media_type, chain):
-    """``env_bytes`` with its certificate chain (x5c / x5chain) replaced by ``chain``
-    [DER] (unprotected, so the signature stays valid)."""
-    if media_type == JWS_MEDIA_TYPE:
-        env = json.loads(env_bytes)
-        env["header"]["x5c"] = [base64.b64encode(c).decode() for c in chain]
-        return canonical_json(env)
-    msg = cbor_decode(env_bytes)
-    msg.value[1][33] = list(chain)
     return cbor_encode(msg)
 
 

@@ -23,6 +23,7 @@ The list in one place (some cases also exist in test_verify.py, noted per test):
       the EKU "MAY contain id-kp-codeSigning" and lists only forbidden purposes)
    8. chains that loop / repeat a certificate integrity          chain reason, no hang
    9. 1,000-certificate x5c / x5chain         integrity          chain length, fast
+      (ferry's bound, 100 certificates; notation walks any length)
   10. timestamp token over other bytes        authenticTimestamp message imprint mismatch
   11. CRL signed by another key               revocation         unknown
   12. CRL from the future (thisUpdate after the verification time): notation-core-go
@@ -32,7 +33,7 @@ The list in one place (some cases also exist in test_verify.py, noted per test):
 
 Material is generated at test time: pki.PKI.forgeries() (extra certificates and CRLs,
 built once per process) and notary_sign's knobs (header_alg, sign_with, swap_protected,
-with_chain).
+chain).
 """
 
 import base64
