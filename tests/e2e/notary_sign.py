@@ -25,7 +25,14 @@ signature is made with that alg's hash so only the mismatch is wrong), ``padded`
 base64url *with* ``=`` padding for protected and payload), ``scheme``
 (``notary.x509.signingAuthority``), ``expiry`` (RFC 3339, e.g. in the past),
 ``corrupt_signature`` (flip a bit of the primitive signature), ``chain`` (override the
-certificate chain), ``content_type``.
+certificate chain), ``content_type``, ``header_alg`` (the protected ``alg`` written
+as given, independent of the algorithm used to sign: "none", "HS256", a COSE int such as
+5 (HMAC 256/256) or a text value; ``None`` leaves ``alg`` out), ``sign_with`` (a function
+signing input bytes → signature bytes replacing the key's primitive signature, e.g.
+``hmac_sha256`` or ``lambda _: b""``).
+
+Forgery helpers: ``swap_protected`` (the protected header of one envelope with the
+payload and signature of another), ``hmac_sha256``.
 
 Layout helpers: ``add_signature_to_layout`` (signature manifest in the new or legacy form
 + envelope blob, listed untagged in index.json, design §3), ``signature_manifest``.
@@ -328,10 +335,14 @@ def _epoch(rfc3339):
 # Envelopes
 # ---------------------------------------------------------------------------
 
+_KEEP = object()
+
+
 def sign_jws(target, identity, *, signing_time=P.SIGNING_TIME, expiry=None,
              scheme=SCHEME_X509, alg=None, extra_critical=None, extra_protected=None,
              crit=None, padded=False, tsa=None, signing_agent=SIGNING_AGENT,
-             corrupt_signature=False, chain=None, content_type=PAYLOAD_TYPE):
+             corrupt_signature=False, chain=None, content_type=PAYLOAD_TYPE,
+             header_alg=_KEEP, sign_with=None):
     """A JWS envelope (bytes) signing ``target`` (OCI descriptor dict) with ``identity``
     (pki.Identity). ``tsa``: a pki.PKI whose ``timestamp()`` countersigns the signature.
     ``crit``: overrides the computed crit list entirely."""
@@ -355,6 +366,10 @@ def sign_jws(target, identity, *, signing_time=P.SIGNING_TIME, expiry=None,
         prot[H_EXPIRY] = expiry
     prot.update(extra_critical or {})
     prot.update(extra_protected or {})
+    if header_alg is None:
+        del prot["alg"]
+    elif header_alg is not _KEEP:
+        prot["alg"] = header_alg
 
     payload = payload_bytes(target)
     if padded:
@@ -368,7 +383,7 @@ def sign_jws(target, identity, *, signing_time=P.SIGNING_TIME, expiry=None,
     protected_b64 = b64url(canonical_json(prot), padded)
     payload_b64 = b64url(payload, padded)
     signing_input = (protected_b64 + "." + payload_b64).encode("ascii")
-    sig = primitive_sign(identity, signing_input, alg)
+    sig = sign_with(signing_input) if sign_with else primitive_sign(identity, signing_input, alg)
     if corrupt_signature:
         sig = _flip(sig)
     header = {"x5c": [base64.b64encode(c).decode() for c in (chain or identity.chain)],
@@ -383,7 +398,8 @@ def sign_jws(target, identity, *, signing_time=P.SIGNING_TIME, expiry=None,
 def sign_cose(target, identity, *, signing_time=P.SIGNING_TIME, expiry=None,
               scheme=SCHEME_X509, alg=None, extra_critical=None, extra_protected=None,
               crit=None, tsa=None, signing_agent=SIGNING_AGENT, corrupt_signature=False,
-              chain=None, content_type=PAYLOAD_TYPE, untagged=False):
+              chain=None, content_type=PAYLOAD_TYPE, untagged=False, header_alg=_KEEP,
+              sign_with=None):
     """A COSE_Sign1_Tagged envelope (bytes); arguments as sign_jws. ``untagged``: omit
     CBOR tag 18 (invalid for Notation)."""
     alg = alg or identity.alg
@@ -404,10 +420,14 @@ def sign_cose(target, identity, *, signing_time=P.SIGNING_TIME, expiry=None,
         prot[H_EXPIRY] = Tag(1, _epoch(expiry))
     prot.update(extra_critical or {})
     prot.update(extra_protected or {})
+    if header_alg is None:
+        del prot[1]
+    elif header_alg is not _KEEP:
+        prot[1] = header_alg
     protected = cbor_encode(prot)
     payload = payload_bytes(target)
     to_be_signed = cbor_encode(["Signature1", protected, b"", payload])
-    sig = primitive_sign(identity, to_be_signed, alg)
+    sig = sign_with(to_be_signed) if sign_with else primitive_sign(identity, to_be_signed, alg)
     if corrupt_signature:
         sig = _flip(sig)
     unprot = {33: list(chain or identity.chain), H_AGENT: signing_agent}
@@ -425,6 +445,32 @@ def sign(envelope, target, identity, **kw):
         kw.pop("padded", None)
         return sign_cose(target, identity, **kw), COSE_MEDIA_TYPE
     raise ValueError(envelope)
+
+
+# ---------------------------------------------------------------------------
+# Forgeries
+# ---------------------------------------------------------------------------
+
+HMAC_KEY = b"ferry-tests shared secret"
+
+
+def hmac_sha256(data, key=HMAC_KEY):
+    """An HMAC-SHA256 tag over ``data`` (what HS256 / COSE alg 5 would carry)."""
+    import hmac
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def swap_protected(env_bytes, donor_bytes, media_type):
+    """``env_bytes`` with its protected header replaced by ``donor_bytes``' (both well
+    formed, both signed): the signature no longer covers the protected header it
+    travels with."""
+    if media_type == JWS_MEDIA_TYPE:
+        env, donor = json.loads(env_bytes), json.loads(donor_bytes)
+        env["protected"] = donor["protected"]
+        return canonical_json(env)
+    msg, donor = cbor_decode(env_bytes), cbor_decode(donor_bytes)
+    msg.value[0] = donor.value[0]
+    return cbor_encode(msg)
 
 
 # ---------------------------------------------------------------------------

@@ -77,6 +77,12 @@ ALG_HASH = {"PS256": "sha256", "PS384": "sha384", "PS512": "sha512",
             "ES256": "sha256", "ES384": "sha384", "ES512": "sha512"}
 COSE_ALG = {"PS256": -37, "PS384": -38, "PS512": -39, "ES256": -7, "ES384": -35, "ES512": -36}
 EC_WIDTH = {"ec256": 32, "ec384": 48, "ec521": 66}
+# Key specs Notation refuses (not in KEY_SPECS, which tests iterate as "every valid key"):
+# the alg is the one a naive signer would pick.
+WEAK_KEY_SPECS = {
+    "rsa1024": (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], "PS256", "sha256", -37),
+}
+ALL_KEY_SPECS = {**KEY_SPECS, **WEAK_KEY_SPECS}
 
 
 def run(cmd, cwd=None, input=None):
@@ -154,11 +160,11 @@ class Identity:
 
     @property
     def alg(self):
-        return KEY_SPECS[self.spec][1]
+        return ALL_KEY_SPECS[self.spec][1]
 
     @property
     def hash(self):
-        return KEY_SPECS[self.spec][2]
+        return ALL_KEY_SPECS[self.spec][2]
 
     @property
     def is_ec(self):
@@ -231,6 +237,43 @@ extendedKeyUsage = codeSigning
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 crlDistributionPoints = URI:{cdp}
+
+[ ext_leaf_noeku ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ ext_leaf_clientauth ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ ext_leaf_docsign ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = 1.3.6.1.5.5.7.3.36
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ ext_inter_not_ca ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ ext_inter_no_bc ]
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ ext_ca ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 
 [ ext_tsa ]
 basicConstraints = CA:FALSE
@@ -324,6 +367,8 @@ class PKI:
         self.crl_info = {}
         self._ts_lock = threading.Lock()
         self._ts_n = 0
+        self._forged = None
+        self._forged_lock = threading.Lock()
         self._build(leaf_specs or list(KEY_SPECS))
 
     # -- generation ---------------------------------------------------------
@@ -332,7 +377,7 @@ class PKI:
 
     def _key(self, name, spec):
         path = self._path(name + ".key")
-        run([OPENSSL, "genpkey"] + KEY_SPECS[spec][0] + ["-out", path])
+        run([OPENSSL, "genpkey"] + ALL_KEY_SPECS[spec][0] + ["-out", path])
         return path
 
     def _csr(self, name, key, subject):
@@ -421,6 +466,86 @@ class PKI:
                                                "20250101000000Z", "20990101000000Z")
         for name, path in self.crls.items():
             self.crl_info[name] = crl_info(path)
+
+    # -- forged-signature material (built on first use) -------------------------
+    def forgeries(self):
+        """Certificates and CRLs that must make a signature fail (tests/e2e/test_forged.py),
+        built once on first use, mostly with P-256 keys to stay cheap. A namespace with
+        Identities (leaf first, chain up to ``root`` unless said otherwise):
+
+          rsa1024       RSA-1024 leaf under ``inter`` (otherwise like rsa2048)
+          noeku         P-256 leaf without an EKU extension (valid for Notation)
+          docsign       P-256 leaf whose EKU is documentSigning only (no codeSigning:
+                        valid, the spec says the EKU MAY contain codeSigning)
+          clientauth    P-256 leaf whose EKU is clientAuth only (invalid)
+          under_not_ca  P-256 leaf issued by ``not_ca``, an intermediate with
+                        basicConstraints critical CA:FALSE (and keyCertSign) under root
+          under_no_bc   P-256 leaf issued by ``no_bc``, an intermediate without
+                        basicConstraints under root
+          loop_leaf     P-256 leaf issued by ``loop_a``; ``loop_a`` (CN=ferry loop A) is
+                        issued by ``loop_b`` (CN=ferry loop B), which is issued by
+                        ``loop_a``: a cross-signed pair with no root. ``loop_leaf.chain``
+                        is [leaf, loop_a, loop_b].
+        and ``crls`` {name: DER path} issued by ``inter``:
+          future        lists nothing,  lastUpdate 2027-06-01 (after VERIFICATION_TIME),
+                        nextUpdate 2099-01-01
+          future_revoked lists ``cdp``, same dates
+        """
+        with self._forged_lock:
+            if self._forged is None:
+                self._forged = self._build_forgeries()
+            return self._forged
+
+    def _build_forgeries(self):
+        import types
+        f = types.SimpleNamespace(crls={})
+        chain = [self.inter, self.root]
+
+        def under(ca, issuer_chain, name, spec, ext, subject=None):
+            return self._issue(ca, issuer_chain, name, spec,
+                               subject or f"{SUBJECT_BASE}/CN=ferry forged {name}", ext, LONG)
+
+        f.rsa1024 = under(self.inter_ca, chain, "rsa1024", "rsa1024", "ext_leaf")
+        f.noeku = under(self.inter_ca, chain, "noeku", "ec256", "ext_leaf_noeku")
+        f.docsign = under(self.inter_ca, chain, "docsign", "ec256", "ext_leaf_docsign")
+        f.clientauth = under(self.inter_ca, chain, "clientauth", "ec256", "ext_leaf_clientauth")
+
+        for attr, ext in (("not_ca", "ext_inter_not_ca"), ("no_bc", "ext_inter_no_bc")):
+            inter = under(self.root_ca, [self.root], attr, "ec256", ext)
+            ca = CA(self.dir, attr, "6001")
+            ca.cert, ca.key = inter.cert, inter.key
+            setattr(f, attr, inter)
+            setattr(f, "under_" + attr,
+                    under(ca, [inter, self.root], "under_" + attr, "ec256", "ext_leaf"))
+
+        # Cross-signed pair: self-signed bootstraps A0 / B0 give each key a certificate
+        # to sign the other with; the leaf is issued by A's key and name.
+        boot = {}
+        for side in ("a", "b"):
+            subject = f"{SUBJECT_BASE}/CN=ferry loop {side.upper()}"
+            ca, ident = self._self_signed(f"loop_{side}0", "ec256", subject, "7001")
+            boot[side] = (ca, ident, subject)
+        a_key, b_key = boot["a"][1].key, boot["b"][1].key
+        a_csr = self._csr("loop_a", a_key, boot["a"][2])
+        b_csr = self._csr("loop_b", b_key, boot["b"][2])
+        a_pem, b_pem = self._path("loop_a.pem"), self._path("loop_b.pem")
+        boot["b"][0].issue(a_csr, a_pem, "ext_ca", LONG)  # A issued by B
+        boot["a"][0].issue(b_csr, b_pem, "ext_ca", LONG)  # B issued by A
+        f.loop_b = Identity("loop_b", b_key, b_pem, [], "ec256", boot["b"][2])
+        f.loop_a = Identity("loop_a", a_key, a_pem, [f.loop_b], "ec256", boot["a"][2])
+        f.loop_leaf = under(boot["a"][0], [f.loop_a, f.loop_b], "loop_leaf", "ec256", "ext_leaf")
+
+        d = self._path("crl")
+        os.makedirs(d, exist_ok=True)
+        # A clean database for the intermediate (its own one has ``cdp`` revoked).
+        clean = CA(self.dir, "inter_clean", "2001")
+        clean.cert, clean.key = self.inter.cert, self.inter.key
+        f.crls["future"] = clean.gencrl(os.path.join(d, "future.crl"),
+                                        "20270601000000Z", "20990101000000Z")
+        f.crls["future_revoked"] = self.inter_ca.gencrl(os.path.join(d, "future_revoked.crl"),
+                                                        "20270601000000Z", "20990101000000Z")
+        f.crl_info = {n: crl_info(p) for n, p in f.crls.items()}
+        return f
 
     # -- accessors ------------------------------------------------------------
     def __getitem__(self, name):

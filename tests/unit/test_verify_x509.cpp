@@ -134,6 +134,21 @@ TEST_CASE("x509: chain structure errors")
     e = validate_code_signing_chain(to_chain({c.root.get(), c.root.get()}));
     CHECK(contains(e, "leaf certificate with subject \"CN=Test Root"));
   }
+  SUBCASE("chain longer than k_max_chain_length: refused before any signature check")
+  {
+    std::vector<X509*> certs = {c.leaf.get()};
+    while (certs.size() < k_max_chain_length) certs.push_back(c.intermediate.get());
+    certs.push_back(c.root.get());
+    REQUIRE(certs.size() == k_max_chain_length + 1);
+    std::string e = validate_code_signing_chain(to_chain(certs));
+    CHECK(e == "certificate chain is too long: it has 101 certificates, at most 100 are accepted");
+    CHECK(validate_timestamping_chain(to_chain(certs)) == e);
+    // At the bound the chain is walked (and fails on the repeated intermediate).
+    certs.erase(certs.begin() + 1);
+    e = validate_code_signing_chain(to_chain(certs));
+    CHECK_FALSE(contains(e, "too long"));
+    CHECK(contains(e, "is not issued by"));
+  }
   SUBCASE("intermediate without CA")
   {
     auto key = make_key("rsa", 2048);

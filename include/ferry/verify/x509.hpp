@@ -3,6 +3,7 @@
 /// The chain is exactly the envelope's, leaf first; no path building.
 #include <ferry/verify/openssl.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -19,11 +20,17 @@ struct KeySpec {
 /// bits is not supported", ...) for anything else.
 std::optional<KeySpec> key_spec(X509* cert, std::string* error);
 
+/// The longest certificate chain accepted (envelope or TSA chain): OpenSSL's default
+/// verification depth, far beyond any real PKI. A longer chain fails before any signature
+/// check ("certificate chain is too long: ...").
+inline constexpr std::size_t k_max_chain_length = 100;
+
 /// Validates a code-signing chain structurally (SPEC §4): order leaf→root, each cert signed by
 /// the next with matching issuer/subject, the last self-signed and self-issued, CA rules
 /// (basicConstraints cA, pathLen, keyUsage critical with keyCertSign), leaf rules (keyUsage
 /// critical with digitalSignature only among the listed bits, EKU restrictions, key spec).
-/// No validity-period checks. Returns "" when valid, else the reason.
+/// At most k_max_chain_length certificates. No validity-period checks. Returns "" when
+/// valid, else the reason.
 std::string validate_code_signing_chain(const Chain& chain);
 
 /// Same for a timestamping (TSA) chain: CA rules without the keyUsage criticality

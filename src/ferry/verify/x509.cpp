@@ -269,6 +269,11 @@ std::string validate_self_signed_leaf(X509* cert)
 std::string validate_chain(const Chain& chain, bool timestamping)
 {
   if (chain.empty()) return "certificate chain must contain at least one certificate";
+  // Not in notation (which walks any length): every link costs two signature checks with
+  // keys the envelope chooses, so an envelope could make verification arbitrarily slow.
+  if (chain.size() > k_max_chain_length)
+    return "certificate chain is too long: it has " + std::to_string(chain.size()) +
+           " certificates, at most " + std::to_string(k_max_chain_length) + " are accepted";
   if (chain.size() == 1) {
     X509* cert = chain[0].get();
     if (auto e = validate_self_signed_leaf(cert); !e.empty()) return e;
