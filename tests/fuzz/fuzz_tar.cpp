@@ -1,5 +1,5 @@
 // Bundles as tar or tar.zst bytes: the layout reader (index.json, manifests, entry rules),
-// the in-place tar index, and a pass over every blob the graph names.
+// the in-place tar index, the structure check, and a pass over every blob the graph names.
 #include "fuzz_common.hpp"
 
 #include <ferry/manifest.hpp>
@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   expect_only_ferry_errors([&] {
     auto reader = ferry::LayoutReader::open(path, ferry::BundleFormat::tar);
+    reader->check_structure();
     std::set<ferry::Digest> wanted;
     for (const auto& e : reader->index_entries()) wanted.insert(e.digest);
     for (const auto& d : reader->metadata().all()) {

@@ -741,7 +741,8 @@ class TarReader : public LayoutReader {
 public:
   TarReader(const fs::path& path, BundleFormat format) : LayoutReader(path, format)
   {
-    if (format == BundleFormat::tar) {
+    if (format == BundleFormat::tar && has_zstd_magic(path)) m_format = BundleFormat::tar_zst;  // named .tar, is zstd
+    if (m_format == BundleFormat::tar) {
       // An uncompressed tar: its headers are walked once (every entry checked against the
       // layout rules, a cut archive found), then index.json and the manifests are read in
       // place.

@@ -156,7 +156,7 @@ struct Scanner {
     try {
       bytes = read_all(data, k_max_index, "index.json");
     } catch (const Error& e) {
-      problem("", std::string("index.json: ") + e.what());
+      problem("", e.what());  // read_all names index.json
       return;
     }
     have_index = true;
