@@ -144,21 +144,11 @@ def write_archive(path, entries, truncate_at=None):
 
 
 def layout_entries(layout_dir):
-    """The layout's files as entries in ferry's order (V.pack_layout's order)."""
-    blob_dir = os.path.join(layout_dir, "blobs", "sha256")
-    names = sorted(os.listdir(blob_dir))
-    data = {}
-    for n in names:
-        with open(os.path.join(blob_dir, n), "rb") as f:
-            data[n] = f.read()
-    manifests = [n for n in names if V._is_manifest(data[n])]
-    others = sorted((n for n in names if n not in manifests), key=lambda n: (len(data[n]), n))
+    """The layout's files as entries in ferry's order (V.layout_order)."""
     entries = []
-    for name in ("oci-layout", "index.json"):
-        with open(os.path.join(layout_dir, name), "rb") as f:
-            entries.append(Entry(name, f.read()))
-    for n in manifests + others:
-        entries.append(Entry(f"blobs/sha256/{n}", data[n]))
+    for arcname, path in V.layout_order(layout_dir):
+        with open(path, "rb") as f:
+            entries.append(Entry(arcname, f.read()))
     return entries
 
 

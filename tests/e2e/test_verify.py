@@ -256,10 +256,9 @@ def _is_manifest(data):
         doc.get("mediaType") in R.MANIFEST_TYPES or "layers" in doc or "manifests" in doc)
 
 
-def pack_layout(layout_dir, out):
-    """Tars a layout in ferry's entry order (design §3): oci-layout, index.json, every
-    manifest/index, then the other blobs smallest first; ``*.tar.zst`` is compressed
-    with the zstd CLI."""
+def layout_order(layout_dir):
+    """The layout's files in ferry's tar order (design §3): oci-layout, index.json, every
+    manifest/index, then the other blobs smallest first; as (arcname, path) pairs."""
     blob_dir = os.path.join(layout_dir, "blobs", "sha256")
     names = sorted(os.listdir(blob_dir))
     data = {}
@@ -268,12 +267,17 @@ def pack_layout(layout_dir, out):
             data[n] = f.read()
     manifests = [n for n in names if _is_manifest(data[n])]
     others = sorted((n for n in names if n not in manifests), key=lambda n: (len(data[n]), n))
+    return ([(name, os.path.join(layout_dir, name)) for name in ("oci-layout", "index.json")] +
+            [(f"blobs/sha256/{n}", os.path.join(blob_dir, n)) for n in manifests + others])
+
+
+def pack_layout(layout_dir, out):
+    """Tars a layout in ferry's entry order (``layout_order``); ``*.tar.zst`` is
+    compressed with the zstd CLI."""
     tar_path = out[:-4] if out.endswith(".zst") else out
     with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tf:
-        for name in ("oci-layout", "index.json"):
-            tf.add(os.path.join(layout_dir, name), arcname=name, recursive=False)
-        for n in manifests + others:
-            tf.add(os.path.join(blob_dir, n), arcname=f"blobs/sha256/{n}", recursive=False)
+        for arcname, path in layout_order(layout_dir):
+            tf.add(path, arcname=arcname, recursive=False)
     if out.endswith(".zst"):
         P.run(["zstd", "-q", "-f", "--rm", "-o", out, tar_path])
     return out
