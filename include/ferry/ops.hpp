@@ -42,6 +42,18 @@ struct SaveOptions {
   std::function<std::string(const std::string& url)> fetch_crl;
   /// Reuse what an interrupted save of the same plan left in `<output>.partial` (issue 5).
   bool resume = true;
+  /// `--dry-run`: resolve the references and walk their graphs (manifests are fetched),
+  /// then report the plan in SaveResult::plan; no blob is fetched and nothing is written.
+  bool dry_run = false;
+};
+
+/// One step of a dry run's plan: `action` on `desc` (in `repository`, for push).
+struct PlanStep {
+  std::string action;      ///< save: "write" (manifests, trust files) or "fetch" (blobs); push:
+                           ///< "upload", "mount", "present", "push", "tag", "unchanged"
+  std::string repository;  ///< push: the destination repository; save: the source one
+  Descriptor desc;
+  std::string tag;  ///< push "tag"/"unchanged": the tag
 };
 
 struct SaveResult {
@@ -60,6 +72,11 @@ struct SaveResult {
   std::size_t resumed_blobs = 0;
   std::size_t continued_blobs = 0;  ///< blobs continued from a checkpoint
   std::uint64_t resumed_bytes = 0;
+  /// Dry run: every bundle entry in order, and the partial output a real run would resume
+  /// from, if one is there.
+  bool dry_run = false;
+  std::vector<PlanStep> plan;
+  std::optional<std::filesystem::path> partial;
 };
 
 /// Copies every reference with its whole graph (and referrers) into a new bundle,
@@ -79,6 +96,9 @@ struct PushOptions {
   /// Runs after everything is pushed and before the destination is re-read for the proof.
   /// For tests (the CLI sets it only from FERRY_TEST_HOOK_BEFORE_PROOF).
   std::function<void()> before_proof;
+  /// `--dry-run`: ask the destination what it has (HEAD, tag lookups) and report the plan in
+  /// PushResult::plan; nothing is uploaded, mounted, written or tagged, and there is no proof.
+  bool dry_run = false;
 };
 
 struct PushResult {
@@ -104,6 +124,10 @@ struct PushResult {
   std::optional<verify::VerifyReport> verification;
   /// The destination re-read after the push and compared with what was pushed.
   Proof proof;
+  /// Dry run: what a push would do, per repository (the counters above then count what
+  /// would be pushed, mounted, skipped, written).
+  bool dry_run = false;
+  std::vector<PlanStep> plan;
 
   bool verification_failed() const { return verification && !verification->verified; }
   /// Verification (when asked for) passed and the proof found nothing missing. A push that

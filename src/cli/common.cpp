@@ -243,4 +243,27 @@ Logger make_logger(const GlobalOptions& global)
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
+nlohmann::json plan_json(const std::vector<PlanStep>& plan)
+{
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& step : plan) {
+    nlohmann::json j = {{"action", step.action},
+                        {"repository", step.repository},
+                        {"digest", step.desc.digest.str()},
+                        {"mediaType", step.desc.media_type},
+                        {"size", step.desc.size}};
+    if (!step.tag.empty()) j["tag"] = step.tag;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+void print_plan(const std::vector<PlanStep>& plan)
+{
+  for (const auto& step : plan)
+    std::printf("%-9s %s %s%s (%s, %s)\n", step.action.c_str(), step.repository.c_str(), step.desc.digest.str().c_str(),
+                step.tag.empty() ? "" : (" as :" + step.tag).c_str(), step.desc.media_type.c_str(),
+                human_bytes(step.desc.size).c_str());
+}
+
 } // namespace ferry::cli

@@ -55,6 +55,10 @@ struct TrustFlags {
 /// A logger writing to stderr unless quiet.
 Logger make_logger(const GlobalOptions& global);
 
+/// A dry run's plan as JSON (save/push --dry-run --json) and as lines for people.
+nlohmann::json plan_json(const std::vector<PlanStep>& plan);
+void print_plan(const std::vector<PlanStep>& plan);
+
 /// The verification report as JSON (verify --json; push/copy --verify under `verification`).
 nlohmann::json verify_report_json(const verify::VerifyReport& report);
 

@@ -104,8 +104,16 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     doc["fallbackIndexesWritten"] = r.fallback_indexes_written;
     doc["referrersApi"] = r.referrers_api;
     doc["verification"] = r.verification ? verify_report_json(*r.verification) : nlohmann::json(nullptr);
-    doc["proof"] = proof_json(r.proof);
+    doc["proof"] = r.dry_run ? nlohmann::json(nullptr) : proof_json(r.proof);
+    doc["dryRun"] = r.dry_run;
+    if (r.dry_run) doc["plan"] = plan_json(r.plan);
     print_json(doc);
+  } else if (r.dry_run) {
+    print_plan(r.plan);
+    std::printf("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
+                "push, %zu already there; tags: %zu to write, %zu unchanged\n",
+                r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
+                r.manifests_skipped, r.tags_written, r.tags_unchanged);
   } else {
     for (const auto& root : r.roots)
       std::printf("%s %s %s\n", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
@@ -131,6 +139,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string target;
     std::string format;
     std::vector<std::string> maps;
+    bool dry_run = false;
     OutputOptions out;
     RegistryFlags registry;
     VerifyGate verify;
@@ -141,6 +150,8 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
   cmd->add_option("--map", s->maps, "Rename a source repository: SRC_REPO=DST_REPO (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_flag("--dry-run", s->dry_run,
+                "Print the plan (what would be uploaded, mounted, already there; manifests; tags) and send nothing");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   s->verify.add_to(*cmd);
@@ -158,6 +169,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       }
       opts.verify = s->verify.build(opts.bundle, opts.format.value_or(format_from_path(opts.bundle)));
       opts.before_proof = test_hook_before_proof();
+      opts.dry_run = s->dry_run;
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);

@@ -43,7 +43,10 @@ nlohmann::json to_json(const SaveResult& r)
           {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes},
           {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)},
           {"failures", r.failures},
-          {"resumed", {{"blobs", r.resumed_blobs}, {"continuedBlobs", r.continued_blobs}, {"bytes", r.resumed_bytes}}}};
+          {"resumed", {{"blobs", r.resumed_blobs}, {"continuedBlobs", r.continued_blobs}, {"bytes", r.resumed_bytes}}},
+          {"dryRun", r.dry_run},
+          {"plan", r.dry_run ? plan_json(r.plan) : nlohmann::json(nullptr)},
+          {"partial", r.partial ? nlohmann::json(r.partial->string()) : nlohmann::json(nullptr)}};
 }
 
 } // namespace
@@ -65,6 +68,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     bool fetch_crls = false;
     bool keep_going = false;
     bool no_resume = false;
+    bool dry_run = false;
     OutputOptions out;
     RegistryFlags registry;
   };
@@ -87,6 +91,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
                 "Start afresh: ignore (and replace) what an interrupted save left in OUTPUT.partial");
   cmd->add_flag("--fetch-crls", s->fetch_crls,
                 "Download the CRLs the saved signatures name (distribution points) and carry them");
+  cmd->add_flag("--dry-run", s->dry_run,
+                "Resolve the references and walk their graphs, print the plan (every entry, total bytes) and write nothing");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   cmd->callback([s, &global, &action] {
@@ -104,6 +110,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       opts.graph.referrers = !s->no_referrers;
       opts.keep_going = s->keep_going;
       opts.resume = !s->no_resume;
+      opts.dry_run = s->dry_run;
       opts.graph.artifact_types = s->artifact_types;
       if (!s->registry.options.username.empty()) {
         // Explicit credentials belong to one registry (design §8): never hand them to others.
@@ -143,6 +150,14 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       auto result = save(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
       if (s->out.json) {
         print_json(to_json(result));
+      } else if (result.dry_run) {
+        print_plan(result.plan);
+        std::printf("dry run, nothing written: %s would hold %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n",
+                    result.output.c_str(), result.roots.size(), result.referrers, result.manifests, result.blobs,
+                    human_bytes(result.bytes).c_str());
+        if (result.partial)
+          std::printf("%s holds an interrupted save: a real run resumes from it (--no-resume starts afresh)\n",
+                      result.partial->c_str());
       } else {
         for (const auto& root : result.roots)
           std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());

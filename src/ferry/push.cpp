@@ -85,6 +85,8 @@ PushResult push(const PushOptions& options, const RepositoryOpener& open, const 
   detail::TransferOptions transfer;
   transfer.concurrency = options.concurrency;
   transfer.before_proof = options.before_proof;
+  transfer.dry_run = options.dry_run;
+  result.dry_run = options.dry_run;
   detail::transfer(jobs, detail::bundle_feed(*bundle, options.concurrency), std::move(transfer), result, log);
   return result;
 }

@@ -279,7 +279,8 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       options.output.string());
 
   std::vector<TrustFile> trust_files = options.trust;
-  for (auto& f : missing_crls(graph, options, log)) trust_files.push_back(std::move(f));
+  if (!options.dry_run)  // a dry run fetches no blob and no CRL
+    for (auto& f : missing_crls(graph, options, log)) trust_files.push_back(std::move(f));
   std::optional<TrustArtifact> trust;
   if (!trust_files.empty()) {
     trust = build_trust_artifact(trust_files);
@@ -297,6 +298,19 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   }
   for (const auto& b : blobs) items.push_back({b, std::nullopt});
   std::string index = build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt);
+  if (options.dry_run) {
+    result.dry_run = true;
+    std::map<const Source*, std::string> names;
+    for (const auto& r : repos) names[r.get()] = r->display();
+    for (const auto& item : items) {
+      auto origin = graph.origin.find(item.desc.digest);
+      std::string repo = origin != graph.origin.end() ? names[origin->second] : "";
+      result.plan.push_back({item.bytes ? "write" : "fetch", repo, item.desc, {}});
+    }
+    fs::path partial = options.output.string() + ".partial";
+    if (options.resume && fs::exists(partial)) result.partial = partial;
+    return result;
+  }
   BundleWriter::Options wopts;
   wopts.resume = options.resume;
   auto writer = BundleWriter::create(options.output, result.format, index, std::move(items), wopts);

@@ -48,17 +48,29 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
   // 1. Blobs the registry lacks: HEAD, then mount what another repository of the same
   // registry holds, then upload the rest.
   auto blobs = graph.blobs();
-  std::vector<Descriptor> missing;
+  std::vector<Descriptor> missing, present;
   parallel_for_each(blobs, options.concurrency, [&](const Descriptor& d) {
     bool have = repo.exists(d);
     std::lock_guard lock(result_mutex);
     if (have) ++result.blobs_skipped;
-    else missing.push_back(d);
+    (have ? present : missing).push_back(d);
   });
   std::vector<Descriptor> to_mount, to_upload;
   for (const auto& d : missing) {
     auto it = options.placed.find(d.digest);
     (it != options.placed.end() && it->second != repo.name() ? to_mount : to_upload).push_back(d);
+  }
+  if (options.dry_run) {
+    for (const auto& d : present) result.plan.push_back({"present", where, d, {}});
+    for (const auto& d : to_mount) result.plan.push_back({"mount", where, d, {}});
+    for (const auto& d : to_upload) {
+      result.plan.push_back({"upload", where, d, {}});
+      result.bytes_pushed += d.size;
+    }
+    result.blobs_mounted += to_mount.size();
+    result.blobs_pushed += to_upload.size();
+    for (const auto& d : blobs) options.placed.emplace(d.digest, repo.name());
+    return;
   }
   parallel_for_each(to_mount, options.concurrency, [&](const Descriptor& d) {
     bool ok = repo.mount(d, options.placed.at(d.digest));
@@ -95,9 +107,10 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
   for (const auto& wave : manifest_waves(graph)) {
     parallel_for_each(wave, options.concurrency, [&](const Descriptor& m) {
       bool have = repo.exists(m);
-      if (!have) repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
+      if (!have && !options.dry_run) repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
       std::lock_guard lock(result_mutex);
       ++(have ? result.manifests_skipped : result.manifests_pushed);
+      if (options.dry_run) result.plan.push_back({have ? "present" : "push", where, m, {}});
     });
   }
 
@@ -108,11 +121,16 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
     if (root.tag.empty()) return;
     auto current = repo.resolve_optional(root.tag);
     bool same = current && current->digest == root.desc.digest;
-    if (!same) repo.put_manifest(root.desc, *graph.manifests.get(root.desc.digest), root.tag);
+    if (!same && !options.dry_run) repo.put_manifest(root.desc, *graph.manifests.get(root.desc.digest), root.tag);
     std::lock_guard lock(result_mutex);
     ++(same ? result.tags_unchanged : result.tags_written);
-    if (!same) log("tagged " + where + ":" + root.tag);
+    if (options.dry_run) result.plan.push_back({same ? "unchanged" : "tag", where, root.desc, root.tag});
+    else if (!same) log("tagged " + where + ":" + root.tag);
   });
+  if (options.dry_run) {
+    result.referrers += graph.referrer_nodes.size();
+    return;
+  }
 
   // 4. Referrer links: the registry indexes them itself when it has the API; else the
   // fallback index of each subject is merged (never clobbered).
@@ -183,6 +201,10 @@ void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOpt
     } catch (...) {
       rethrow_with_context(options.verb + " to " + job.repo->display());
     }
+  }
+  if (options.dry_run) {
+    log("dry run: nothing was sent");
+    return;
   }
   if (options.before_proof) options.before_proof();
   for (auto& job : jobs) {

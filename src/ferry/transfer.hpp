@@ -35,6 +35,8 @@ struct TransferOptions {
   /// cross-repository mount source). Grows as repositories are pushed.
   std::map<Digest, std::string> placed;
   std::function<void()> before_proof;
+  /// Ask, do not send: record the plan in the result (PushOptions::dry_run).
+  bool dry_run = false;
 };
 
 /// Pushes each job in turn — blobs the repository lacks (HEAD; then mounted from `placed`;

@@ -524,6 +524,89 @@ class SaveOptions(E2E):
         self.assert_same_graph("demo/multi", self.dst, "bydigest/demo/multi")
 
 
+class DryRun(E2E):
+    """save --dry-run and push --dry-run (issue 7): the full plan, nothing written or sent."""
+
+    def test_save_dry_run_plans_exactly_what_save_writes(self):
+        fx = self.fx
+        for fmt in ("tar", "tar.zst", "dir"):
+            with self.subTest(fmt=fmt):
+                out = self.path(f"dry.{fmt}" if fmt != "dir" else "dry-dir")
+                before = R.storage_snapshot(self.tmp)
+                doc = self.ferry_json("save", "--plain-http", "--dry-run", self.app_ref, self.multi_ref,
+                                      "-o", out)
+                self.assertEqual(R.snapshot_diff(before, R.storage_snapshot(self.tmp)), [],
+                                 "a dry run wrote files")
+                self.assertFalse(os.path.exists(out))
+                self.assertFalse(os.path.exists(out + ".partial"))
+                self.assertIs(doc["dryRun"], True)
+                plan = doc["plan"]
+                # The real save: its bundle holds exactly the planned blobs, in that order.
+                real = self.ferry_json("save", "--plain-http", self.app_ref, self.multi_ref, "-o", out)
+                self.assertIs(real["dryRun"], False)
+                b = R.read_bundle(out)
+                self.assertEqual(sorted(p["digest"] for p in plan), sorted(b.blob_digests()))
+                self.assertEqual(sum(p["size"] for p in plan if p["action"] == "fetch")
+                                 + sum(p["size"] for p in plan if p["action"] == "write"),
+                                 sum(len(b.blob(d)) for d in b.blob_digests()))
+                for key in ("manifests", "referrers", "blobs", "bytes"):
+                    self.assertEqual(doc[key], real[key], key)
+                if fmt != "dir":
+                    self.assertEqual([p["digest"] for p in plan],
+                                     ["sha256:" + n.rsplit("/", 1)[1] for n in b.order
+                                      if n.startswith("blobs/")], "the plan is the tar's order")
+                fetch = {p["digest"]: p for p in plan if p["action"] == "fetch"}
+                for layer in fx["app_layers"]:
+                    self.assertEqual(fetch[layer]["repository"], f"{self.src.host}/demo/app")
+                for p in plan:
+                    self.assertIn(p["action"], ("fetch", "write"))
+
+    def test_save_dry_run_human_and_partial(self):
+        out = self.path("human.tar")
+        with open(out + ".partial", "wb") as f:
+            f.write(b"left by an interrupted save")
+        proc = self.ferry("save", "--plain-http", "--dry-run", self.app_ref, "-o", out)
+        self.assertIn("dry run, nothing written", proc.stdout)
+        self.assertIn(self.fx["app_layers"][1], proc.stdout)
+        self.assertIn("a real run resumes from it", proc.stdout)
+        with open(out + ".partial", "rb") as f:
+            self.assertEqual(f.read(), b"left by an interrupted save")
+        self.assertFalse(os.path.exists(out))
+
+    def test_push_dry_run_asks_and_sends_nothing(self):
+        fx = self.fx
+        bundle = self.path("to-push.tar")
+        self.ferry("save", "--plain-http", self.app_ref, self.multi_ref, "-o", bundle)
+        target = self.dst.host + "/dry"
+        before = R.storage_snapshot(self.dst.storage)
+        doc = self.ferry_json("push", "--plain-http", "--dry-run", bundle, target)
+        self.assertEqual(R.snapshot_diff(before, R.storage_snapshot(self.dst.storage)), [],
+                         "a dry run changed the registry")
+        self.assertIs(doc["dryRun"], True)
+        self.assertIsNone(doc["proof"])
+        plan = doc["plan"]
+        b = R.read_bundle(bundle)
+        uploads = {p["digest"] for p in plan if p["action"] == "upload"}
+        pushes = {p["digest"] for p in plan if p["action"] == "push"}
+        tags = {(p["repository"], p["tag"]) for p in plan if p["action"] == "tag"}
+        self.assertTrue(set(fx["app_layers"]) <= uploads)
+        self.assertIn(fx["app"], pushes)
+        self.assertIn(fx["app_sig"], pushes)
+        self.assertEqual(tags, {(f"{target}/demo/app", "v1"), (f"{target}/demo/multi", "v2")})
+        self.assertEqual(doc["blobs"]["pushed"], len([p for p in plan if p["action"] == "upload"]))
+        self.assertEqual(doc["blobs"]["bytes"], sum(p["size"] for p in plan if p["action"] == "upload"))
+        self.assertTrue(uploads | pushes <= set(b.blob_digests()))
+        # After the real push, the plan is: everything there, tags unchanged.
+        self.ferry("push", "--plain-http", bundle, target)
+        again = self.ferry_json("push", "--plain-http", "--dry-run", bundle, target)
+        actions = {p["action"] for p in again["plan"]}
+        self.assertEqual(actions, {"present", "unchanged"}, again["plan"])
+        self.assertEqual(again["blobs"]["pushed"], 0)
+        self.assertEqual(again["tags"]["unchanged"], 2)
+        proc = self.ferry("push", "--plain-http", "--dry-run", bundle, target)
+        self.assertIn("dry run, nothing sent", proc.stdout)
+
+
 class Errors(E2E):
     """f. exit codes and one-line errors."""
 
