@@ -242,8 +242,8 @@ Where trust material carried in a bundle is unpacked while \fB\-\-trust\-pin\fR 
 and where \fBcopy \-\-verify\fR stages the graph it verifies.
 .TP
 .B FERRY_TEST_HOOK_BEFORE_PROOF
-For tests only: a command that \fBpush\fR runs between the push and the proof, to simulate a
-registry that loses a referrer.
+For tests only: a command that \fBpush\fR and \fBcopy\fR run between the transfer and the
+proof, to simulate a registry that loses a referrer.
 .SH FILES
 .TP
 .I $DOCKER_CONFIG/config.json\fR, \fI~/.docker/config.json
