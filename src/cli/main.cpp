@@ -1,5 +1,6 @@
 // ferry: carries signed OCI artifacts across an air gap. The thin CLI over libferry.
 #include "common.hpp"
+#include "docgen.hpp"
 
 #include <ferry/error.hpp>
 
@@ -22,6 +23,7 @@ int main(int argc, char** argv)
   cli::register_verify(app, global, action);
   cli::register_sign(app, global, action);
   cli::register_copy(app, global, action);
+  cli::register_docs(app, action);  // last: it walks every subcommand
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -30,6 +32,8 @@ int main(int argc, char** argv)
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::Success&) {
+    return 0;  // --help-man, printed
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "ferry: error: %s (see ferry --help)\n", e.what());
     return 2;
