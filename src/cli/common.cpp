@@ -223,7 +223,10 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
                     {"fresh", c.fresh}});
   return {{"schemaVersion", 1},
           {"command", "verify"},
+          {"ferryVersion", FERRY_VERSION},
           {"bundle", r.bundle.string()},
+          {"format", format_name(r.format)},
+          {"bundleDigest", r.bundle_digest ? nlohmann::json(r.bundle_digest->str()) : nlohmann::json(nullptr)},
           {"verified", r.verified},
           {"verificationTime", format_rfc3339(r.time)},
           {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},

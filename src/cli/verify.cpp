@@ -17,6 +17,7 @@ void print_human(const VerifyReport& r, bool integrity_only)
 {
   std::printf("%s: integrity %s (%zu blobs, %s)\n", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
               human_bytes(r.bytes).c_str());
+  if (r.bundle_digest) std::printf("bundle digest (of index.json): %s\n", r.bundle_digest->str().c_str());
   for (const auto& p : r.problems) std::printf("  problem: %s\n", p.message.c_str());
   if (!integrity_only) {
     for (const auto& a : r.artifacts) {
@@ -44,6 +45,25 @@ void print_human(const VerifyReport& r, bool integrity_only)
   std::printf("verification %s\n", r.verified ? "passed" : "FAILED");
 }
 
+// The trust material the verdict rests on, for the auditor's record: the pin of bundled
+// trust, or the files given (with the trust policy's digest).
+nlohmann::json trust_json(const TrustFlags& t, bool integrity_only)
+{
+  if (integrity_only) return nullptr;
+  nlohmann::json j = {{"source", t.trust_pin.empty() ? "files" : "bundle"},
+                      {"pin", t.trust_pin.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.trust_pin)},
+                      {"trustPolicy", t.trust_policy.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.trust_policy)},
+                      {"trustStore", t.trust_store.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.trust_store)},
+                      {"crls", t.crls},
+                      {"scope", t.scope.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.scope)}};
+  j["trustPolicyDigest"] = nullptr;
+  if (!t.trust_policy.empty()) {
+    FileReader r(t.trust_policy);
+    j["trustPolicyDigest"] = Digest::of(read_all(r, 16 << 20, t.trust_policy)).str();
+  }
+  return j;
+}
+
 } // namespace
 
 void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
@@ -67,24 +87,16 @@ void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       VerifyOptions opts = s->trust.build(s->bundle, format, s->integrity_only);
       auto report = verify_bundle(s->bundle, format, opts);
-      if (s->out.json) print_json(verify_report_json(report));
-      else print_human(report, opts.integrity_only);
-      if (!report.verified) {
-        // One line on stderr saying why, as for every failure (design §2).
-        std::string why;
-        if (!report.problems.empty())
-          why = report.problems.front().message +
-                (report.problems.size() > 1 ? " (and " + std::to_string(report.problems.size() - 1) + " more problems)" : "");
-        else if (report.artifacts.empty())
-          why = "the bundle has no artifact to verify";
-        else
-          for (const auto& a : report.artifacts)
-            if (!a.verified) {
-              why = a.reference + ": " + a.reason;
-              break;
-            }
-        std::fprintf(stderr, "ferry: error: %s: verification failed: %s\n", s->bundle.c_str(), why.c_str());
+      if (s->out.json) {
+        auto doc = verify_report_json(report);
+        doc["trust"] = trust_json(s->trust, opts.integrity_only);
+        print_json(doc);
+      } else {
+        print_human(report, opts.integrity_only);
       }
+      if (!report.verified)  // one line on stderr saying why, as for every failure (design §2)
+        std::fprintf(stderr, "ferry: error: %s: verification failed: %s\n", s->bundle.c_str(),
+                     verification_failure(report).c_str());
       return report.verified ? 0 : 3;
     };
   });

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct BundleScan {
   std::map<Digest, std::string> envelopes;
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;
+  /// The digest of index.json's bytes: with every blob verified against its name and the
+  /// graph complete, it identifies the whole content, whatever the bundle's format.
+  std::optional<Digest> index_digest;
   std::vector<IntegrityProblem> problems;
   bool ok() const { return problems.empty(); }
 };

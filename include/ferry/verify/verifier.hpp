@@ -63,6 +63,8 @@ struct VerifyReport {
   bool verified = false;
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;
+  /// BundleScan::index_digest: the bundle's identity in the auditor's record.
+  std::optional<Digest> bundle_digest;
   std::vector<IntegrityProblem> problems;
   std::vector<ArtifactVerdict> artifacts;
   std::vector<CrlInfo> crls;

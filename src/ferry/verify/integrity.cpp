@@ -160,6 +160,7 @@ struct Scanner {
       return;
     }
     have_index = true;
+    scan.index_digest = Digest::of(bytes);
     json j = json::parse(bytes, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       problem("", "index.json is not a JSON object");

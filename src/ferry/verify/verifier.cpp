@@ -273,6 +273,7 @@ VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat for
   auto scan = scan_bundle(bundle, format);
   report.blobs = scan->blobs;
   report.bytes = scan->bytes;
+  report.bundle_digest = scan->index_digest;
   report.problems = scan->problems;
   report.crls = options.crls.describe(options.now);
   if (options.integrity_only) {
