@@ -115,13 +115,37 @@ TEST_CASE("referrers: endless pagination is bounded")
     ++calls;
     HttpHeaders h;
     h.add("Content-Type", std::string(media_type::k_oci_index));
-    h.add("Link", "</v2/app/referrers/x?page=again>; rel=\"next\"");
+    h.add("Link", "</v2/app/referrers/x?page=" + std::to_string(calls) + ">; rel=\"next\"");
     return make_response(200, R"({"schemaVersion":2,"manifests":[]})", h);
   };
   Repository repo(client, FakeRegistry::k_base, "app");
   Descriptor subject = desc_of(media_type::k_oci_manifest, "{}");
   CHECK_THROWS_WITH_AS(repo.referrers(subject), doctest::Contains("pages"), Error);
   CHECK(calls == k_max_referrer_pages);
+}
+
+TEST_CASE("referrers: a Link back to a page already read, or to another host, stops at once")
+{
+  for (std::string link : {"/v2/app/referrers/x?page=1", "http://other.test/v2/app/referrers/x?page=1",
+                           "http://fake.test:8080/v2/app/referrers/x?page=1", "https://fake.test/v2/app/referrers/x?page=1"}) {
+    CAPTURE(link);
+    FakeHttpClient client;
+    std::vector<std::string> urls;
+    client.handler = [&](const HttpRequest& request) {
+      urls.push_back(request.url);
+      HttpHeaders h;
+      h.add("Content-Type", std::string(media_type::k_oci_index));
+      h.add("Link", "<" + link + ">; rel=\"next\"");
+      return make_response(200, R"({"schemaVersion":2,"manifests":[]})", h);
+    };
+    Repository repo(client, FakeRegistry::k_base, "app");
+    Descriptor subject = desc_of(media_type::k_oci_manifest, "{}");
+    bool same_host = link[0] == '/';
+    CHECK_THROWS_WITH_AS(repo.referrers(subject),
+                         doctest::Contains(same_host ? "a page already read" : "another host"), Error);
+    for (const auto& url : urls) CHECK(url.rfind("http://fake.test/", 0) == 0);
+    CHECK(urls.size() == (same_host ? 2u : 1u));
+  }
 }
 
 TEST_CASE("next_link parses RFC 8288 Link headers")

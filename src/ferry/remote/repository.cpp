@@ -3,6 +3,7 @@
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/remote/curl_http_client.hpp>
 #include <ferry/remote/retry.hpp>
 
 #include <nlohmann/json.hpp>
@@ -429,6 +430,8 @@ std::optional<std::vector<Descriptor>> Repository::referrers_via_api(const Descr
   std::string next = url("/referrers/" + subject.digest.str());
   if (!artifact_type.empty()) next += "?artifactType=" + artifact_type;
   std::vector<Descriptor> out;
+  const std::string origin = url_origin(m_base_url);
+  std::set<std::string> visited{next};
   for (int page = 0; page < k_max_referrer_pages; ++page) {
     HttpRequest req;
     req.url = next;
@@ -452,7 +455,15 @@ std::optional<std::vector<Descriptor>> Repository::referrers_via_api(const Descr
     auto link = resp.headers.get("Link");
     auto target = link ? next_link(*link) : std::nullopt;
     if (!target) return out;
-    next = resolve_location(*target);
+    // The next page must come from this registry: a Link to another host would take the
+    // registry's credentials there if that host asked for them (design §8), and a Link back
+    // to a page already read is a loop.
+    next = resolve_url(next, *target);
+    if (url_origin(next) != origin)
+      throw Error(Errc::network, what + ": the next page's Link leads to another host (" + redact_url(next) + ")");
+    if (!visited.insert(next).second)
+      throw Error(Errc::network, what + ": the next page's Link leads back to a page already read (" +
+                                     redact_url(next) + ")");
   }
   throw Error(Errc::network, what + ": more than " + std::to_string(k_max_referrer_pages) + " pages");
 }
