@@ -15,13 +15,26 @@ Registries::Registries(RegistryOptions options) : m_options(std::move(options))
   creds.username = m_options.username;
   creds.password = m_options.password;
   m_credentials = std::make_unique<CredentialStore>(creds);
-  m_auth = std::make_unique<AuthClient>(*m_retry, m_credentials->lookup_function());
+  CredentialLookup lookup = m_credentials->lookup_function();
+  m_auth = std::make_unique<AuthClient>(*m_retry, [this, lookup](const std::string& host) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_hosts.count(host)) return lookup(host);
+    }
+    Credential none;
+    none.source = "anonymous: " + host + " is not a registry ferry was asked to use";
+    return none;
+  });
 }
 
 std::shared_ptr<Repository> Registries::open(const std::string& registry, const std::string& repository)
 {
   std::string host = registry == "docker.io" ? "registry-1.docker.io" : registry;
   std::string scheme = m_options.plain_http ? "http://" : "https://";
+  {
+    std::lock_guard lock(m_mutex);
+    m_hosts.insert(url_host(scheme + host));
+  }
   return std::make_shared<Repository>(*m_auth, scheme + host, repository);
 }
 
