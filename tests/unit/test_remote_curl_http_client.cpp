@@ -464,3 +464,20 @@ TEST_CASE("registries: credentials go only to the hosts of registries opened")
     CHECK(other_auth == std::vector<std::string>{"-"});
   }
 }
+
+TEST_CASE("registries: --timeout bounds a server that answers nothing")
+{
+  RegistryOptions options;
+  options.plain_http = true;
+  options.retry.max_attempts = 1;
+  options.timeout_s = 1;
+  Registries registries(options);
+  TestServer silent;
+  silent.handler = [](const ServerRequest&, int) {
+    std::this_thread::sleep_for(std::chrono::seconds(4));
+    return false;
+  };
+  auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(registries.http().send(request("GET", silent.url("/v2/"))), Error);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(4));
+}

@@ -23,6 +23,9 @@ struct RegistryOptions {
   std::string username;
   std::string password;
   RetryOptions retry;
+  /// `--timeout`: the longest a connection, a response that sends nothing, or a
+  /// `Retry-After` may hold ferry up (seconds); unset: the transport's defaults.
+  std::optional<long> timeout_s;
 };
 
 /// Credentials (from flags, the docker config or its helpers) are handed out only for the

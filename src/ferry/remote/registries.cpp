@@ -1,5 +1,8 @@
 #include <ferry/remote/registries.hpp>
 
+#include <algorithm>
+#include <chrono>
+
 namespace ferry::remote {
 
 Registries::Registries(RegistryOptions options) : m_options(std::move(options))
@@ -8,6 +11,13 @@ Registries::Registries(RegistryOptions options) : m_options(std::move(options))
   transport.plain_http = m_options.plain_http;
   transport.insecure = m_options.insecure;
   transport.ca_file = m_options.ca_file;
+  if (m_options.timeout_s) {
+    long t = std::max(1L, *m_options.timeout_s);
+    transport.low_speed_time_s = t;
+    transport.connect_timeout_s = std::min(transport.connect_timeout_s, t);
+    m_options.retry.max_retry_after =
+        std::min<std::chrono::milliseconds>(m_options.retry.max_retry_after, std::chrono::seconds(t));
+  }
   m_transport = std::make_unique<CurlHttpClient>(transport);
   m_retry = std::make_unique<RetryingHttpClient>(*m_transport, m_options.retry);
   CredentialOptions creds;
