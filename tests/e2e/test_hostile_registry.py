@@ -583,15 +583,17 @@ class HostileRegistry(unittest.TestCase):
         """A tag answering a schema 1 manifest or an HTML page: a clear error naming the ref."""
         schema1 = R.canonical_json({"schemaVersion": 1, "name": "team/app", "tag": "v1", "architecture": "amd64",
                                     "fsLayers": [{"blobSum": self.layers[0]}], "history": [{"v1Compatibility": "{}"}]})
-        for ctype, body in (("application/vnd.docker.distribution.manifest.v1+prettyjws", schema1),
-                            ("text/html", b"<html><body>Sign in to continue</body></html>")):
+        for ctype, body, needle in (
+                ("application/vnd.docker.distribution.manifest.v1+prettyjws", schema1, "unsupported manifest schemaVersion 1"),
+                ("application/vnd.docker.distribution.manifest.v1+json", schema1, "unsupported manifest schemaVersion 1"),
+                ("text/html", b"<html><body>Sign in to continue</body></html>", "not valid JSON (served as text/html)")):
             with self.subTest(content_type=ctype):
                 self.setUp()
                 out = self.out("schema.tar")
                 self.proxy.add(Fault("GET", "/manifests/v1", body=body,
                                      headers={"Content-Type": ctype, "Docker-Content-Digest": None}))
                 proc = self.save(out)
-                self.assert_failed_save(proc, out, "team/app:v1")
+                self.assert_failed_save(proc, out, "team/app:v1", needle)
 
     def test_11d_body_media_type_disagrees_with_descriptor(self):
         """An index lists a child as a Docker manifest whose bytes say OCI manifest: refused

@@ -170,11 +170,18 @@ std::optional<Descriptor> Repository::resolve_optional(const std::string& ref)
                                                                 Digest::parse(*header) != d.digest)
     throw Error(Errc::digest_mismatch,
                 what + ": Docker-Content-Digest " + *header + " does not match the content (" + d.digest.str() + ")");
-  d.media_type = strip_params(resp.headers.get("Content-Type").value_or(""));
+  const std::string content_type = strip_params(resp.headers.get("Content-Type").value_or(""));
   // The registry's Content-Type names the type; a manifest that declares another type in
   // its own bytes is rejected by Manifest::parse (design §8: a 200 of a different type).
-  if (!media_type::is_manifest(d.media_type)) d.media_type.clear();
-  Manifest m = Manifest::parse(bytes, d.media_type, what);
+  // Another Content-Type (text/html, schema 1) leaves it to the bytes.
+  d.media_type = media_type::is_manifest(content_type) ? content_type : std::string();
+  Manifest m;
+  try {
+    m = Manifest::parse(bytes, d.media_type, what);
+  } catch (const Error& e) {
+    if (!d.media_type.empty() || content_type.empty()) throw;
+    throw Error(e.code(), std::string(e.what()) + " (served as " + content_type + ")");
+  }
   d.media_type = m.media_type;
   d.artifact_type = m.artifact_type;
   std::lock_guard lock(m_mutex);
