@@ -647,6 +647,15 @@ class HostileRegistry(unittest.TestCase):
         self.assert_error(proc, 1)
         self.assertIsNone(self.dst.head_manifest("p12e/team/app", "v1"))
 
+    def test_12e2_blob_put_swallowed_without_digest(self):
+        """201 without Docker-Content-Digest, and nothing stored: ferry asks (HEAD) and fails
+        naming the blob, before any manifest goes up."""
+        d = self.layers[1]
+        self.dproxy.add(Fault("PUT", lambda p: "/blobs/uploads/" in p and d.split(":")[1] in p, status=201))
+        proc = self.push(f"{self.dproxy.host}/p12g")
+        self.assert_error(proc, 1, d, "does not have the blob")
+        self.assertEqual(self.dproxy.logged("PUT", "/manifests/"), [])
+
     def test_12f_upload_location_on_other_host_gets_no_credentials(self):
         """The registry (asking for Basic auth) answers the upload POST with a Location on
         another host that asks for Basic auth too: the credentials stay with the registry."""

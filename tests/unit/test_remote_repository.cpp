@@ -236,6 +236,40 @@ TEST_CASE("push: blobs through POST + PUT ?digest=, manifests by digest, tags")
   CHECK(reg.repos["dst/app"].blobs.count(lie.digest.str()) == 0);
 }
 
+TEST_CASE("push: a 201 for a blob counts only with the right Docker-Content-Digest, or when the blob is there")
+{
+  FakeRegistry reg;
+  // 0: as the registry answers; 1: no Docker-Content-Digest; 2: that, and nothing stored; 3: another digest.
+  int mode = 0;
+  int heads = 0;
+  FakeHttpClient client;
+  client.handler = [&](const HttpRequest& r) {
+    if (r.method == "HEAD") ++heads;
+    bool final_put = r.method == "PUT" && r.url.find("/blobs/uploads/") != std::string::npos;
+    if (final_put && mode == 2) {
+      if (r.body) r.body();
+      return make_response(201);
+    }
+    HttpResponse resp = reg.handle(r);
+    if (final_put && mode == 1) std::erase_if(resp.headers.items, [](const auto& h) { return h.first == "Docker-Content-Digest"; });
+    if (final_put && mode == 3) resp.headers.set("Docker-Content-Digest", "sha256:" + std::string(64, '0'));
+    return resp;
+  };
+  Repository repo(client, FakeRegistry::k_base, "dst/app");
+  for (int m : {1, 2, 3}) {
+    CAPTURE(m);
+    mode = m;
+    auto d = desc_of("application/octet-stream", "blob " + std::to_string(m));
+    StringReader content("blob " + std::to_string(m));
+    if (m == 1) {
+      repo.push(d, content);
+      CHECK(heads == 1);
+    } else {
+      CHECK_THROWS_WITH_AS(repo.push(d, content), doctest::Contains(d.digest.str().c_str()), Error);
+    }
+  }
+}
+
 namespace {
 
 // A body that fails with a transport error once `cut` bytes were read.

@@ -333,8 +333,14 @@ void Repository::push(const Descriptor& desc, Reader& content)
   }
   auto done = send(put);
   if (done.status != 201) fail("PUT " + what, done);
-  if (auto header = done.headers.get("Docker-Content-Digest"); header && *header != desc.digest.str())
+  auto header = done.headers.get("Docker-Content-Digest");
+  if (header && *header != desc.digest.str())
     throw Error(Errc::digest_mismatch, "PUT " + what + ": registry stored digest " + *header);
+  discard_body(done);
+  // Without the header the 201 confirms no digest: the blob must be there now.
+  if (!header && !exists(desc))
+    throw Error(Errc::not_found, "PUT " + what + ": the registry answered 201 without Docker-Content-Digest, and " +
+                                     "does not have the blob");
 }
 
 std::string Repository::patch_chunk(const std::string& session, std::string_view bytes, std::uint64_t offset,
