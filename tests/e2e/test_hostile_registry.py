@@ -220,6 +220,33 @@ class HostileRegistry(unittest.TestCase):
         self.assertTrue(any(e["headers"].get("range") for e in self.blob_gets(d)), self.proxy.log)
         self.assert_clean_rerun(out)
 
+    def test_01d_wrong_bytes_past_a_resume_checkpoint(self):
+        """A 20 MiB layer served wrong every time gets past the 8 MiB resume checkpoints before
+        its digest fails: the failed run keeps no checkpoint of those bytes, so the clean re-run
+        fetches the layer from its first byte (before the fix, a .tar.zst re-run continued from
+        the wrong bytes' 16 MiB checkpoint with a Range request, found the blob damaged at its
+        end and fetched it a third time)."""
+        big = R.seeded_bytes("hostile-huge", 20 << 20)
+        d = R.sha256_digest(big)
+        if not self.src.blob_exists("huge/app", d):
+            R.push_image(self.src, "huge/app", "v1", [big])
+        ref = f"{self.proxy.host}/huge/app:v1"
+        for ext in (".tar", ".tar.zst", "-dir"):
+            with self.subTest(format=ext):
+                self.setUp()
+                out = self.out("wrong-huge" + ext)
+                self.proxy.add(Fault("GET", "/blobs/" + d, corrupt=True))
+                proc = self.save(out, ref=ref)
+                self.assert_failed_save(proc, out, d)
+                self.proxy.clear_faults()
+                self.proxy.reset_counters()
+                proc = self.ferry("save", "--plain-http", "--json", ref, "-o", out)
+                self.assertEqual(proc.returncode, 0, R.describe(proc))
+                self.assert_verifies(out)
+                self.assertEqual(R.read_bundle(out).blob(d), big)
+                self.assertEqual(json.loads(proc.stdout)["resumed"]["continuedBlobs"], 0, proc.stdout)
+                self.assertEqual([e["headers"].get("range") for e in self.blob_gets(d)], [None])
+
     # -- 2. Docker-Content-Digest ------------------------------------------
     def test_02_manifest_lying_digest_header_by_tag(self):
         """By tag: a Docker-Content-Digest the body does not hash to is refused (ferry hashes
