@@ -299,7 +299,7 @@ class HostileRegistry(unittest.TestCase):
         out = self.out("cut-always.tar")
         self.proxy.add(Fault("GET", "/blobs/" + d, cut=100_000))
         proc = self.save(out)
-        self.assert_failed_save(proc, out, d)
+        self.assert_failed_save(proc, out, d, "cut off 6 times, the last at byte 600000 of 3145728")
         gets = len(self.blob_gets(d))
         self.note(f"{gets} GETs of the layer")
         self.assertLessEqual(gets, 30, f"{gets} GETs of {d}")

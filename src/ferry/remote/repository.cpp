@@ -87,7 +87,10 @@ public:
         m_pos += k;
         return k;
       } catch (const Error& e) {
-        if (e.code() != Errc::network || m_pos >= m_size || m_resumes >= k_max_resumes) throw;
+        if (e.code() != Errc::network || m_pos >= m_size) throw;
+        if (m_resumes >= k_max_resumes)
+          throw Error(Errc::network, m_what + ": cut off " + std::to_string(m_resumes + 1) + " times, the last at byte " +
+                                         std::to_string(m_pos) + " of " + std::to_string(m_size) + ": " + e.what());
         ++m_resumes;
         m_body = m_reopen(m_pos);
       }
