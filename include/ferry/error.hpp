@@ -39,8 +39,9 @@ private:
   Errc m_code;
 };
 
-/// Rethrows the current ferry::Error with `context + ": "` prefixed to its message,
-/// keeping the code; foreign exceptions become Errc::internal (or io for filesystem).
+/// Rethrows the current ferry::Error with `context + ": "` prefixed to its message (unless
+/// the message starts with it already), keeping the code; foreign exceptions become
+/// Errc::internal (or io for filesystem).
 [[noreturn]] void rethrow_with_context(const std::string& context);
 
 } // namespace ferry

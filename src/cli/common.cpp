@@ -27,10 +27,15 @@ void RegistryFlags::add_to(CLI::App& cmd)
   cmd.add_option("-u,--username", options.username, "Registry user name (with --password-stdin)");
   cmd.add_flag("--password-stdin", password_stdin, "Read the registry password or token from stdin");
   cmd.add_option("--concurrency", concurrency, "Transfers run at once")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--timeout", timeout_s,
+                 "Seconds a connection, or a transfer moving no data, may take before it fails and is retried "
+                 "(default 60); also caps a registry's Retry-After (default 30)")
+      ->check(CLI::Range(1L, 86400L));
 }
 
 void RegistryFlags::finish()
 {
+  if (timeout_s > 0) options.timeout_s = timeout_s;
   if (password_stdin) {
     std::string line;
     std::getline(std::cin, line);

@@ -28,8 +28,9 @@ struct RegistryFlags {
   remote::RegistryOptions options;
   bool password_stdin = false;
   unsigned concurrency = 4;
+  long timeout_s = 0;  ///< --timeout; 0: the transport's defaults
   /// Registers --plain-http, --insecure, --ca-file, --registry-config, -u, --password-stdin,
-  /// --concurrency on `cmd`.
+  /// --concurrency, --timeout on `cmd`.
   void add_to(CLI::App& cmd);
   /// Reads the password from stdin when asked; checks combinations.
   void finish();

@@ -1,6 +1,7 @@
 #include <ferry/error.hpp>
 
 #include <filesystem>
+#include <string_view>
 
 namespace ferry {
 
@@ -39,6 +40,10 @@ void rethrow_with_context(const std::string& context)
   try {
     throw;
   } catch (const Error& e) {
+    std::string_view what = e.what();
+    if (what.size() > context.size() + 1 && what.substr(0, context.size()) == context &&
+        what.substr(context.size(), 2) == ": ")
+      throw;  // it names the context already
     throw Error(e.code(), context + ": " + e.what());
   } catch (const std::filesystem::filesystem_error& e) {
     throw Error(Errc::io, context + ": " + e.code().message());

@@ -60,6 +60,9 @@ Manifest Manifest::parse(std::string_view bytes, const std::string& media_type, 
   json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
   if (j.is_discarded()) throw Error(Errc::invalid_manifest, where + ": not valid JSON");
   if (!j.is_object()) throw Error(Errc::invalid_manifest, where + ": not a JSON object");
+  if (auto it = j.find("schemaVersion"); it != j.end() && !(it->is_number_integer() && *it == 2))
+    throw Error(Errc::invalid_manifest, where + ": unsupported manifest schemaVersion " + it->dump() +
+                                            " (only Docker schema 2 and OCI manifests are supported)");
   Manifest m;
   m.media_type = media_type;
   if (auto it = j.find("mediaType"); it != j.end()) {

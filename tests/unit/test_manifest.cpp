@@ -70,6 +70,10 @@ TEST_CASE("manifest parse: malformed input is rejected with the location named")
   CHECK_THROWS_AS(parse(std::string(5 << 20, ' ')), Error);
   std::string neg = R"({"config":{"mediaType":"x","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":-1}})";
   CHECK_THROWS_AS(parse(neg), Error);
+  // Docker schema 1 (signed or not), whatever the registry called it.
+  std::string schema1 = R"({"schemaVersion":1,"name":"a","tag":"v1","fsLayers":[{"blobSum":"sha256:00"}]})";
+  CHECK_THROWS_WITH_AS(parse(schema1, ""), doctest::Contains("unsupported manifest schemaVersion 1"), Error);
+  CHECK_THROWS_WITH_AS(parse(R"({"schemaVersion":"2","config":{}})"), doctest::Contains("schemaVersion \"2\""), Error);
 }
 
 TEST_CASE("descriptor: unknown fields survive a round trip")

@@ -3,6 +3,7 @@
 
 #include <ferry/error.hpp>
 #include <ferry/remote/curl_http_client.hpp>
+#include <ferry/remote/registries.hpp>
 
 #include <arpa/inet.h>
 #include <atomic>
@@ -417,4 +418,66 @@ TEST_CASE("curl: concurrent requests from several threads")
   CHECK(url_origin("HTTPS://A.example/x") == "https://a.example:443");
   CHECK(url_origin("http://a.example:80/") == url_origin("http://a.example/"));
   CHECK(redact_url("https://s3/x?X-Amz-Signature=1") == "https://s3/x?...");
+}
+
+TEST_CASE("registries: credentials go only to the hosts of registries opened")
+{
+  // The registry asks for Basic auth; the other host (a Link, a Location, a redirect the
+  // protocol might lead to) asks for it too, and must get nothing.
+  std::mutex mutex;
+  std::vector<std::string> other_auth;
+  auto basic_server = [&](std::vector<std::string>* seen) {
+    return [&mutex, seen](const ServerRequest& r, int fd) {
+      bool has = r.headers.count("authorization") > 0;
+      if (seen) {
+        std::lock_guard lock(mutex);
+        seen->push_back(has ? r.headers.at("authorization") : "-");
+      }
+      if (!has) return send_all(fd, response_head(401, 0, "WWW-Authenticate: Basic realm=\"x\"\r\n"));
+      return send_all(fd, response_head(200, 2) + "ok");
+    };
+  };
+  TestServer registry;
+  registry.handler = basic_server(nullptr);
+  TestServer other;
+  other.handler = basic_server(&other_auth);
+
+  RegistryOptions options;
+  options.plain_http = true;
+  options.username = "user";
+  options.password = "secret";
+  options.retry.max_attempts = 1;
+  Registries registries(options);
+  std::string host = registry.url("").substr(7);
+  registries.open(host, "app");
+  auto ok = registries.http().send(request("GET", registry.url("/v2/app/manifests/v1")));
+  CHECK(ok.status == 200);
+  try {
+    registries.http().send(request("GET", other.url("/v2/app/referrers/x?page=2")));
+    FAIL("no exception");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::unauthorized);
+    CHECK(std::string(e.what()).find("not a registry ferry was asked to use") != std::string::npos);
+  }
+  {
+    std::lock_guard lock(mutex);
+    CHECK(other_auth == std::vector<std::string>{"-"});
+  }
+}
+
+TEST_CASE("registries: --timeout bounds a server that answers nothing")
+{
+  RegistryOptions options;
+  options.plain_http = true;
+  options.retry.max_attempts = 1;
+  options.timeout_s = 1;
+  Registries registries(options);
+  TestServer silent;
+  silent.handler = [](const ServerRequest&, int) {
+    std::this_thread::sleep_for(std::chrono::seconds(4));
+    return false;
+  };
+  auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(registries.http().send(request("GET", silent.url("/v2/"))), Error);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(4));
 }

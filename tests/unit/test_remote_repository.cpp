@@ -115,13 +115,37 @@ TEST_CASE("referrers: endless pagination is bounded")
     ++calls;
     HttpHeaders h;
     h.add("Content-Type", std::string(media_type::k_oci_index));
-    h.add("Link", "</v2/app/referrers/x?page=again>; rel=\"next\"");
+    h.add("Link", "</v2/app/referrers/x?page=" + std::to_string(calls) + ">; rel=\"next\"");
     return make_response(200, R"({"schemaVersion":2,"manifests":[]})", h);
   };
   Repository repo(client, FakeRegistry::k_base, "app");
   Descriptor subject = desc_of(media_type::k_oci_manifest, "{}");
   CHECK_THROWS_WITH_AS(repo.referrers(subject), doctest::Contains("pages"), Error);
   CHECK(calls == k_max_referrer_pages);
+}
+
+TEST_CASE("referrers: a Link back to a page already read, or to another host, stops at once")
+{
+  for (std::string link : {"/v2/app/referrers/x?page=1", "http://other.test/v2/app/referrers/x?page=1",
+                           "http://fake.test:8080/v2/app/referrers/x?page=1", "https://fake.test/v2/app/referrers/x?page=1"}) {
+    CAPTURE(link);
+    FakeHttpClient client;
+    std::vector<std::string> urls;
+    client.handler = [&](const HttpRequest& request) {
+      urls.push_back(request.url);
+      HttpHeaders h;
+      h.add("Content-Type", std::string(media_type::k_oci_index));
+      h.add("Link", "<" + link + ">; rel=\"next\"");
+      return make_response(200, R"({"schemaVersion":2,"manifests":[]})", h);
+    };
+    Repository repo(client, FakeRegistry::k_base, "app");
+    Descriptor subject = desc_of(media_type::k_oci_manifest, "{}");
+    bool same_host = link[0] == '/';
+    CHECK_THROWS_WITH_AS(repo.referrers(subject),
+                         doctest::Contains(same_host ? "a page already read" : "another host"), Error);
+    for (const auto& url : urls) CHECK(url.rfind("http://fake.test/", 0) == 0);
+    CHECK(urls.size() == (same_host ? 2u : 1u));
+  }
 }
 
 TEST_CASE("next_link parses RFC 8288 Link headers")
@@ -212,6 +236,40 @@ TEST_CASE("push: blobs through POST + PUT ?digest=, manifests by digest, tags")
   CHECK(reg.repos["dst/app"].blobs.count(lie.digest.str()) == 0);
 }
 
+TEST_CASE("push: a 201 for a blob counts only with the right Docker-Content-Digest, or when the blob is there")
+{
+  FakeRegistry reg;
+  // 0: as the registry answers; 1: no Docker-Content-Digest; 2: that, and nothing stored; 3: another digest.
+  int mode = 0;
+  int heads = 0;
+  FakeHttpClient client;
+  client.handler = [&](const HttpRequest& r) {
+    if (r.method == "HEAD") ++heads;
+    bool final_put = r.method == "PUT" && r.url.find("/blobs/uploads/") != std::string::npos;
+    if (final_put && mode == 2) {
+      if (r.body) r.body();
+      return make_response(201);
+    }
+    HttpResponse resp = reg.handle(r);
+    if (final_put && mode == 1) std::erase_if(resp.headers.items, [](const auto& h) { return h.first == "Docker-Content-Digest"; });
+    if (final_put && mode == 3) resp.headers.set("Docker-Content-Digest", "sha256:" + std::string(64, '0'));
+    return resp;
+  };
+  Repository repo(client, FakeRegistry::k_base, "dst/app");
+  for (int m : {1, 2, 3}) {
+    CAPTURE(m);
+    mode = m;
+    auto d = desc_of("application/octet-stream", "blob " + std::to_string(m));
+    StringReader content("blob " + std::to_string(m));
+    if (m == 1) {
+      repo.push(d, content);
+      CHECK(heads == 1);
+    } else {
+      CHECK_THROWS_WITH_AS(repo.push(d, content), doctest::Contains(d.digest.str().c_str()), Error);
+    }
+  }
+}
+
 namespace {
 
 // A body that fails with a transport error once `cut` bytes were read.
@@ -297,7 +355,14 @@ TEST_CASE("blob GET resume is bounded, and a wrong Content-Range is an error")
     CuttingRegistry reg({1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000});
     Repository repo(reg.client, "http://fake.test", "app");
     auto r = repo.fetch(reg.desc);
-    CHECK_THROWS_WITH_AS(read_all(*r, 1 << 20), doctest::Contains("connection reset"), Error);
+    try {
+      read_all(*r, 1 << 20);
+      FAIL("no exception");
+    } catch (const Error& e) {
+      std::string what = e.what();
+      CHECK(what.find("@" + reg.desc.digest.str() + ": cut off 6 times, the last at byte ") != std::string::npos);
+      CHECK(what.find("connection reset") != std::string::npos);
+    }
     CHECK(reg.client.count() == 6);  // the first GET and five resumes
   }
   {

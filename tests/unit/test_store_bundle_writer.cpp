@@ -465,3 +465,50 @@ TEST_CASE("resume inside a large blob: from its last 8 MiB checkpoint, byte-iden
     }
   }
 }
+
+TEST_CASE("a large blob whose bytes turn out wrong leaves no checkpoint a re-run would continue from")
+{
+  // The registry served 20 MiB of wrong bytes: checkpoints were written at 8 and 16 MiB before
+  // the digest failed. A re-run must fetch the blob from its first byte, not trust them.
+  std::string big(20u << 20, 'x');
+  std::string wrong(20u << 20, 'y');
+  std::string small = "small blob";
+  std::string manifest = R"({"schemaVersion":2})";
+  auto desc = [](const std::string& bytes, const char* type) {
+    Descriptor d;
+    d.media_type = type;
+    d.digest = Digest::of(bytes);
+    d.size = bytes.size();
+    return d;
+  };
+  Descriptor dm = desc(manifest, "application/vnd.oci.image.manifest.v1+json");
+  Descriptor db = desc(big, "application/octet-stream");
+  Descriptor ds = desc(small, "application/octet-stream");
+  std::vector<BundleItem> items = {{dm, manifest}, {ds, std::nullopt}, {db, std::nullopt}};
+  auto make = [&](const fs::path& out, BundleFormat f) {
+    BundleWriter::Options o;
+    o.zstd_threads = 2;
+    return BundleWriter::create(out, f, "{}", items, o);
+  };
+  for (auto format : {BundleFormat::tar, BundleFormat::tar_zst, BundleFormat::dir}) {
+    CAPTURE(format_name(format));
+    TempDir tmp;
+    fs::path out = tmp.path / "out";
+    {
+      auto w = make(out, format);
+      StringReader s(small);
+      w->write(ds, s);
+      StringReader bad(wrong);
+      CHECK_THROWS_AS(w->write(db, bad), Error);
+      CHECK(w->resumable());  // the small blob is kept
+    }
+    auto w = make(out, format);
+    CHECK(w->resume_offset(db.digest) == 0);
+    CHECK(w->continued_blobs() == 0);
+    CHECK(w->reused_blobs() == 1);
+    StringReader good(big);
+    w->write(db, good);
+    w->commit();
+    CHECK(fs::exists(out));
+  }
+}

@@ -8,7 +8,9 @@
 #include <ferry/remote/retry.hpp>
 
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace ferry::remote {
@@ -21,8 +23,14 @@ struct RegistryOptions {
   std::string username;
   std::string password;
   RetryOptions retry;
+  /// `--timeout`: the longest a connection, a response that sends nothing, or a
+  /// `Retry-After` may hold ferry up (seconds); unset: the transport's defaults.
+  std::optional<long> timeout_s;
 };
 
+/// Credentials (from flags, the docker config or its helpers) are handed out only for the
+/// hosts of registries opened here: a host the protocol leads to (a redirect, a `Location`, a
+/// `Link`) that asks for credentials gets none (design §8).
 class Registries {
 public:
   explicit Registries(RegistryOptions options);
@@ -39,6 +47,8 @@ private:
   std::unique_ptr<RetryingHttpClient> m_retry;
   std::unique_ptr<CredentialStore> m_credentials;
   std::unique_ptr<AuthClient> m_auth;
+  std::mutex m_mutex;
+  std::set<std::string> m_hosts;  ///< url_host() of every registry opened
 };
 
 } // namespace ferry::remote

@@ -18,7 +18,8 @@ namespace ferry::remote {
 inline constexpr std::uint64_t k_replayable_upload_limit = 8 << 20;
 /// Larger blobs are uploaded in PATCH chunks of this size (each replayable).
 inline constexpr std::size_t k_upload_chunk = 8 << 20;
-/// Bound on referrers pages followed through `Link` (design §8: endless pagination).
+/// Bound on referrers pages followed through `Link` (design §8: endless pagination). A `Link`
+/// to another origin than the registry's, or back to a page already read, is an error at once.
 inline constexpr int k_max_referrer_pages = 1000;
 
 class Repository : public Source, public Sink {

@@ -3,6 +3,7 @@
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/remote/curl_http_client.hpp>
 #include <ferry/remote/retry.hpp>
 
 #include <nlohmann/json.hpp>
@@ -86,7 +87,10 @@ public:
         m_pos += k;
         return k;
       } catch (const Error& e) {
-        if (e.code() != Errc::network || m_pos >= m_size || m_resumes >= k_max_resumes) throw;
+        if (e.code() != Errc::network || m_pos >= m_size) throw;
+        if (m_resumes >= k_max_resumes)
+          throw Error(Errc::network, m_what + ": cut off " + std::to_string(m_resumes + 1) + " times, the last at byte " +
+                                         std::to_string(m_pos) + " of " + std::to_string(m_size) + ": " + e.what());
         ++m_resumes;
         m_body = m_reopen(m_pos);
       }
@@ -169,11 +173,18 @@ std::optional<Descriptor> Repository::resolve_optional(const std::string& ref)
                                                                 Digest::parse(*header) != d.digest)
     throw Error(Errc::digest_mismatch,
                 what + ": Docker-Content-Digest " + *header + " does not match the content (" + d.digest.str() + ")");
-  d.media_type = strip_params(resp.headers.get("Content-Type").value_or(""));
+  const std::string content_type = strip_params(resp.headers.get("Content-Type").value_or(""));
   // The registry's Content-Type names the type; a manifest that declares another type in
   // its own bytes is rejected by Manifest::parse (design §8: a 200 of a different type).
-  if (!media_type::is_manifest(d.media_type)) d.media_type.clear();
-  Manifest m = Manifest::parse(bytes, d.media_type, what);
+  // Another Content-Type (text/html, schema 1) leaves it to the bytes.
+  d.media_type = media_type::is_manifest(content_type) ? content_type : std::string();
+  Manifest m;
+  try {
+    m = Manifest::parse(bytes, d.media_type, what);
+  } catch (const Error& e) {
+    if (!d.media_type.empty() || content_type.empty()) throw;
+    throw Error(e.code(), std::string(e.what()) + " (served as " + content_type + ")");
+  }
   d.media_type = m.media_type;
   d.artifact_type = m.artifact_type;
   std::lock_guard lock(m_mutex);
@@ -325,8 +336,14 @@ void Repository::push(const Descriptor& desc, Reader& content)
   }
   auto done = send(put);
   if (done.status != 201) fail("PUT " + what, done);
-  if (auto header = done.headers.get("Docker-Content-Digest"); header && *header != desc.digest.str())
+  auto header = done.headers.get("Docker-Content-Digest");
+  if (header && *header != desc.digest.str())
     throw Error(Errc::digest_mismatch, "PUT " + what + ": registry stored digest " + *header);
+  discard_body(done);
+  // Without the header the 201 confirms no digest: the blob must be there now.
+  if (!header && !exists(desc))
+    throw Error(Errc::not_found, "PUT " + what + ": the registry answered 201 without Docker-Content-Digest, and " +
+                                     "does not have the blob");
 }
 
 std::string Repository::patch_chunk(const std::string& session, std::string_view bytes, std::uint64_t offset,
@@ -429,6 +446,8 @@ std::optional<std::vector<Descriptor>> Repository::referrers_via_api(const Descr
   std::string next = url("/referrers/" + subject.digest.str());
   if (!artifact_type.empty()) next += "?artifactType=" + artifact_type;
   std::vector<Descriptor> out;
+  const std::string origin = url_origin(m_base_url);
+  std::set<std::string> visited{next};
   for (int page = 0; page < k_max_referrer_pages; ++page) {
     HttpRequest req;
     req.url = next;
@@ -452,7 +471,15 @@ std::optional<std::vector<Descriptor>> Repository::referrers_via_api(const Descr
     auto link = resp.headers.get("Link");
     auto target = link ? next_link(*link) : std::nullopt;
     if (!target) return out;
-    next = resolve_location(*target);
+    // The next page must come from this registry: a Link to another host would take the
+    // registry's credentials there if that host asked for them (design §8), and a Link back
+    // to a page already read is a loop.
+    next = resolve_url(next, *target);
+    if (url_origin(next) != origin)
+      throw Error(Errc::network, what + ": the next page's Link leads to another host (" + redact_url(next) + ")");
+    if (!visited.insert(next).second)
+      throw Error(Errc::network, what + ": the next page's Link leads back to a page already read (" +
+                                     redact_url(next) + ")");
   }
   throw Error(Errc::network, what + ": more than " + std::to_string(k_max_referrer_pages) + " pages");
 }

@@ -744,7 +744,6 @@ public:
       emit_memory_entries(index);
       compress(e.header.data(), e.header.size());
     }
-    bool resumed = kept.has_value();
     // Frames end at every checkpoint too, so a re-run can continue from there and still
     // produce the same bytes.
     copy_entry(
@@ -755,9 +754,10 @@ public:
           m_progress = true;
         },
         [&] {
-          if (!resumed) return;
-          // The kept bytes were damaged: back to the last finished blob, so that writing
-          // this one again starts from its first byte (here, or in a re-run). A new
+          // The kept bytes were damaged, or the blob's bytes were wrong from the start (its
+          // checkpoints in this run are of bytes that do not hash to its digest): back to the
+          // last finished blob, so that writing this one again starts from its first byte
+          // (here, or in a re-run). A new
           // compressor: resetting one whose worker threads are mid-frame crashed libzstd
           // 1.5.4 (freeing one waits for its jobs).
           m_cctx.reset(ZSTD_createCCtx());
