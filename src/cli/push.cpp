@@ -82,17 +82,7 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
                     const Logger& log)
 {
   if (r.verification) log_verification(*r.verification, log);
-  if (r.verification_failed()) {
-    if (json) {
-      doc["verification"] = verify_report_json(*r.verification);
-      doc["proof"] = nullptr;
-      print_json(doc);
-    }
-    std::fprintf(stderr, "ferry: error: %s: verification failed: %s; nothing was sent\n", subject.c_str(),
-                 verification_failure(*r.verification).c_str());
-    return 3;
-  }
-  if (json) {
+  if (json) {  // one shape for every outcome (src/cli/schema/push.schema.json)
     nlohmann::json roots = nlohmann::json::array();
     for (const auto& root : r.roots)
       roots.push_back({{"destination", root.destination}, {"digest", root.desc.digest.str()}, {"mediaType", root.desc.media_type}});
@@ -104,17 +94,23 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     doc["fallbackIndexesWritten"] = r.fallback_indexes_written;
     doc["referrersApi"] = r.referrers_api;
     doc["verification"] = r.verification ? verify_report_json(*r.verification) : nlohmann::json(nullptr);
-    doc["proof"] = r.dry_run ? nlohmann::json(nullptr) : proof_json(r.proof);
+    doc["proof"] = r.dry_run || r.verification_failed() ? nlohmann::json(nullptr) : proof_json(r.proof);
     doc["dryRun"] = r.dry_run;
     if (r.dry_run) doc["plan"] = plan_json(r.plan);
     print_json(doc);
-  } else if (r.dry_run) {
+  }
+  if (r.verification_failed()) {
+    std::fprintf(stderr, "ferry: error: %s: verification failed: %s; nothing was sent\n", subject.c_str(),
+                 verification_failure(*r.verification).c_str());
+    return 3;
+  }
+  if (!json && r.dry_run) {
     print_plan(r.plan);
     std::printf("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
                 "push, %zu already there; tags: %zu to write, %zu unchanged\n",
                 r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
                 r.manifests_skipped, r.tags_written, r.tags_unchanged);
-  } else {
+  } else if (!json) {
     for (const auto& root : r.roots)
       std::printf("%s %s %s\n", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
     std::printf("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "

@@ -274,7 +274,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   result.referrers = graph.referrer_nodes.size();
   result.blobs = blobs.size();
   for (const auto& [d, desc] : graph.nodes) result.bytes += desc.size;
-  log("writing " + std::to_string(manifests.size()) + " manifests (" + std::to_string(result.referrers) +
+  log(std::string(options.dry_run ? "would write " : "writing ") + std::to_string(manifests.size()) + " manifests (" + std::to_string(result.referrers) +
       " referrers) and " + std::to_string(blobs.size()) + " blobs, " + human_bytes(result.bytes) + ", to " +
       options.output.string());
 
