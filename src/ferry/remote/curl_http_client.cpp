@@ -353,6 +353,25 @@ private:
 
   std::string context() const { return m_method + " " + redact_url(m_url); }
 
+  // What the operator can do about a transport failure (issue 7: errors that say what to do).
+  static std::string what_to_do(CURLcode rc, const std::string& message)
+  {
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return " (the registry's TLS certificate is not trusted: give its CA certificate with --ca-file FILE, or "
+             "--insecure to skip verification)";
+    case CURLE_SSL_CACERT_BADFILE: return " (the --ca-file could not be read as PEM certificates)";
+    case CURLE_SSL_CONNECT_ERROR:
+      if (message.find("wrong version number") != std::string::npos)
+        return " (the registry answered without TLS: for a plain-HTTP registry give --plain-http)";
+      return " (the TLS handshake failed: check the address, or give the registry's CA with --ca-file FILE)";
+    case CURLE_COULDNT_RESOLVE_HOST: return " (the host name does not resolve: check the registry's address)";
+    case CURLE_COULDNT_CONNECT: return " (nothing answers there: check the registry's address and port)";
+    case CURLE_OPERATION_TIMEDOUT: return " (the registry stopped sending: --timeout SECONDS sets the limit)";
+    default: return "";
+    }
+  }
+
   template <typename Pred>
   void drive_until(Pred done_waiting)
   {
@@ -408,7 +427,7 @@ private:
       }
     }
     std::string message = m_errbuf[0] != '\0' ? std::string(m_errbuf.data()) : curl_easy_strerror(m_result);
-    throw Error(Errc::network, context() + ": " + message);
+    throw Error(Errc::network, context() + ": " + message + what_to_do(m_result, message));
   }
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept
