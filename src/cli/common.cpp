@@ -1,4 +1,5 @@
 #include "common.hpp"
+#include "progress.hpp"
 
 #include <ferry/bundle.hpp>
 #include <ferry/error.hpp>
@@ -244,9 +245,22 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
 Logger make_logger(const GlobalOptions& global)
 {
   bool quiet = global.quiet;
-  return [quiet](const std::string& line) {
-    if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
+  auto progress = global.progress;
+  return [quiet, progress](const std::string& line) {
+    if (quiet) return;
+    if (progress) progress->log(line);  // above the bars
+    else std::fprintf(stderr, "%s\n", line.c_str());
   };
+}
+
+std::string time_and_rate(const GlobalOptions& global, std::uint64_t bytes)
+{
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - global.started).count();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " in %.1f s", s);
+  std::string out = buf;
+  if (bytes > 0 && s > 0) out += " (" + human_bytes(static_cast<std::uint64_t>(static_cast<double>(bytes) / s)) + "/s)";
+  return out;
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

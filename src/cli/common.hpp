@@ -1,5 +1,7 @@
 #pragma once
 // Shared pieces of the CLI front end: options every registry command takes, output helpers.
+#include "progress.hpp"
+
 #include <ferry/ops.hpp>
 #include <ferry/util/text.hpp>
 #include <ferry/remote/registries.hpp>
@@ -8,7 +10,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace ferry::cli {
@@ -18,7 +22,14 @@ using Action = std::function<int()>;
 
 struct GlobalOptions {
   bool quiet = false;
+  /// Progress bars, when stderr is a terminal and not -q (set by main after parsing).
+  std::shared_ptr<TtyProgress> progress;
+  /// When the command started (for the summary line's time and rate).
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
+
+/// " in 1.2 s (34.5 MiB/s)": the end of every command's summary line.
+std::string time_and_rate(const GlobalOptions& global, std::uint64_t bytes);
 
 struct OutputOptions {
   bool json = false;

@@ -52,6 +52,7 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
       // before anything is fetched.
       opts.verify = s->verify.build({}, BundleFormat::dir);
       opts.before_proof = test_hook_before_proof();
+      opts.progress = global.progress.get();
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
@@ -59,7 +60,7 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
       auto result = copy(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
       nlohmann::json doc = {{"schemaVersion", 1}, {"command", "copy"}, {"source", s->source}, {"destination", s->destination}};
       std::string subject = result.verification_failed() ? s->source : "copy to " + s->destination;
-      return report_transfer(result, s->out.json, doc, "copied", subject, log);
+      return report_transfer(result, s->out.json, doc, "copied", subject, log, global);
     };
   });
 }

@@ -1,6 +1,9 @@
 // ferry: carries signed OCI artifacts across an air gap. The thin CLI over libferry.
 #include "common.hpp"
 #include "docgen.hpp"
+#include "progress.hpp"
+
+#include <unistd.h>
 
 #include <ferry/error.hpp>
 
@@ -38,12 +41,21 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "ferry: error: %s (see ferry --help)\n", e.what());
     return 2;
   }
+  global.started = std::chrono::steady_clock::now();
+  if (!global.quiet && ::isatty(::fileno(stderr))) global.progress = std::make_shared<cli::TtyProgress>(stderr);
+  auto clear = [&] {
+    if (global.progress) global.progress->finish();  // the bars go before the error line
+  };
   try {
-    return action ? action() : 2;
+    int rc = action ? action() : 2;
+    clear();
+    return rc;
   } catch (const Error& e) {
+    clear();
     std::fprintf(stderr, "ferry: error: %s\n", e.what());
     return exit_code_for(e.code());
   } catch (const std::exception& e) {
+    clear();
     std::fprintf(stderr, "ferry: error: %s\n", e.what());
     return 1;
   }

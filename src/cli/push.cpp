@@ -79,7 +79,7 @@ std::function<void()> test_hook_before_proof()
 }
 
 int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const std::string& verb, const std::string& subject,
-                    const Logger& log)
+                    const Logger& log, const GlobalOptions& global)
 {
   if (r.verification) log_verification(*r.verification, log);
   if (json) {  // one shape for every outcome (src/cli/schema/push.schema.json)
@@ -114,9 +114,10 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     for (const auto& root : r.roots)
       std::printf("%s %s %s\n", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
     std::printf("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
-                "written; referrers: %zu (%zu fallback indexes written)\n",
+                "written; referrers: %zu (%zu fallback indexes written)%s\n",
                 r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
-                r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written);
+                r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written,
+                time_and_rate(global, r.bytes_pushed).c_str());
     std::fflush(stdout);
     for (const auto& g : r.proof.missing) std::fprintf(stderr, "  missing: %s\n", g.str().c_str());
   }
@@ -166,6 +167,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       opts.verify = s->verify.build(opts.bundle, opts.format.value_or(format_from_path(opts.bundle)));
       opts.before_proof = test_hook_before_proof();
       opts.dry_run = s->dry_run;
+      opts.progress = global.progress.get();
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
@@ -173,7 +175,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       auto result = push(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
       nlohmann::json doc = {{"schemaVersion", 1}, {"command", "push"}, {"target", s->target}};
       std::string subject = result.verification_failed() ? s->bundle : "push to " + s->target;
-      return report_transfer(result, s->out.json, doc, "pushed", subject, log);
+      return report_transfer(result, s->out.json, doc, "pushed", subject, log, global);
     };
   });
 }

@@ -111,6 +111,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       opts.keep_going = s->keep_going;
       opts.resume = !s->no_resume;
       opts.dry_run = s->dry_run;
+      opts.progress = global.progress.get();
       opts.graph.artifact_types = s->artifact_types;
       if (!s->registry.options.username.empty()) {
         // Explicit credentials belong to one registry (design §8): never hand them to others.
@@ -161,8 +162,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       } else {
         for (const auto& root : result.roots)
           std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
-        std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n", result.output.c_str(),
-                    result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str());
+        std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s\n", result.output.c_str(),
+                    result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str(),
+                    time_and_rate(global, result.bytes - result.resumed_bytes).c_str());
         if (result.resumed_bytes)
           std::printf("resumed: %zu blobs were already in the partial output, %zu continued from a checkpoint (%s kept)\n",
                       result.resumed_blobs, result.continued_blobs, human_bytes(result.resumed_bytes).c_str());

@@ -29,6 +29,6 @@ std::function<void()> test_hook_before_proof();
 /// Returns the exit code: 3 when verification failed, 1 when the proof found gaps (each
 /// with one `ferry: error:` line naming `subject`), else 0.
 int report_transfer(const PushResult& result, bool json, nlohmann::json doc, const std::string& verb,
-                    const std::string& subject, const Logger& log);
+                    const std::string& subject, const Logger& log, const GlobalOptions& global);
 
 } // namespace ferry::cli

@@ -13,7 +13,7 @@ namespace {
 
 using namespace ferry::verify;
 
-void print_human(const VerifyReport& r, bool integrity_only)
+void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions& global)
 {
   std::printf("%s: integrity %s (%zu blobs, %s)\n", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
               human_bytes(r.bytes).c_str());
@@ -42,7 +42,8 @@ void print_human(const VerifyReport& r, bool integrity_only)
                   format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
                   c.fresh ? "fresh" : "STALE");
   }
-  std::printf("verification %s\n", r.verified ? "passed" : "FAILED");
+  std::printf("verification %s: %zu artifacts, %zu blobs, %s%s\n", r.verified ? "passed" : "FAILED", r.artifacts.size(),
+              r.blobs, human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
 }
 
 // The trust material the verdict rests on, for the auditor's record: the pin of bundled
@@ -66,7 +67,7 @@ nlohmann::json trust_json(const TrustFlags& t, bool integrity_only)
 
 } // namespace
 
-void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
+void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
 {
   auto* cmd = app.add_subcommand("verify", "Verify a bundle offline: integrity and Notary Project signatures");
   struct State {
@@ -82,8 +83,8 @@ void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
   s->trust.add_to(*cmd);
   cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
-  cmd->callback([s, &action] {
-    action = [s] {
+  cmd->callback([s, &global, &action] {
+    action = [s, &global] {
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       VerifyOptions opts = s->trust.build(s->bundle, format, s->integrity_only);
       auto report = verify_bundle(s->bundle, format, opts);
@@ -92,7 +93,7 @@ void register_verify(CLI::App& app, const GlobalOptions&, Action& action)
         doc["trust"] = trust_json(s->trust, opts.integrity_only);
         print_json(doc);
       } else {
-        print_human(report, opts.integrity_only);
+        print_human(report, opts.integrity_only, global);
       }
       if (!report.verified)  // one line on stderr saying why, as for every failure (design §2)
         std::fprintf(stderr, "ferry: error: %s: verification failed: %s\n", s->bundle.c_str(),

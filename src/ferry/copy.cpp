@@ -105,6 +105,7 @@ CopyResult copy(const CopyOptions& options, const RepositoryOpener& open, const 
   transfer.verb = "copy";
   transfer.concurrency = options.concurrency;
   transfer.before_proof = options.before_proof;
+  transfer.progress = options.progress;
   if (options.verify) {
     copy_verified(options, dst, tag, open, log, std::move(transfer), result);
     return result;

@@ -86,6 +86,7 @@ PushResult push(const PushOptions& options, const RepositoryOpener& open, const 
   transfer.concurrency = options.concurrency;
   transfer.before_proof = options.before_proof;
   transfer.dry_run = options.dry_run;
+  transfer.progress = options.progress;
   result.dry_run = options.dry_run;
   detail::transfer(jobs, detail::bundle_feed(*bundle, options.concurrency), std::move(transfer), result, log);
   return result;

@@ -37,6 +37,7 @@ struct TransferOptions {
   std::function<void()> before_proof;
   /// Ask, do not send: record the plan in the result (PushOptions::dry_run).
   bool dry_run = false;
+  Progress* progress = nullptr;
 };
 
 /// Pushes each job in turn — blobs the repository lacks (HEAD; then mounted from `placed`;

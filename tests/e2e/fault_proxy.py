@@ -73,9 +73,10 @@ class Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream, rate=None, chunk=64 << 10):
+    def __init__(self, upstream, rate=None, chunk=64 << 10, upload_rate=None):
         self.upstream = upstream          # "127.0.0.1:port"
         self.rate = rate                  # bytes per second per response, None = unlimited
+        self.upload_rate = upload_rate    # bytes per second per request body, None = unlimited
         self.chunk = chunk
         self.cut_once = {}                # path suffix (e.g. a digest) -> bytes to send before cutting
         self.lock = threading.Lock()
@@ -177,9 +178,22 @@ class FaultProxy:
                 except OSError:
                     pass
 
+            def _read_body(self, length):
+                if not proxy.upload_rate:
+                    return self.rfile.read(length)
+                parts, left = [], length
+                while left > 0:
+                    part = self.rfile.read(min(proxy.chunk, left))
+                    if not part:
+                        break
+                    parts.append(part)
+                    left -= len(part)
+                    time.sleep(len(part) / proxy.upload_rate)
+                return b"".join(parts)
+
             def _forward_inner(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = self._read_body(length) if length else None
                 fault = proxy._take_fault(self.command, self.path,
                                           {k.lower(): v for k, v in self.headers.items()})
                 if fault is not None and fault.respond is not None:
