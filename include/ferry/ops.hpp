@@ -4,6 +4,7 @@
 #include <ferry/bundle.hpp>
 #include <ferry/graph.hpp>
 #include <ferry/proof.hpp>
+#include <ferry/progress.hpp>
 #include <ferry/remote/repository.hpp>
 #include <ferry/store/layout.hpp>
 #include <ferry/verify/verifier.hpp>
@@ -45,6 +46,8 @@ struct SaveOptions {
   /// `--dry-run`: resolve the references and walk their graphs (manifests are fetched),
   /// then report the plan in SaveResult::plan; no blob is fetched and nothing is written.
   bool dry_run = false;
+  /// Told about every blob byte fetched (a progress display); may be null.
+  Progress* progress = nullptr;
 };
 
 /// One step of a dry run's plan: `action` on `desc` (in `repository`, for push).
@@ -99,6 +102,8 @@ struct PushOptions {
   /// `--dry-run`: ask the destination what it has (HEAD, tag lookups) and report the plan in
   /// PushResult::plan; nothing is uploaded, mounted, written or tagged, and there is no proof.
   bool dry_run = false;
+  /// Told about every blob byte uploaded (a progress display); may be null.
+  Progress* progress = nullptr;
 };
 
 struct PushResult {
@@ -164,6 +169,8 @@ struct CopyOptions {
   std::filesystem::path staging_dir;
   /// As PushOptions::before_proof.
   std::function<void()> before_proof;
+  /// As PushOptions::progress.
+  Progress* progress = nullptr;
 };
 
 /// The roots `ref` names in `repo`: its manifest, or with `platforms` the matching children

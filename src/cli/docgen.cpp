@@ -520,9 +520,9 @@ void register_docs(CLI::App& app, Action& action)
       ->group("");
 
   auto* cmd = app.add_subcommand("completion", "Print a shell completion script: ferry completion bash");
-  auto shell = std::make_shared<std::string>();
+  auto shell = std::make_shared<std::string>();  // kept alive by the callback, which outlives parsing
   cmd->add_option("shell", *shell, "The shell to complete for")->required()->check(CLI::IsMember({"bash"}));
-  cmd->callback([&app, &action] {
+  cmd->callback([&app, &action, shell] {
     action = [&app] {
       std::fputs(bash_completion(app).c_str(), stdout);
       return 0;
