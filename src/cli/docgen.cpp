@@ -97,7 +97,7 @@ ValueKind value_kind(const CLI::Option* opt)
             {format_name(BundleFormat::tar), format_name(BundleFormat::tar_zst), format_name(BundleFormat::dir)}};
   if (name == "trust-store") return {ValueKind::dir, {}};
   for (const char* file : {"bundle", "output", "images-file", "trust-policy", "crl", "ca-file", "registry-config", "key",
-                           "cert", "tsa-ca"})
+                           "cert", "tsa-ca", "report"})
     if (name == file) return {ValueKind::file, {}};
   if (type.find(":DIR") != std::string::npos) return {ValueKind::dir, {}};
   if (type.find(":FILE") != std::string::npos || type.find(":PATH") != std::string::npos) return {ValueKind::file, {}};

@@ -1,5 +1,6 @@
 // ferry verify: offline integrity and Notary Project signature verification.
 #include "common.hpp"
+#include "report_html.hpp"
 
 #include <ferry/error.hpp>
 #include <ferry/util/reader.hpp>
@@ -76,6 +77,7 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
     TrustFlags trust;
     bool integrity_only = false;
     OutputOptions out;
+    std::string report;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
@@ -83,16 +85,22 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
   s->trust.add_to(*cmd);
   cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
+  cmd->add_option("--report", s->report, "Also write the report to this file as a self-contained HTML page");
   cmd->callback([s, &global, &action] {
     action = [s, &global] {
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       VerifyOptions opts = s->trust.build(s->bundle, format, s->integrity_only);
+      // A report that could not be written is found out before verifying, not after.
+      if (!s->report.empty()) check_report_path(s->report);
       auto report = verify_bundle(s->bundle, format, opts);
-      if (s->out.json) {
+      if (s->out.json || !s->report.empty()) {
+        // One document for --json and --report, so the two cannot disagree.
         auto doc = verify_report_json(report);
         doc["trust"] = trust_json(s->trust, opts.integrity_only);
-        print_json(doc);
-      } else {
+        if (!s->report.empty()) write_report(s->report, verify_report_html(doc));
+        if (s->out.json) print_json(doc);
+      }
+      if (!s->out.json) {
         print_human(report, opts.integrity_only, global);
       }
       if (!report.verified)  // one line on stderr saying why, as for every failure (design §2)
