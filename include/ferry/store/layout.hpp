@@ -101,6 +101,9 @@ protected:
   void load_index(std::string bytes);
   /// Descriptors of manifests still missing from metadata(), reachable from the index.
   std::vector<Descriptor> missing_manifests();
+  /// Loads every manifest reachable from the index with fetch() (readers with random
+  /// access: a directory, a plain tar), level by level.
+  void load_manifests_in_place();
 
   std::filesystem::path m_path;
   BundleFormat m_format;

@@ -317,6 +317,18 @@ std::vector<Descriptor> LayoutReader::missing_manifests()
   return missing;
 }
 
+void LayoutReader::load_manifests_in_place()
+{
+  for (;;) {
+    auto missing = missing_manifests();
+    if (missing.empty()) return;
+    for (const auto& d : missing) {
+      auto blob = fetch(d);
+      m_metadata.put(d, read_all(*blob, k_max_manifest_size, m_path.string() + ": " + blob_path(d.digest)));
+    }
+  }
+}
+
 Descriptor LayoutReader::resolve(const std::string& ref)
 {
   for (const auto& e : m_entries)
@@ -348,14 +360,7 @@ public:
     check_layout(read_all(layout, 4096, (path / "oci-layout").string()));
     FileReader index(path / "index.json");
     load_index(read_all(index, k_max_index_size, (path / "index.json").string()));
-    for (;;) {
-      auto missing = missing_manifests();
-      if (missing.empty()) break;
-      for (const auto& d : missing) {
-        auto r = fetch(d);
-        m_metadata.put(d, read_all(*r, k_max_manifest_size, d.digest.str()));
-      }
-    }
+    load_manifests_in_place();
   }
 
   static void check_layout(const std::string& bytes)
@@ -752,14 +757,7 @@ public:
       if (index == m_regions.end()) throw Error(Errc::invalid_manifest, m_path.string() + ": no index.json in the bundle");
       FileReader r(m_path, index->second.offset, index->second.size);
       load_index(read_all(r, k_max_index_size, m_path.string() + ": index.json"));
-      for (;;) {
-        auto missing = missing_manifests();
-        if (missing.empty()) break;
-        for (const auto& d : missing) {
-          auto blob = fetch(d);
-          m_metadata.put(d, read_all(*blob, k_max_manifest_size, m_path.string() + ": " + blob_path(d.digest)));
-        }
-      }
+      load_manifests_in_place();
       return;
     }
     // Passes until every manifest of the graph is loaded: one for bundles written
