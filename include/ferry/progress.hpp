@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -50,6 +51,28 @@ private:
   std::unique_ptr<Reader> m_inner;
   Descriptor m_desc;
   Progress& m_progress;
+};
+
+/// One phase on `progress` (which may be null): start() with `blobs`' count and total size
+/// on construction, finish() on destruction, also when the phase fails.
+class ProgressPhase {
+public:
+  ProgressPhase(Progress* progress, const std::string& what, const std::vector<Descriptor>& blobs) : m_progress(progress)
+  {
+    if (!m_progress) return;
+    std::uint64_t bytes = 0;
+    for (const auto& d : blobs) bytes += d.size;
+    m_progress->start(what, blobs.size(), bytes);
+  }
+  ~ProgressPhase()
+  {
+    if (m_progress) m_progress->finish();
+  }
+  ProgressPhase(const ProgressPhase&) = delete;
+  ProgressPhase& operator=(const ProgressPhase&) = delete;
+
+private:
+  Progress* m_progress;
 };
 
 /// `reader` wrapped in a ProgressReader when `progress` is set, else itself.

@@ -322,18 +322,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
         " blobs already there, " + std::to_string(writer->continued_blobs()) + " to continue from a checkpoint (" +
         human_bytes(writer->reused_bytes()) + " verified on disk)");
   }
-  struct Phase {
-    Progress* p;
-    ~Phase()
-    {
-      if (p) p->finish();
-    }
-  } phase{options.progress};
-  if (options.progress) {
-    std::uint64_t total = 0;
-    for (const auto& d : writer->pending()) total += d.size;
-    options.progress->start("saving", writer->pending().size(), total);
-  }
+  ProgressPhase phase(options.progress, "saving", writer->pending());
   auto fetch = [&](const Descriptor& d) { return with_progress(graph.origin.at(d.digest)->fetch(d), d, options.progress); };
   // One blob from the registry into the bundle; a blob an interrupted save got part of
   // continues from there (a Range request), or from its start when the kept part was bad.

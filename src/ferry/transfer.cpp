@@ -80,16 +80,7 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
   });
   if (!to_upload.empty()) {
     log(where + ": uploading " + std::to_string(to_upload.size()) + " blobs");
-    std::uint64_t upload_bytes = 0;
-    for (const auto& d : to_upload) upload_bytes += d.size;
-    struct Phase {
-      Progress* p;
-      ~Phase()
-      {
-        if (p) p->finish();
-      }
-    } phase{options.progress};
-    if (options.progress) options.progress->start("pushing to " + where, to_upload.size(), upload_bytes);
+    ProgressPhase phase(options.progress, "pushing to " + where, to_upload);
     feed(job, to_upload, [&](const Descriptor& d, Reader& content) {
       try {
         auto counted = with_progress(std::make_unique<ReaderRef>(content), d, options.progress);
