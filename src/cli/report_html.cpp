@@ -4,6 +4,7 @@
 #include <ferry/error.hpp>
 #include <ferry/util/file.hpp>
 #include <ferry/util/text.hpp>
+#include <ferry/util/utf8.hpp>
 
 #include <string>
 
@@ -14,29 +15,6 @@ namespace ferry::cli {
 namespace {
 
 using json = nlohmann::json;
-
-// Length of the UTF-8 sequence at s[i] (1-4), or 0 when it is not well-formed.
-std::size_t utf8_length(std::string_view s, std::size_t i)
-{
-  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
-  unsigned char c = b(0);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
-    if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && b(1) < 0x90) return 0;   // overlong
-    if (c == 0xF4 && b(1) >= 0x90) return 0;  // beyond U+10FFFF
-    return 4;
-  }
-  return 0;
-}
 
 constexpr const char* replacement = "\xEF\xBF\xBD";
 
@@ -248,7 +226,7 @@ std::string html_escape(std::string_view s)
     default:
       if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
         out += replacement;
-      } else if (std::size_t n = utf8_length(s, i); n == 0) {
+      } else if (std::size_t n = utf8_sequence_length(s, i); n == 0) {
         out += replacement;
       } else {
         out.append(s.substr(i, n));

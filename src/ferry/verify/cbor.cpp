@@ -4,6 +4,7 @@
 #include <set>
 
 #include <ferry/error.hpp>
+#include <ferry/util/utf8.hpp>
 
 #include <cmath>
 #include <cstring>
@@ -149,32 +150,6 @@ private:
     if (k.type == Type::text) return k.content;
     if (auto v = k.as_int()) return std::to_string(*v);
     return "?";
-  }
-
-  static bool valid_utf8(const std::string& s)
-  {
-    std::size_t i = 0;
-    while (i < s.size()) {
-      auto c = static_cast<unsigned char>(s[i]);
-      std::size_t n;
-      std::uint32_t cp;
-      if (c < 0x80) { ++i; continue; }
-      if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
-      else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
-      else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
-      else return false;
-      if (i + n >= s.size()) return false;
-      for (std::size_t j = 1; j <= n; ++j) {
-        auto cc = static_cast<unsigned char>(s[i + j]);
-        if ((cc & 0xc0) != 0x80) return false;
-        cp = (cp << 6) | (cc & 0x3f);
-      }
-      if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-          (cp >= 0xd800 && cp <= 0xdfff))
-        return false;
-      i += n + 1;
-    }
-    return true;
   }
 
   std::string_view m_data;

@@ -1,6 +1,7 @@
 #include <ferry/verify/dn.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/util/utf8.hpp>
 #include <ferry/verify/trust_policy.hpp>
 
 #include <openssl/objects.h>
@@ -27,52 +28,18 @@ std::vector<Rune> go_runes(std::string_view s)
 {
   std::vector<Rune> out;
   out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char c = b(i);
-    if (c < 0x80) {
-      out.push_back({c, i, 1});
-      ++i;
-      continue;
-    }
-    std::size_t need = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    char32_t value = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-      value = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      value = c & 0x0F;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      value = c & 0x07;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool ok = need > 0 && i + need < s.size();
-    if (ok) {
-      for (std::size_t k = 1; k <= need; ++k) {
-        unsigned char cc = b(i + k);
-        unsigned char l = k == 1 ? lo : 0x80;
-        unsigned char h = k == 1 ? hi : 0xBF;
-        if (cc < l || cc > h) {
-          ok = false;
-          break;
-        }
-        value = (value << 6) | (cc & 0x3F);
-      }
-    }
-    if (!ok) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0) {
       out.push_back({k_rune_error, i, 1});
       ++i;
       continue;
     }
-    out.push_back({value, i, need + 1});
-    i += need + 1;
+    auto c = static_cast<unsigned char>(s[i]);
+    char32_t value = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+    for (std::size_t k = 1; k < n; ++k) value = (value << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    out.push_back({value, i, n});
+    i += n;
   }
   return out;
 }
@@ -94,14 +61,6 @@ void append_utf8(std::string& out, char32_t r)
     out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (r & 0x3F));
   }
-}
-
-bool valid_utf8(std::string_view s)
-{
-  // A one-byte U+FFFD is an invalid byte (a literal U+FFFD is three bytes).
-  for (const auto& r : go_runes(s))
-    if (r.value == k_rune_error && r.size == 1) return false;
-  return true;
 }
 
 int hex_value(char c)
