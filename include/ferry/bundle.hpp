@@ -22,16 +22,30 @@ struct BundleRoot {
 };
 
 struct BundleContents {
+  /// Every index.json entry that is not a referrer, a fallback-tag list or the trust
+  /// artifact, in index.json order: what verify checks and push tags.
   std::vector<BundleRoot> roots;
   /// index.json entries that are referrers (manifests with a subject).
   std::vector<Descriptor> referrer_entries;
   /// `sha256-<hex>` tagged indexes written by other tools (referrer lists, never tags).
   std::vector<Descriptor> fallback_lists;
   std::optional<Descriptor> trust;
+  /// Entries whose manifest is missing from the bundle or whose bytes do not match their
+  /// digest (verify reports them as integrity problems; push, inspect and sign refuse).
+  std::vector<Descriptor> unreadable;
 };
 
-/// Classifies the entries of an opened bundle's index.json.
-BundleContents classify(LayoutReader& bundle);
+/// The one definition of a bundle's roots (design §3), used by verify, push, inspect and
+/// sign: classifies the entries of the opened bundle's index.json. Throws
+/// Errc::invalid_manifest naming the entry for one that is not a manifest or an index, whose
+/// bytes are not what its media type says (or do not parse), that claims to be the trust
+/// artifact and is not (or is a second one), or whose ref.name is neither a tag nor a
+/// reference: what it refuses, every command refuses.
+BundleContents classify(const LayoutReader& bundle);
+
+/// classify(), and every entry readable: throws Errc::not_found naming the first
+/// unreadable one (push, inspect, sign).
+BundleContents classify_complete(const LayoutReader& bundle);
 
 /// True for a `sha256-<hex>` / `sha512-<hex>` referrers fallback tag.
 bool is_fallback_tag(const std::string& tag);

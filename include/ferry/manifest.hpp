@@ -28,6 +28,14 @@ struct Manifest {
   std::string effective_artifact_type() const;
 };
 
+/// True for a Notary Project signature manifest in either form (../shared/notation/SPEC.md
+/// §1.1): artifactType notary with the empty config, or no artifactType and config.mediaType
+/// notary; always with a subject.
+bool is_signature_manifest(const Manifest& m);
+
+/// True for the trust artifact a bundle carries (design §3).
+bool is_trust_artifact(const Manifest& m);
+
 /// Children of a node in the content graph (oras-go content.Successors): an index's
 /// manifests; a manifest's config and layers. `subject` is a predecessor link, not a child.
 /// Non-manifest blobs have none.

@@ -87,15 +87,21 @@ struct SaveResult {
 SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const Logger& log);
 
 struct PushOptions {
-  std::filesystem::path bundle;
-  std::optional<BundleFormat> format;
   std::string target;
   /// SRC_REPO=DST_REPO renames, applied before the target namespace is prefixed.
   std::map<std::string, std::string> map;
   unsigned concurrency = 4;
-  /// `push --verify`: verify the bundle first (verify::verify_bundle with these options);
-  /// when it fails nothing is sent to any registry (design §1 promise 3).
+  /// `push --verify`: verify the bundle first (verify::verify_bundle with these options,
+  /// each root's trust policy statement chosen by its destination repository); when it
+  /// fails nothing is sent to any registry (design §1 promise 3). The bundle must have been
+  /// opened at ReadDepth::verify.
   std::optional<verify::VerifyOptions> verify;
+  /// With `verify`: refuse the push (nothing is sent) when a manifest would be pushed that
+  /// no verified signature covers (PushResult::unverified).
+  bool only_verified = false;
+  /// Runs after verification passed and before anything is sent. For tests (the CLI sets
+  /// it only from FERRY_TEST_HOOK_AFTER_VERIFY).
+  std::function<void()> after_verify;
   /// Runs after everything is pushed and before the destination is re-read for the proof.
   /// For tests (the CLI sets it only from FERRY_TEST_HOOK_BEFORE_PROOF).
   std::function<void()> before_proof;
@@ -104,6 +110,16 @@ struct PushOptions {
   bool dry_run = false;
   /// Told about every blob byte uploaded (a progress display); may be null.
   Progress* progress = nullptr;
+};
+
+/// A manifest a push sends that no verified signature covers: not a root whose signature
+/// verified, not reachable from one through `manifests`, and not a signature that verified
+/// (a referrer such as an SBOM, a signature of something else, a referrer that is itself a
+/// runnable image, a root admitted by a policy that skips verification).
+struct UnverifiedManifest {
+  Descriptor desc;
+  std::string artifact_type;
+  std::string reason;
 };
 
 struct PushResult {
@@ -124,9 +140,15 @@ struct PushResult {
   std::size_t fallback_indexes_written = 0;
   /// Per destination repository: whether it serves the referrers API.
   std::map<std::string, bool> referrers_api;
+  /// The digest of the bundle's index.json as read (and verified) once: the content pushed.
+  std::optional<Digest> bundle_digest;
   /// The verification report when verification was asked for. When it failed, nothing was
   /// sent to the destination and every other field is empty.
   std::optional<verify::VerifyReport> verification;
+  /// With verification: the manifests pushed that no verified signature covers.
+  std::vector<UnverifiedManifest> unverified;
+  /// `only_verified` and `unverified` is not empty: nothing was sent.
+  bool refused_unverified = false;
   /// The destination re-read after the push and compared with what was pushed.
   Proof proof;
   /// Dry run: what a push would do, per repository (the counters above then count what
@@ -134,23 +156,31 @@ struct PushResult {
   bool dry_run = false;
   std::vector<PlanStep> plan;
 
-  bool verification_failed() const { return verification && !verification->verified; }
+  bool verification_failed() const { return (verification && !verification->verified) || refused_unverified; }
   /// Verification (when asked for) passed and the proof found nothing missing. A push that
   /// is not ok failed: the CLI exits 3 (verification) or 1 (proof).
   bool ok() const { return !verification_failed() && proof.ok(); }
 };
 
-/// Pushes a bundle into `target` (host[:port][/namespace]): blobs, then manifests children
-/// first, then tags, then referrer links (fallback indexes merged where the registry has no
-/// referrers API). Idempotent: what the registry has is not sent again. Then re-reads the
-/// destination into `proof`. With `options.verify`, verifies the bundle before anything is
-/// sent. Failed verification and a failed proof are results (see PushResult::ok), errors
-/// before that are thrown.
-PushResult push(const PushOptions& options, const RepositoryOpener& open, const Logger& log);
+/// Pushes the opened `bundle` into `target` (host[:port][/namespace]): every blob of every
+/// destination repository, each hashed on its way out against its digest, then the
+/// manifests (children first, from the bytes read when the bundle was opened), then the
+/// referrer links (fallback indexes merged where the registry has no referrers API), and
+/// the tags last — so a blob that differs stops the push before any tag is written.
+/// Idempotent: what the registry has is not sent again. Then re-reads the destination into
+/// `proof`. With `options.verify`, verifies the bundle before anything is sent. Failed
+/// verification and a failed proof are results (see PushResult::ok), errors before that
+/// are thrown.
+PushResult push(LayoutReader& bundle, const PushOptions& options, const RepositoryOpener& open, const Logger& log);
 
 /// One line saying why a verification failed (the first integrity problem, else the first
 /// artifact not verified).
 std::string verification_failure(const verify::VerifyReport& report);
+/// One line saying why a push or copy was refused before anything was sent.
+std::string refusal_reason(const PushResult& result);
+
+/// The manifests of `graph` that no verified signature in `report` covers.
+std::vector<UnverifiedManifest> unverified_manifests(const verify::VerifyReport& report, const Graph& graph);
 
 struct CopyOptions {
   /// SRC_REF: registry/repo[:tag][@digest].
@@ -167,7 +197,10 @@ struct CopyOptions {
   /// when verification fails. Without it, blobs stream from source to destination.
   std::optional<verify::VerifyOptions> verify;
   std::filesystem::path staging_dir;
-  /// As PushOptions::before_proof.
+  /// As PushOptions::only_verified.
+  bool only_verified = false;
+  /// As PushOptions::after_verify and before_proof.
+  std::function<void()> after_verify;
   std::function<void()> before_proof;
   /// As PushOptions::progress.
   Progress* progress = nullptr;
@@ -212,7 +245,8 @@ struct InspectResult {
   std::uint64_t bytes = 0;
 };
 
-/// Reads a bundle's graph (for tar formats only as far as the manifests at its head).
-InspectResult inspect(const std::filesystem::path& bundle, std::optional<BundleFormat> format);
+/// The graph of a bundle opened at ReadDepth::head (a `.tar.zst` only as far as the
+/// manifests at its head).
+InspectResult inspect(LayoutReader& bundle);
 
 } // namespace ferry

@@ -20,6 +20,8 @@ struct Reference {
   static Reference parse(const std::string& text);
   /// Parses a repository name alone (`[registry/]repo`, no tag or digest).
   static bool is_valid_repository(const std::string& repo);
+  /// True when `tag` matches distribution's tag grammar `[\w][\w.-]{0,127}`.
+  static bool is_valid_tag(const std::string& tag);
   /// The tag when given, else the digest string, else "latest".
   std::string ref_or_default() const;
   /// registry/repository

@@ -150,6 +150,8 @@ struct SignOptions {
   remote::HttpClient* http = nullptr;
   /// Signing time; the clock (truncated to seconds) when unset.
   std::optional<verify::TimePoint> time;
+  /// Bounds on the bundle read (design §8).
+  BundleLimits limits;
 };
 
 struct SignResult {

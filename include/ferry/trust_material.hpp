@@ -3,6 +3,7 @@
 /// store certificates and CRLs, carried as one OCI artifact whose manifest digest is the
 /// bundle's trust pin.
 #include <ferry/descriptor.hpp>
+#include <ferry/store/layout.hpp>
 
 #include <filesystem>
 #include <optional>
@@ -46,5 +47,17 @@ bool is_safe_trust_title(const std::string& title);
 
 /// Writes trust files below `dir` (titles checked with is_safe_trust_title).
 void materialise_trust_files(const std::vector<TrustFile>& files, const std::filesystem::path& dir);
+
+/// The files a trust artifact manifest lists: each layer's title (checked with
+/// is_safe_trust_title) and descriptor. The one reading of a trust artifact (design §3), for
+/// inspect and for carried_trust_files. Throws Errc::invalid_manifest naming the manifest
+/// for a layer without a safe title, or two layers with one title.
+std::vector<std::pair<std::string, Descriptor>> trust_artifact_files(const Descriptor& manifest, const std::string& bytes);
+
+/// The trust material carried in `bundle` (opened at ReadDepth::verify, so its files were
+/// read and checked in its one scan) if the bundle's trust artifact has the digest `pin`
+/// (design §3: the pin travels out of band; a bundle never vouches for itself). Throws
+/// Errc::verification_failed when the bundle carries no trust material or another one.
+std::vector<TrustFile> carried_trust_files(const LayoutReader& bundle, const Digest& pin);
 
 } // namespace ferry

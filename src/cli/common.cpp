@@ -5,6 +5,7 @@
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/trust_material.hpp>
+#include <ferry/util/file.hpp>
 
 #include <chrono>
 #include <cerrno>
@@ -49,6 +50,18 @@ void RegistryFlags::finish()
   if (password_stdin && options.username.empty()) throw Error(Errc::invalid_argument, "--password-stdin needs --username");
 }
 
+void LimitFlags::add_to(CLI::App& cmd, bool problems)
+{
+  cmd.add_option("--max-entries", limits.max_entries,
+                 "Refuse a bundle with more entries than this (archive entries or directory files)")
+      ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40))
+      ->capture_default_str();
+  if (problems)
+    cmd.add_option("--max-problems", limits.max_problems, "List at most this many integrity problems (all are counted)")
+        ->check(CLI::Range(std::size_t(1), std::size_t(1) << 30))
+        ->capture_default_str();
+}
+
 void TrustFlags::add_to(CLI::App& cmd)
 {
   cmd.add_option("--trust-policy", trust_policy, "Notation trust policy (trustpolicy.json or trustpolicy.oci.json)");
@@ -61,54 +74,37 @@ void TrustFlags::add_to(CLI::App& cmd)
   cmd.add_option("--verification-time", time, "Verify as of this RFC 3339 time instead of now (audits, reproducible tests)");
 }
 
-namespace {
-
-// A private temporary directory removed when the last reference goes.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir()
-  {
-    std::string templ = (std::filesystem::temp_directory_path() / "ferry-trust-XXXXXX").string();
-    if (!mkdtemp(templ.data())) throw Error(Errc::io, "cannot create a temporary directory: " + std::string(strerror(errno)));
-    path = templ;
-  }
-  ~TempDir()
-  {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-// Unpacks the bundle's trust artifact if its digest is the pin. Throws
-// Errc::verification_failed when the bundle carries none or another one.
-std::shared_ptr<TempDir> unpack_bundled_trust(const std::filesystem::path& bundle, BundleFormat format, const std::string& pin)
+void TrustFlags::check(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const
 {
-  Digest want = Digest::parse(pin);
-  auto reader = LayoutReader::open(bundle, format);
-  auto contents = classify(*reader);
-  if (!contents.trust)
-    throw Error(Errc::verification_failed, bundle.string() + ": --trust-pin given, but the bundle carries no trust material");
-  if (contents.trust->digest != want)
-    throw Error(Errc::verification_failed, bundle.string() + ": the bundle's trust material is " +
-                                               contents.trust->digest.str() + ", not the pinned " + want.str() +
-                                               "; refusing to use it");
-  auto bytes = reader->metadata().get(want);
-  Manifest m = Manifest::parse(*bytes, contents.trust->media_type, want.str());
-  std::set<Digest> wanted;
-  for (const auto& l : m.layers) wanted.insert(l.digest);
-  std::map<Digest, std::string> content;
-  reader->for_each_blob(wanted, [&](const Descriptor& d, Reader& r) { content[d.digest] = read_all(r, 32 << 20, d.digest.str()); });
-  std::vector<TrustFile> files;
-  for (const auto& l : m.layers)
-    files.push_back({l.annotation(std::string(k_annotation_title)), l.media_type, content.at(l.digest)});
-  auto dir = std::make_shared<TempDir>();
-  materialise_trust_files(files, dir->path);
-  return dir;
+  if (!scope.empty()) {
+    auto slash = scope.find('/');
+    if (slash == std::string::npos || !Reference::is_valid_repository(scope.substr(slash + 1)))
+      throw Error(Errc::invalid_argument, "invalid --scope \"" + scope + "\": want registry/repository");
+  }
+  if (!trust_pin.empty() && !Digest::is_valid(trust_pin))
+    throw Error(Errc::invalid_argument, "invalid --trust-pin \"" + trust_pin + "\": want sha256:<hex>");
+  if (!time.empty()) verify::parse_rfc3339(time, "--verification-time");
+  if (integrity_only || !trust_pin.empty() || (!trust_policy.empty() && !trust_store.empty())) return;
+  // A usage error, said before the bundle is read; what the bundle carries (its head only,
+  // for the message) tells which way forward to suggest.
+  std::string have;
+  try {
+    LayoutReader::Options head;
+    head.depth = ReadDepth::head;
+    auto reader = LayoutReader::open(bundle, format, head);
+    if (auto t = classify(*reader).trust) have = t->digest.str();
+  } catch (const Error&) {
+  }
+  if (!have.empty())
+    throw Error(Errc::invalid_argument,
+                "the bundle carries trust material (" + have +
+                    "), but a bundle cannot vouch for itself: pass the pin you received out of band with --trust-pin "
+                    "(ferry save printed it), or give --trust-policy and --trust-store");
+  throw Error(Errc::invalid_argument, "verifying signatures needs --trust-policy and --trust-store, or --trust-pin "
+                                      "for trust material carried in the bundle (or --integrity-only)");
 }
 
-} // namespace
-
-verify::VerifyOptions TrustFlags::build(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const
+verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integrity_only) const
 {
   namespace fs = std::filesystem;
   using namespace ferry::verify;
@@ -116,14 +112,7 @@ verify::VerifyOptions TrustFlags::build(const std::filesystem::path& bundle, Bun
   opts.integrity_only = integrity_only;
   opts.now = time.empty() ? std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())
                           : parse_rfc3339(time, "--verification-time");
-  if (!scope.empty()) {
-    auto slash = scope.find('/');
-    if (slash == std::string::npos || !Reference::is_valid_repository(scope.substr(slash + 1)))
-      throw Error(Errc::invalid_argument, "invalid --scope \"" + scope + "\": want registry/repository");
-    opts.scope = scope;
-  }
-  if (!trust_pin.empty() && !Digest::is_valid(trust_pin))
-    throw Error(Errc::invalid_argument, "invalid --trust-pin \"" + trust_pin + "\": want sha256:<hex>");
+  if (!scope.empty()) opts.scope = scope;
   // Malformed trust material is malformed input (exit 1), not a usage error.
   auto as_input_error = [](const Error& e) {
     return Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
@@ -131,42 +120,29 @@ verify::VerifyOptions TrustFlags::build(const std::filesystem::path& bundle, Bun
   if (integrity_only) return opts;
 
   // Local trust material overrides what the bundle carries; the bundle's own is used only
-  // when pinned (design §3: a bundle must not vouch for itself).
+  // when pinned (design §3: a bundle must not vouch for itself), and only as read and
+  // checked in the bundle's one scan.
   std::string policy_path = trust_policy, store_path = trust_store;
   std::vector<std::string> crl_paths = crls;
   if (!trust_pin.empty()) {
-    auto dir = unpack_bundled_trust(bundle, format, trust_pin);
+    if (!bundle) throw Error(Errc::invalid_argument, "--trust-pin names trust material carried in a bundle; give --trust-policy and --trust-store here");
+    auto files = carried_trust_files(*bundle, Digest::parse(trust_pin));
+    auto dir = std::make_shared<TempDir>(fs::path(), "ferry-trust-");
+    materialise_trust_files(files, dir->path());
     bundled = dir;
     if (policy_path.empty()) {
       for (const char* name : {"trustpolicy.oci.json", "trustpolicy.json"})
-        if (fs::exists(dir->path / name)) {
-          policy_path = (dir->path / name).string();
+        if (fs::exists(dir->path() / name)) {
+          policy_path = (dir->path() / name).string();
           break;
         }
     }
-    if (store_path.empty() && fs::exists(dir->path / "truststore")) store_path = (dir->path / "truststore").string();
-    if (crl_paths.empty() && fs::exists(dir->path / "crl")) crl_paths.push_back((dir->path / "crl").string());
-  }
-  if (policy_path.empty() || store_path.empty()) {
-    std::string have;
-    if (trust_pin.empty()) {
-      try {
-        auto reader = LayoutReader::open(bundle, format);
-        if (auto t = classify(*reader).trust) have = t->digest.str();
-      } catch (const Error&) {
-      }
-    }
-    if (!have.empty())
-      throw Error(Errc::invalid_argument,
-                  "the bundle carries trust material (" + have +
-                      "), but a bundle cannot vouch for itself: pass the pin you received out of band with --trust-pin "
-                      "(ferry save printed it), or give --trust-policy and --trust-store");
-    throw Error(Errc::invalid_argument, trust_pin.empty()
-                                            ? "verifying signatures needs --trust-policy and --trust-store, or --trust-pin "
-                                              "for trust material carried in the bundle (or --integrity-only)"
-                                            : "the pinned trust material has no " +
-                                                  std::string(policy_path.empty() ? "trust policy" : "trust store") +
-                                                  "; give it with --trust-policy / --trust-store");
+    if (store_path.empty() && fs::exists(dir->path() / "truststore")) store_path = (dir->path() / "truststore").string();
+    if (crl_paths.empty() && fs::exists(dir->path() / "crl")) crl_paths.push_back((dir->path() / "crl").string());
+    if (policy_path.empty() || store_path.empty())
+      throw Error(Errc::invalid_argument, "the pinned trust material has no " +
+                                              std::string(policy_path.empty() ? "trust policy" : "trust store") +
+                                              "; give it with --trust-policy / --trust-store");
   }
   try {
     opts.policy = TrustPolicyDocument::load(policy_path);
@@ -191,7 +167,7 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
 {
   using namespace ferry::verify;
   nlohmann::json problems = nlohmann::json::array();
-  for (const auto& p : r.problems) {
+  for (const auto& p : r.problems.listed) {
     nlohmann::json j = {{"message", p.message}};
     if (!p.digest.empty()) j["digest"] = p.digest;
     problems.push_back(j);
@@ -235,7 +211,12 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
           {"bundleDigest", r.bundle_digest ? nlohmann::json(r.bundle_digest->str()) : nlohmann::json(nullptr)},
           {"verified", r.verified},
           {"verificationTime", format_rfc3339(r.time)},
-          {"integrity", {{"ok", r.problems.empty()}, {"blobs", r.blobs}, {"bytes", r.bytes}, {"problems", problems}}},
+          {"integrity",
+           {{"ok", r.problems.empty()},
+            {"blobs", r.blobs},
+            {"bytes", r.bytes},
+            {"problems", problems},
+            {"problemsTotal", r.problems.total}}},
           {"artifacts", artifacts},
           {"crls", crls}};
 }

@@ -59,9 +59,22 @@ struct TrustFlags {
   /// The bundle's own trust material, unpacked while verification runs.
   mutable std::shared_ptr<void> bundled;
   void add_to(CLI::App& cmd);
-  /// Loads the trust material into verify options for `bundle`. Malformed trust material is
-  /// exit 1 (Errc::invalid_manifest); missing options a usage error.
-  verify::VerifyOptions build(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const;
+  /// Usage checks, before the bundle is read: malformed values, and trust options missing
+  /// (a usage error, exit 2; the bundle's head is read only to suggest the way forward).
+  void check(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const;
+  /// Loads the trust material into verify options, the pinned material from `bundle` (the
+  /// bundle verification reads, opened once). Malformed trust material is exit 1
+  /// (Errc::invalid_manifest).
+  verify::VerifyOptions build(const LayoutReader* bundle, bool integrity_only) const;
+};
+
+/// --max-entries and --max-problems: the bounds on the work one bundle can cause
+/// (design §8), for every command that reads a bundle.
+struct LimitFlags {
+  BundleLimits limits;
+  /// `problems`: also register --max-problems (commands that report integrity problems).
+  void add_to(CLI::App& cmd, bool problems);
+  LayoutReader::Options options(ReadDepth depth) const { return {depth, limits}; }
 };
 
 /// A logger writing to stderr unless quiet.

@@ -50,8 +50,11 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
                                                 dst.registry + " differ; use --registry-config for two");
       // The staged layout does not exist yet: trust material is loaded (and checked) now,
       // before anything is fetched.
-      opts.verify = s->verify.build({}, BundleFormat::dir);
-      opts.before_proof = test_hook_before_proof();
+      s->verify.check({}, BundleFormat::dir);
+      opts.verify = s->verify.build(nullptr);
+      opts.only_verified = s->verify.only_verified;
+      opts.after_verify = test_hook("FERRY_TEST_HOOK_AFTER_VERIFY");
+      opts.before_proof = test_hook("FERRY_TEST_HOOK_BEFORE_PROOF");
       opts.progress = global.progress.get();
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;

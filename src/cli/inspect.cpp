@@ -48,16 +48,20 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
     std::string bundle;
     std::string format;
     OutputOptions out;
+    LimitFlags limits;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
+  s->limits.add_to(*cmd, false);
   cmd->callback([s, &action] {
     action = [s] {
-      std::optional<BundleFormat> format;
-      if (!s->format.empty()) format = parse_format(s->format);
-      auto r = inspect(s->bundle, format);
+      BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
+      // Every entry of a directory or plain tar is checked (a listing, a header walk); a
+      // `.tar.zst` is read only up to its head (design §3), each entry checked as it passes.
+      auto bundle = LayoutReader::open(s->bundle, format, s->limits.options(ReadDepth::head));
+      auto r = inspect(*bundle);
       if (s->out.json) {
         nlohmann::json roots = nlohmann::json::array();
         for (const auto& root : r.roots) {

@@ -19,7 +19,7 @@ void log_verification(const verify::VerifyReport& r, const Logger& log)
   log(std::string("verification ") + (r.verified ? "passed" : "FAILED") + ": integrity " +
       (r.problems.empty() ? "ok" : "FAILED") + " (" + std::to_string(r.blobs) + " blobs, " + human_bytes(r.bytes) + "); " +
       std::to_string(verified) + " of " + std::to_string(r.artifacts.size()) + " artifacts verified");
-  for (const auto& p : r.problems) log("  problem: " + p.message);
+  for (const auto& p : r.problems.listed) log("  problem: " + p.message);
   for (const auto& a : r.artifacts) {
     std::string line = std::string("  ") + (a.verified ? "✓ " : "✗ ") + a.reference + " " + a.desc.digest.str();
     if (a.policy) line += " (policy \"" + *a.policy + "\", " + verify::level_name(a.level) + ")";
@@ -53,28 +53,42 @@ void VerifyGate::add_to(CLI::App& cmd)
   auto* flag = cmd.add_flag("--verify", enabled,
                             "Verify the content first (as ferry verify, with the trust options below); send nothing if it fails");
   std::size_t before = cmd.get_options(std::function<bool(CLI::Option*)>{}).size();
+  cmd.add_flag("--only-verified", only_verified,
+               "With --verify: send nothing if a manifest would be pushed that no verified signature covers "
+               "(an unsigned SBOM or other referrer, a root a policy admits without checking)");
   trust.add_to(cmd);
   // Every trust option (whatever TrustFlags registers) is accepted only with --verify.
   auto options = cmd.get_options(std::function<bool(CLI::Option*)>{});
   for (std::size_t i = before; i < options.size(); ++i) options[i]->needs(flag);
 }
 
-std::optional<verify::VerifyOptions> VerifyGate::build(const std::filesystem::path& bundle, BundleFormat format) const
+void VerifyGate::check(const std::filesystem::path& bundle, BundleFormat format) const
 {
-  if (!enabled) return std::nullopt;
-  return trust.build(bundle, format, /*integrity_only=*/false);
+  if (!enabled) return;
+  // The statement is the one of the repository each image lands in (issue 13 §4), never
+  // one the caller or the bundle names.
+  if (!trust.scope.empty())
+    throw Error(Errc::invalid_argument, "--scope chooses the trust policy statement of ferry verify; with --verify, push and copy "
+                                        "use the statement of the repository each image lands in");
+  trust.check(bundle, format, /*integrity_only=*/false);
 }
 
-std::function<void()> test_hook_before_proof()
+std::optional<verify::VerifyOptions> VerifyGate::build(const LayoutReader* bundle) const
 {
-  const char* command = std::getenv("FERRY_TEST_HOOK_BEFORE_PROOF");
+  if (!enabled) return std::nullopt;
+  return trust.build(bundle, /*integrity_only=*/false);
+}
+
+std::function<void()> test_hook(const char* name)
+{
+  const char* command = std::getenv(name);
   if (!command || !*command) return {};
   std::string cmd = command;
-  return [cmd] {
+  std::string var = name;
+  return [cmd, var] {
     std::fflush(nullptr);
     int status = std::system(cmd.c_str());
-    if (status != 0)
-      throw Error(Errc::internal, "FERRY_TEST_HOOK_BEFORE_PROOF (test-only) failed with status " + std::to_string(status));
+    if (status != 0) throw Error(Errc::internal, var + " (test-only) failed with status " + std::to_string(status));
   };
 }
 
@@ -93,6 +107,18 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     doc["referrers"] = r.referrers;
     doc["fallbackIndexesWritten"] = r.fallback_indexes_written;
     doc["referrersApi"] = r.referrers_api;
+    doc["bundleDigest"] = r.bundle_digest ? nlohmann::json(r.bundle_digest->str()) : nlohmann::json(nullptr);
+    if (r.verification) {
+      nlohmann::json unverified = nlohmann::json::array();
+      for (const auto& u : r.unverified)
+        unverified.push_back({{"digest", u.desc.digest.str()},
+                              {"mediaType", u.desc.media_type},
+                              {"artifactType", u.artifact_type},
+                              {"reason", u.reason}});
+      doc["unverifiedManifests"] = unverified;
+    } else {
+      doc["unverifiedManifests"] = nullptr;
+    }
     doc["verification"] = r.verification ? verify_report_json(*r.verification) : nlohmann::json(nullptr);
     doc["proof"] = r.dry_run || r.verification_failed() ? nlohmann::json(nullptr) : proof_json(r.proof);
     doc["dryRun"] = r.dry_run;
@@ -100,8 +126,7 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     print_json(doc);
   }
   if (r.verification_failed()) {
-    std::fprintf(stderr, "ferry: error: %s: verification failed: %s; nothing was sent\n", subject.c_str(),
-                 verification_failure(*r.verification).c_str());
+    std::fprintf(stderr, "ferry: error: %s: %s; nothing was sent\n", subject.c_str(), refusal_reason(r).c_str());
     return 3;
   }
   if (!json && r.dry_run) {
@@ -140,6 +165,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
     OutputOptions out;
     RegistryFlags registry;
     VerifyGate verify;
+    LimitFlags limits;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle to push (*.tar, *.tar.zst or a layout directory)")->required();
@@ -152,27 +178,35 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   s->verify.add_to(*cmd);
+  s->limits.add_to(*cmd, true);
   cmd->callback([s, &global, &action] {
     action = [s, &global] {
       PushOptions opts;
-      opts.bundle = s->bundle;
       opts.target = s->target;
-      if (!s->format.empty()) opts.format = parse_format(s->format);
+      BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       for (const auto& m : s->maps) {
         auto eq = m.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
           throw Error(Errc::invalid_argument, "invalid --map \"" + m + "\": want SRC_REPO=DST_REPO");
         opts.map[m.substr(0, eq)] = m.substr(eq + 1);
       }
-      opts.verify = s->verify.build(opts.bundle, opts.format.value_or(format_from_path(opts.bundle)));
-      opts.before_proof = test_hook_before_proof();
+      s->verify.check(s->bundle, format);
+      // The bundle is opened once: verification, the trust material it carries and every
+      // byte pushed come from this one reader (issue 13 §3).
+      auto bundle = LayoutReader::open(s->bundle, format,
+                                       s->limits.options(s->verify.enabled ? ReadDepth::verify : ReadDepth::structure));
+      opts.verify = s->verify.build(bundle.get());
+      opts.only_verified = s->verify.only_verified;
+      opts.after_verify = test_hook("FERRY_TEST_HOOK_AFTER_VERIFY");
+      opts.before_proof = test_hook("FERRY_TEST_HOOK_BEFORE_PROOF");
       opts.dry_run = s->dry_run;
       opts.progress = global.progress.get();
       s->registry.finish();
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
       auto log = make_logger(global);
-      auto result = push(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
+      auto result =
+          push(*bundle, opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
       nlohmann::json doc = {{"schemaVersion", 1}, {"command", "push"}, {"target", s->target}};
       std::string subject = result.verification_failed() ? s->bundle : "push to " + s->target;
       return report_transfer(result, s->out.json, doc, "pushed", subject, log, global);

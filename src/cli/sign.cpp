@@ -24,6 +24,7 @@ void register_sign(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string tsa_ca;
     std::string signing_time;
     OutputOptions out;
+    LimitFlags limits;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory), rewritten in place")->required();
@@ -41,9 +42,11 @@ void register_sign(CLI::App& app, const GlobalOptions& global, Action& action)
       ->group("");
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
+  s->limits.add_to(*cmd, false);
   cmd->callback([s, &action, &global] {
     action = [s, &global] {
       sign::SignOptions o;
+      o.limits = s->limits.limits;
       o.bundle = s->bundle;
       if (!s->format.empty()) o.format = parse_format(s->format);
       o.references = s->refs;

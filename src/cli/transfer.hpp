@@ -12,16 +12,23 @@ namespace ferry::cli {
 /// --verify, and the trust options verify takes (accepted only together with --verify).
 struct VerifyGate {
   bool enabled = false;
+  bool only_verified = false;
   TrustFlags trust;
+  /// Registers --verify, --only-verified and the trust options (accepted only with --verify).
   void add_to(CLI::App& cmd);
-  /// Verify options when --verify was given (trust material loaded before anything else).
-  std::optional<verify::VerifyOptions> build(const std::filesystem::path& bundle, BundleFormat format) const;
+  /// Usage checks of the trust options, before the bundle is read.
+  void check(const std::filesystem::path& bundle, BundleFormat format) const;
+  /// Verify options when --verify was given, with the trust material (pinned: carried in
+  /// `bundle`, the one reader of the push).
+  std::optional<verify::VerifyOptions> build(const LayoutReader* bundle) const;
 };
 
-/// TEST-ONLY: FERRY_TEST_HOOK_BEFORE_PROOF=<shell command> is run (std::system) after a
-/// push or copy has sent everything and before the destination is re-read for the proof,
-/// so that e2e tests can change the destination in between. Empty when not set.
-std::function<void()> test_hook_before_proof();
+/// TEST-ONLY hooks: the environment variable `name` holds a shell command run (std::system)
+/// at one point of a push or copy, so that e2e tests can change things in between. Empty
+/// when not set. FERRY_TEST_HOOK_AFTER_VERIFY: after --verify passed, before anything is
+/// sent; FERRY_TEST_HOOK_BEFORE_PROOF: after everything was sent, before the destination is
+/// re-read for the proof.
+std::function<void()> test_hook(const char* name);
 
 /// Prints a push or copy result: `doc` (the command's JSON, completed with counts,
 /// verification and proof) on stdout with --json, else one line per root ("<verb>

@@ -19,7 +19,10 @@ void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions
   std::printf("%s: integrity %s (%zu blobs, %s)\n", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
               human_bytes(r.bytes).c_str());
   if (r.bundle_digest) std::printf("bundle digest (of index.json): %s\n", r.bundle_digest->str().c_str());
-  for (const auto& p : r.problems) std::printf("  problem: %s\n", p.message.c_str());
+  for (const auto& p : r.problems.listed) std::printf("  problem: %s\n", p.message.c_str());
+  if (r.problems.total > r.problems.listed.size())
+    std::printf("  ... and %zu more problems (--max-problems lists more, --json lists as many)\n",
+                r.problems.total - r.problems.listed.size());
   if (!integrity_only) {
     for (const auto& a : r.artifacts) {
       std::printf("%s %s %s: %s", a.verified ? "✓" : "✗", a.reference.c_str(), a.desc.digest.str().c_str(),
@@ -75,6 +78,7 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string bundle;
     std::string format;
     TrustFlags trust;
+    LimitFlags limits;
     bool integrity_only = false;
     OutputOptions out;
     std::string report;
@@ -83,16 +87,21 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
   s->trust.add_to(*cmd);
+  s->limits.add_to(*cmd, true);
   cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
   cmd->add_option("--report", s->report, "Also write the report to this file as a self-contained HTML page");
   cmd->callback([s, &global, &action] {
     action = [s, &global] {
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
-      VerifyOptions opts = s->trust.build(s->bundle, format, s->integrity_only);
+      s->trust.check(s->bundle, format, s->integrity_only);
       // A report that could not be written is found out before verifying, not after.
       if (!s->report.empty()) check_report_path(s->report);
-      auto report = verify_bundle(s->bundle, format, opts);
+      // The bundle is read once: its one scan hashes every blob, and the trust material it
+      // carries (with --trust-pin) comes from that same read.
+      auto bundle = LayoutReader::open(s->bundle, format, s->limits.options(ReadDepth::verify));
+      VerifyOptions opts = s->trust.build(bundle.get(), s->integrity_only);
+      auto report = verify_bundle(*bundle, opts);
       if (s->out.json || !s->report.empty()) {
         // One document for --json and --report, so the two cannot disagree.
         auto doc = verify_report_json(report);

@@ -16,27 +16,39 @@ bool is_fallback_tag(const std::string& tag)
   return std::regex_match(tag, re);
 }
 
-BundleContents classify(LayoutReader& bundle)
+BundleContents classify(const LayoutReader& bundle)
 {
   BundleContents out;
+  const std::string where = bundle.path().string() + ": index.json";
+  std::size_t i = 0;
   for (const auto& e : bundle.index_entries()) {
+    const std::string entry = where + " manifests[" + std::to_string(i++) + "] " + e.digest.str();
+    if (!media_type::is_manifest(e.media_type))
+      throw Error(Errc::invalid_manifest,
+                  entry + " has media type \"" + e.media_type + "\", not a manifest or an index (an image layout lists only those)");
+    if (auto error = bundle.manifest_error(e.digest)) throw Error(Errc::invalid_manifest, entry + ": " + *error);
+    auto bytes = bundle.metadata().get(e.digest);
+    if (!bytes) {
+      out.unreadable.push_back(e);
+      continue;
+    }
+    Manifest m = Manifest::parse(*bytes, e.media_type, e.digest.str());
     std::string ref_name = e.annotation(std::string(k_annotation_ref_name));
     if (ref_name == k_trust_ref_name || e.artifact_type == media_type::k_ferry_trust) {
+      if (!is_trust_artifact(m))
+        throw Error(Errc::invalid_manifest, entry + " is named as the trust artifact but is not one");
+      if (out.trust && out.trust->digest != e.digest)
+        throw Error(Errc::invalid_manifest, entry + " is a second trust artifact (the first is " + out.trust->digest.str() + ")");
       out.trust = e;
       continue;
     }
-    if (is_fallback_tag(ref_name) && media_type::is_index(e.media_type)) {
+    if (is_fallback_tag(ref_name) && m.is_index()) {
       out.fallback_lists.push_back(e);
       continue;
     }
-    if (media_type::is_manifest(e.media_type)) {
-      auto bytes = bundle.metadata().get(e.digest);
-      if (!bytes) throw Error(Errc::not_found, bundle.path().string() + ": manifest " + e.digest.str() + " is missing");
-      Manifest m = Manifest::parse(*bytes, e.media_type, e.digest.str());
-      if (m.subject) {
-        out.referrer_entries.push_back(e);
-        continue;
-      }
+    if (m.subject) {
+      out.referrer_entries.push_back(e);
+      continue;
     }
     BundleRoot root;
     root.desc = e;
@@ -56,12 +68,24 @@ BundleContents classify(LayoutReader& bundle)
         if (!root.source) root.source = r;
         root.tag = r.tag;
       } catch (const Error&) {
-        throw Error(Errc::invalid_manifest, bundle.path().string() + ": index.json ref.name \"" + root.tag +
-                                                "\" is neither a tag nor a reference");
+        throw Error(Errc::invalid_manifest, entry + ": ref.name \"" + root.tag + "\" is neither a tag nor a reference");
       }
     }
+    if (!root.tag.empty() && !Reference::is_valid_tag(root.tag))
+      throw Error(Errc::invalid_manifest, entry + ": ref.name \"" + root.tag + "\" is neither a tag nor a reference");
     if (root.tag.empty() && root.source && !root.source->tag.empty()) root.tag = root.source->tag;
     out.roots.push_back(std::move(root));
+  }
+  return out;
+}
+
+BundleContents classify_complete(const LayoutReader& bundle)
+{
+  BundleContents out = classify(bundle);
+  if (!out.unreadable.empty()) {
+    const Digest& d = out.unreadable.front().digest;
+    throw Error(Errc::not_found, bundle.path().string() + ": manifest " + d.str() +
+                                     (bundle.blobs().count(d) ? " does not match its digest" : " is missing"));
   }
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/util/file.hpp>
 #include <ferry/util/parallel.hpp>
 
 #include <cerrno>
@@ -16,29 +17,6 @@ namespace fs = std::filesystem;
 namespace ferry {
 
 namespace {
-
-// A directory made with mkdtemp, removed with its content when destroyed.
-class TempDir {
-public:
-  explicit TempDir(const fs::path& parent)
-  {
-    std::string pattern = (parent / "ferry-copy-XXXXXX").string();
-    if (!mkdtemp(pattern.data()))
-      throw Error(Errc::io, parent.string() + ": cannot create a staging directory: " + std::strerror(errno));
-    m_path = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir()
-  {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  const fs::path& path() const { return m_path; }
-
-private:
-  fs::path m_path;
-};
 
 // DST tag, else the source tag, else "latest" for a source without tag or digest (as save
 // names it); a source given by digest alone lands untagged.
@@ -53,7 +31,7 @@ std::string destination_tag(const Reference& src, const Reference& dst)
 void copy_verified(const CopyOptions& options, const Reference& dst, const std::string& tag, const RepositoryOpener& open,
                    const Logger& log, detail::TransferOptions transfer, CopyResult& result)
 {
-  TempDir staging(options.staging_dir.empty() ? fs::temp_directory_path() : options.staging_dir);
+  TempDir staging(options.staging_dir, "ferry-copy-");
   SaveOptions stage;
   stage.references = {options.source};
   stage.output = staging.path() / "bundle";
@@ -63,16 +41,30 @@ void copy_verified(const CopyOptions& options, const Reference& dst, const std::
   stage.concurrency = options.concurrency;
   log("staging " + options.source + " in " + stage.output.string() + " for verification");
   save(stage, open, log);
-  result.verification = verify::verify_bundle(stage.output, BundleFormat::dir, *options.verify);
+  // The staged layout is opened once: verified there, pushed from there.
+  LayoutReader::Options read;
+  read.depth = ReadDepth::verify;
+  auto bundle = LayoutReader::open(stage.output, BundleFormat::dir, read);
+  result.bundle_digest = bundle->index_digest();
+  // Under the trust policy statement of the destination (issue 13 §4).
+  result.verification = verify::verify_bundle(*bundle, *options.verify, [&](const BundleRoot&) { return dst.name(); });
   if (!result.verification->verified) return;
+  if (options.after_verify) options.after_verify();
 
-  auto bundle = LayoutReader::open(stage.output, BundleFormat::dir);
   std::deque<detail::RepositoryJob> jobs;
   auto& job = jobs.emplace_back();
   job.repo = open(dst.registry, dst.repository);
-  for (const auto& root : classify(*bundle).roots) {
+  for (const auto& root : classify_complete(*bundle).roots) {
     job.graph.add(*bundle, root.desc, GraphOptions{});
     job.roots.push_back({root.desc, tag});
+  }
+  result.unverified = unverified_manifests(*result.verification, job.graph);
+  for (const auto& u : result.unverified)
+    log("not covered by a verified signature: " + u.desc.digest.str() + " (" +
+        (u.artifact_type.empty() ? u.desc.media_type : u.artifact_type) + "): " + u.reason);
+  if (options.only_verified && !result.unverified.empty()) {
+    result.refused_unverified = true;
+    return;
   }
   detail::transfer(jobs, detail::bundle_feed(*bundle, options.concurrency), std::move(transfer), result, log);
 }

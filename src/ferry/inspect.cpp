@@ -34,25 +34,20 @@ InspectNode build_node(const Graph& graph, const Descriptor& desc, std::set<Dige
 
 } // namespace
 
-InspectResult inspect(const std::filesystem::path& bundle_path, std::optional<BundleFormat> format)
+InspectResult inspect(LayoutReader& bundle)
 {
   InspectResult result;
-  result.bundle = bundle_path;
-  result.format = format.value_or(format_from_path(bundle_path));
-  auto bundle = LayoutReader::open(bundle_path, result.format);
-  // Every entry of a directory or plain tar is checked (cheap: a listing, a header walk); a
-  // `.tar.zst` is read only up to its head (design §3: inspect of a 100 GB bundle reads only
-  // the head), each entry of which is checked as it is read. verify and push read it all.
-  if (bundle->random_access()) bundle->check_structure();
-  BundleContents contents = classify(*bundle);
+  result.bundle = bundle.path();
+  result.format = bundle.format();
+  // The one definition of the roots (design §3), on the index.json and manifests read once.
+  BundleContents contents = classify_complete(bundle);
   result.trust = contents.trust;
   if (contents.trust)
-    if (auto bytes = bundle->metadata().get(contents.trust->digest))
-      for (const auto& l : Manifest::parse(*bytes, contents.trust->media_type, contents.trust->digest.str()).layers)
-        result.trust_files.push_back(l.annotation(std::string(k_annotation_title)));
+    for (const auto& [title, desc] : trust_artifact_files(*contents.trust, *bundle.metadata().get(contents.trust->digest)))
+      result.trust_files.push_back(title);
   Graph graph;
   for (const auto& root : contents.roots) {
-    graph.add(*bundle, root.desc, GraphOptions{});
+    graph.add(bundle, root.desc, GraphOptions{});
     InspectResult::Root r;
     r.reference = root.source ? root.source->str() : root.tag;
     r.tag = root.tag;

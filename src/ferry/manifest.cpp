@@ -98,6 +98,18 @@ Manifest Manifest::parse(std::string_view bytes, const std::string& media_type, 
   return m;
 }
 
+bool is_signature_manifest(const Manifest& m)
+{
+  if (!media_type::is_image_manifest(m.media_type) || !m.subject || !m.config) return false;
+  if (m.artifact_type == media_type::k_notary_signature) return m.config->media_type == media_type::k_oci_empty;
+  return m.artifact_type.empty() && m.config->media_type == media_type::k_notary_signature;
+}
+
+bool is_trust_artifact(const Manifest& m)
+{
+  return media_type::is_image_manifest(m.media_type) && m.artifact_type == media_type::k_ferry_trust && !m.subject;
+}
+
 std::vector<Descriptor> successors(const Descriptor& node, std::string_view bytes)
 {
   if (!media_type::is_manifest(node.media_type)) return {};

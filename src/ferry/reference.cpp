@@ -96,6 +96,8 @@ Reference Reference::parse(const std::string& text)
 
 bool Reference::is_valid_repository(const std::string& repo) { return valid_path(repo) && repo.size() <= 255; }
 
+bool Reference::is_valid_tag(const std::string& tag) { return std::regex_match(tag, tag_re()); }
+
 std::string Reference::ref_or_default() const
 {
   if (!tag.empty()) return tag;

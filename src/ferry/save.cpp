@@ -89,7 +89,7 @@ std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& optio
   std::set<std::string> said;
   for (const auto& d : graph.referrer_nodes) {
     Manifest m = Manifest::parse(*graph.manifests.get(d), graph.nodes.at(d).media_type, d.str());
-    if (!verify::is_signature_manifest(m) || m.layers.size() != 1 || m.layers[0].size > (32u << 20)) continue;
+    if (!is_signature_manifest(m) || m.layers.size() != 1 || m.layers[0].size > (32u << 20)) continue;
     verify::SignerInfo info;
     try {
       auto envelope = fetch_bytes(*graph.origin.at(m.layers[0].digest), m.layers[0], 32u << 20);

@@ -5,6 +5,7 @@
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/remote/curl_http_client.hpp>
+#include <ferry/store/bundle_writer.hpp>
 #include <ferry/util/reader.hpp>
 
 #include <nlohmann/json.hpp>
@@ -140,9 +141,11 @@ SignResult sign_bundle(const SignOptions& options, const Logger& log)
         " (valid " + verify::format_rfc3339(verify::not_before(leaf)) + " to " +
         verify::format_rfc3339(verify::not_after(leaf)) + "); the signature will verify only with a timestamp");
 
-  auto reader = LayoutReader::open(bundle, result.format);
-  reader->check_structure();
-  BundleContents contents = classify(*reader);
+  LayoutReader::Options read;
+  read.limits = options.limits;
+  auto reader = LayoutReader::open(bundle, result.format, read);
+  result.format = reader->format();
+  BundleContents contents = classify_complete(*reader);
   std::vector<BundleRoot> roots = select_roots(contents, options.references, bundle);
 
   std::unique_ptr<remote::HttpClient> own_http;
@@ -180,47 +183,53 @@ SignResult sign_bundle(const SignOptions& options, const Logger& log)
     }
   }
 
-  // Rewrite: oci-layout + index.json, the old manifests, the new manifests, the new small
-  // blobs, then every other old blob in its order (design §3).
+  // Rewrite through the one bundle writer: oci-layout + index.json, the old manifests, the
+  // new manifests, the new small blobs, then every other old blob in its order (design §3).
   std::string index = rewrite_index(reader->index_json(), sigs, bundle);
-  auto writer = LayoutWriter::create(bundle, result.format, /*overwrite=*/true);
-  writer->write_index(index);
-  std::set<Digest> written;
-  bool added = false;
-  auto write_bytes = [&](const Descriptor& d, const std::string& bytes) {
-    if (!written.insert(d.digest).second) return;
-    StringReader r(bytes);
-    writer->write_blob(d, r);
+  std::vector<BundleItem> items;
+  std::set<Digest> planned;
+  auto known = [&](const Descriptor& d, std::string bytes) {
+    if (planned.insert(d.digest).second) items.push_back({d, std::move(bytes)});
   };
+  bool added = false;
   auto add_new = [&] {
     if (added) return;
     added = true;
-    for (const auto& s : sigs) write_bytes(s.desc, s.bytes);
+    for (const auto& s : sigs) known(s.desc, s.bytes);
     Descriptor empty;
     empty.media_type = media_type::k_oci_empty;
     empty.digest = Digest::parse(k_empty_json_digest);
     empty.size = k_empty_json.size();
-    write_bytes(empty, std::string(k_empty_json));
-    for (std::size_t i = 0; i < sigs.size(); ++i) write_bytes(sigs[i].envelope, envelopes[i].bytes);
+    known(empty, std::string(k_empty_json));
+    for (std::size_t i = 0; i < sigs.size(); ++i) known(sigs[i].envelope, envelopes[i].bytes);
   };
-  scan_entries(bundle, result.format, [&](const std::string& name, std::uint64_t size, Reader& data) {
-    if (name == "oci-layout" || name == "index.json") return true;
-    auto digest = digest_from_blob_path(name);
-    if (!digest) throw Error(Errc::invalid_manifest, bundle.string() + ": unexpected entry \"" + name + "\"");
-    if (!reader->metadata().get(*digest)) add_new();  // the first non-manifest blob
-    if (!written.insert(*digest).second) return true;
-    Descriptor d;
-    d.media_type = "application/octet-stream";
-    d.digest = *digest;
-    d.size = size;
-    try {
-      writer->write_blob(d, data);
-    } catch (...) {
-      rethrow_with_context(bundle.string() + ": " + name);
+  std::vector<Descriptor> copied;
+  for (const auto& d : reader->blob_order()) {
+    Descriptor desc;
+    desc.media_type = "application/octet-stream";
+    desc.digest = d;
+    desc.size = reader->blobs().at(d).size;
+    if (auto bytes = reader->metadata().get(d)) {
+      known(desc, *bytes);
+      continue;
     }
-    return true;
-  });
+    add_new();  // after the old manifests, before the first other blob
+    if (planned.insert(d).second) {
+      items.push_back({desc, std::nullopt});
+      copied.push_back(desc);
+    }
+  }
   add_new();
+  BundleWriter::Options wopts;
+  wopts.resume = false;
+  auto writer = BundleWriter::create(bundle, result.format, index, std::move(items), wopts);
+  reader->for_each_blob(copied, [&](const Descriptor& d, Reader& data) {
+    try {
+      writer->write(d, data);
+    } catch (...) {
+      rethrow_with_context(bundle.string() + ": " + blob_path(d.digest));
+    }
+  });
   reader.reset();
   writer->commit();
   return result;

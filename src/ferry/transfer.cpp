@@ -96,16 +96,15 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
   for (const auto& d : blobs) options.placed.emplace(d.digest, repo.name());
 }
 
-// Phase 2 for one repository: manifests, tags and referrer links; counts into `result`.
-void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& result, const Logger& log)
+// Phase 2 for one repository: its manifests, children before parents, referrers after
+// their subjects, by digest (no tag yet): in waves, each pushed in parallel (a thousand
+// images are a thousand independent manifests). Counts into `result`.
+void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& result)
 {
   auto& repo = *job.repo;
   const Graph& graph = job.graph;
   const std::string where = repo.display();
   std::mutex result_mutex;
-
-  // 2. Manifests, children before parents, referrers after their subjects: in waves, each
-  // pushed in parallel (a thousand images are a thousand independent manifests).
   for (const auto& wave : manifest_waves(graph)) {
     parallel_for_each(wave, options.concurrency, [&](const Descriptor& m) {
       bool have = repo.exists(m);
@@ -115,8 +114,31 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
       if (options.dry_run) result.plan.push_back({have ? "present" : "push", where, m, {}});
     });
   }
+}
 
-  // 3. Tags.
+// Phase 3 for one repository: referrer links. The registry indexes them itself when it has
+// the API; else the fallback index of each subject is merged (never clobbered).
+void link_referrers(RepositoryJob& job, TransferOptions& options, PushResult& result)
+{
+  auto& repo = *job.repo;
+  const Graph& graph = job.graph;
+  result.referrers += graph.referrer_nodes.size();
+  if (options.dry_run || graph.referrers.empty()) return;
+  Descriptor probe = graph.nodes.at(graph.referrers.begin()->first);
+  bool api = repo.referrers_api(probe);
+  result.referrers_api[repo.display()] = api;
+  if (!api)
+    for (const auto& [subject, refs] : graph.referrers)
+      if (repo.update_fallback_index(graph.nodes.at(subject), refs)) ++result.fallback_indexes_written;
+}
+
+// Phase 4 for one repository: the tags, last of all. Counts into `result`.
+void write_tags(RepositoryJob& job, TransferOptions& options, PushResult& result, const Logger& log)
+{
+  auto& repo = *job.repo;
+  const Graph& graph = job.graph;
+  const std::string where = repo.display();
+  std::mutex result_mutex;
   for (const auto& root : job.roots)
     result.roots.push_back({where + (root.tag.empty() ? "@" + root.desc.digest.str() : ":" + root.tag), root.desc});
   parallel_for_each(job.roots, options.concurrency, [&](const ProofRoot& root) {
@@ -129,22 +151,6 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
     if (options.dry_run) result.plan.push_back({same ? "unchanged" : "tag", where, root.desc, root.tag});
     else if (!same) log("tagged " + where + ":" + root.tag);
   });
-  if (options.dry_run) {
-    result.referrers += graph.referrer_nodes.size();
-    return;
-  }
-
-  // 4. Referrer links: the registry indexes them itself when it has the API; else the
-  // fallback index of each subject is merged (never clobbered).
-  result.referrers += graph.referrer_nodes.size();
-  if (!graph.referrers.empty()) {
-    Descriptor probe = graph.nodes.at(graph.referrers.begin()->first);
-    bool api = repo.referrers_api(probe);
-    result.referrers_api[where] = api;
-    if (!api)
-      for (const auto& [subject, refs] : graph.referrers)
-        if (repo.update_fallback_index(graph.nodes.at(subject), refs)) ++result.fallback_indexes_written;
-  }
 }
 
 } // namespace
@@ -153,6 +159,9 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency)
 {
   return [&bundle, concurrency](const RepositoryJob& job, const std::vector<Descriptor>& blobs,
                                 const std::function<void(const Descriptor&, Reader&)>& upload) {
+    // Every blob comes from the bundle opened once, through a reader that checks it against
+    // its digest as it goes out: bytes that differ from what was verified fail the upload
+    // before the registry keeps them, and before any manifest or tag is written.
     if (bundle.random_access()) {
       // A directory or an uncompressed tar: every blob read in place, uploads in parallel.
       parallel_for_each(blobs, concurrency, [&](const Descriptor& d) {
@@ -161,14 +170,12 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency)
       });
       return;
     }
-    std::set<Digest> wanted;
-    for (const auto& d : blobs) wanted.insert(d.digest);
     // One streaming pass over the compressed archive: small blobs are read into memory and
     // uploaded by a pool (at most `concurrency` of them held at once), large ones stream
     // from the archive to the registry as they pass.
     constexpr std::uint64_t k_small = 4 << 20;
     TaskPool pool(std::max(1u, concurrency), std::max(1u, concurrency));
-    bundle.for_each_blob(wanted, [&](const Descriptor& d, Reader& r) {
+    bundle.for_each_blob(blobs, [&](const Descriptor& d, Reader& r) {
       const Descriptor& desc = job.graph.nodes.at(d.digest);
       if (desc.size > k_small || concurrency <= 1) {
         upload(desc, r);
@@ -197,13 +204,20 @@ void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOpt
       rethrow_with_context(options.verb + " to " + job.repo->display());
     }
   }
-  for (auto& job : jobs) {
-    try {
-      push_manifests(job, options, result, log);
-    } catch (...) {
-      rethrow_with_context(options.verb + " to " + job.repo->display());
+  // Then the manifests of every repository, the referrer links, and the tags last: a tag
+  // is written only once everything it names has arrived everywhere (issue 13 §3).
+  auto each = [&](const std::function<void(RepositoryJob&)>& step) {
+    for (auto& job : jobs) {
+      try {
+        step(job);
+      } catch (...) {
+        rethrow_with_context(options.verb + " to " + job.repo->display());
+      }
     }
-  }
+  };
+  each([&](RepositoryJob& job) { push_manifests(job, options, result); });
+  each([&](RepositoryJob& job) { link_referrers(job, options, result); });
+  each([&](RepositoryJob& job) { write_tags(job, options, result, log); });
   if (options.dry_run) {
     log("dry run: nothing was sent");
     return;

@@ -1,6 +1,8 @@
 #include <ferry/trust_material.hpp>
 
+#include <ferry/bundle.hpp>
 #include <ferry/error.hpp>
+#include <ferry/manifest.hpp>
 #include <ferry/store/layout.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/util/file.hpp>
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <regex>
+#include <set>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -136,6 +139,44 @@ bool is_safe_trust_title(const std::string& title)
   }
   return title == "trustpolicy.json" || title == "trustpolicy.oci.json" || title.rfind("truststore/x509/", 0) == 0 ||
          title.rfind("crl/", 0) == 0;
+}
+
+std::vector<std::pair<std::string, Descriptor>> trust_artifact_files(const Descriptor& manifest, const std::string& bytes)
+{
+  Manifest m = Manifest::parse(bytes, manifest.media_type, manifest.digest.str());
+  if (!is_trust_artifact(m))
+    throw Error(Errc::invalid_manifest, "trust material " + manifest.digest.str() + " is not a trust artifact");
+  std::vector<std::pair<std::string, Descriptor>> out;
+  std::set<std::string> titles;
+  for (const auto& l : m.layers) {
+    std::string title = l.annotation(std::string(k_annotation_title));
+    if (!is_safe_trust_title(title))
+      throw Error(Errc::invalid_manifest, "trust material " + manifest.digest.str() + ": file \"" + title + "\" has an unsafe name");
+    if (!titles.insert(title).second)
+      throw Error(Errc::invalid_manifest, "trust material " + manifest.digest.str() + ": file \"" + title + "\" is listed twice");
+    out.emplace_back(title, l);
+  }
+  return out;
+}
+
+std::vector<TrustFile> carried_trust_files(const LayoutReader& bundle, const Digest& pin)
+{
+  const std::string where = bundle.path().string();
+  auto contents = classify(bundle);
+  if (!contents.trust)
+    throw Error(Errc::verification_failed, where + ": --trust-pin given, but the bundle carries no trust material");
+  if (contents.trust->digest != pin)
+    throw Error(Errc::verification_failed, where + ": the bundle's trust material is " + contents.trust->digest.str() +
+                                               ", not the pinned " + pin.str() + "; refusing to use it");
+  std::vector<TrustFile> files;
+  for (const auto& [title, desc] : trust_artifact_files(*contents.trust, *bundle.metadata().get(pin))) {
+    const std::string* bytes = bundle.kept(desc.digest);
+    if (!bytes || bytes->size() != desc.size)
+      throw Error(Errc::verification_failed, where + ": trust material file \"" + title + "\" (" + desc.digest.str() +
+                                                 ") is missing or damaged");
+    files.push_back({title, desc.media_type, *bytes});
+  }
+  return files;
 }
 
 void materialise_trust_files(const std::vector<TrustFile>& files, const fs::path& dir)

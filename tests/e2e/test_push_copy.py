@@ -117,11 +117,16 @@ class PushVerify(Base):
                                    "org.opencontainers.image.created": P.SIGNING_TIME})["digest"]
         cls.sbom = R.push_sbom(cls.src, cls.REPO, app, "pv")["digest"]
         cls.scope = f"{cls.src.host}/{cls.REPO}"
+        # push --verify and copy --verify choose the statement by the repository each image
+        # lands in (issue 13 §4): the statement names the destinations of these tests.
+        scopes = [cls.scope] + [f"{cls.dst.host}/{ns}/{cls.REPO}"
+                                for ns in ("okdir", "oktar", "json", "tampered", "untrusted")]
+        scopes += [f"{cls.dst.host}/copied/app", f"{cls.dst.host}/copied/untrusted"]
         cls.policy = P.write_trust_policy(os.path.join(cls.tmp, "trustpolicy.json"),
-                                          P.statement("app", scopes=[cls.scope]))
+                                          P.statement("app", scopes=scopes))
         cls.untrusted = P.write_trust_policy(
             os.path.join(cls.tmp, "untrusted.json"),
-            P.statement("app", scopes=[cls.scope], stores=("ca:untrusted",)))
+            P.statement("app", scopes=scopes, stores=("ca:untrusted",)))
 
     def trust(self, policy=None):
         return ["--verify", "--trust-policy", policy or self.policy, "--trust-store", self.store,

@@ -35,7 +35,6 @@ R.skip_module_unless(__name__, registry=False, programs=(P.OPENSSL,))
 import test_verify as V  # noqa: E402
 
 HOSTILE = "<script>alert(1)</script>"
-HOSTILE_REF = f"{HOSTILE} & \"q\" 'a'"
 HOSTILE_POLICY = f"pol{HOSTILE}&\"'"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
@@ -191,9 +190,11 @@ class HtmlReport(V.VerifyTest):
         sf = lay.sign(f, pki["rsa2048"], "jws")
         layer = json.loads(lay.read(f["digest"]))["layers"][0]["digest"]
         lay.flip(layer)
+        # A root named with markup: its image name does not parse and is ignored; a ref.name
+        # that is neither a tag nor a reference would be refused by every command (issue 13
+        # §5), so the markup reaches the page through the policy statement's name.
         h = lay.image(name=f"{V.REG}/team/hostile:v1", seed="fail-hostile")
-        lay.patch_index_entry(h["digest"], annotations={
-            R.ANN_IMAGE_NAME: f"{V.REG}/team/x:{HOSTILE}", R.ANN_REF_NAME: HOSTILE_REF})
+        lay.patch_index_entry(h["digest"], annotations={R.ANN_IMAGE_NAME: f"{V.REG}/team/x:{HOSTILE}"})
         cls.fail_bundle = lay.pack("dir")
         cls.fail_policy = P.write_trust_policy(os.path.join(cls.tmp, "fail-policy.json"),
                                                P.statement(name=HOSTILE_POLICY))
@@ -341,13 +342,11 @@ class HtmlReport(V.VerifyTest):
                                              expect=3, stem="hostile")
         p = self.assert_page(page)
         hostile = self.artifact(rep, self.fail_digests["hostile"], proc)
-        self.assertEqual(hostile["reference"], HOSTILE_REF, R.describe(proc))
+        self.assertEqual(hostile["reference"], self.fail_digests["hostile"], R.describe(proc))
         policies = {a["policy"] for a in rep["artifacts"] if a["policy"]}
         self.assertEqual(policies, {HOSTILE_POLICY})
         text = "\x00".join(p.chunks)
-        self.assertIn(HOSTILE_REF, text)
         self.assertIn(HOSTILE_POLICY, text)
-        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot; &#39;a&#39;", page)
         self.assertIn("pol&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;&#39;", page)
         self.assertNotIn(HOSTILE, page)
 
@@ -418,7 +417,7 @@ class HtmlReport(V.VerifyTest):
             self.assertIn(verdict, p.ids.get("verdict", ""), dom[:2000])
             self.assertNotIn(other, p.ids.get("verdict", ""))
             self.assertNotIn("<script", dom.lower())
-        self.assertIn(HOSTILE_REF, "\x00".join(parse(self.chromium("--dump-dom", failing).stdout).chunks))
+        self.assertIn(HOSTILE_POLICY, "\x00".join(parse(self.chromium("--dump-dom", failing).stdout).chunks))
 
     def chromium(self, action, page):
         profile = tempfile.mkdtemp(prefix="ferry-chromium-", dir=self.tmp)

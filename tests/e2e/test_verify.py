@@ -1326,8 +1326,11 @@ class BundledTrust(VerifyTest):
         cls.sig = R.push_referrer(cls.reg, "demo/app", app, N.NOTARY_SIGNATURE, data, mt,
                                   {N.THUMBPRINT: json.dumps(ident.thumbprints)})
         cls.scope = f"{cls.reg.host}/demo/app"
+        # "carried" for the source (offline verify), "mirror" for wherever push --verify
+        # lands the image (its destination repository chooses, issue 13 §4).
         cls.strict = P.write_trust_policy(os.path.join(cls.tmp, "trustpolicy.json"),
-                                          P.statement("carried", scopes=[cls.scope]))
+                                          P.statement("carried", scopes=[cls.scope]),
+                                          P.statement("mirror", scopes=["*"]))
 
     def save(self, fmt, crl):
         out = self.new_path(f"trusted.{fmt}") if fmt != "dir" else self.new_path("trusted-dir")

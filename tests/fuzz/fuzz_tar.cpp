@@ -1,7 +1,9 @@
-// Bundles as tar or tar.zst bytes: the layout reader (index.json, manifests, entry rules),
-// the in-place tar index, the structure check, and a pass over every blob the graph names.
+// Bundles as tar or tar.zst bytes: the one archive codec and scanner (index.json,
+// manifests, entry rules) at head and verify depth, the roots, and a pass over every blob
+// the graph names.
 #include "fuzz_common.hpp"
 
+#include <ferry/bundle.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/store/layout.hpp>
 
@@ -19,26 +21,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   expect_only_ferry_errors([&] {
-    auto reader = ferry::LayoutReader::open(path, ferry::BundleFormat::tar);
-    reader->check_structure();
-    std::set<ferry::Digest> wanted;
-    for (const auto& e : reader->index_entries()) wanted.insert(e.digest);
-    for (const auto& d : reader->metadata().all()) {
-      for (const auto& child : ferry::successors(d, *reader->metadata().get(d.digest))) {
-        wanted.insert(child.digest);
-        if (reader->random_access()) {
-          auto r = reader->fetch(child);
-          char buf[4096];
-          while (r->read(buf, sizeof buf) > 0) {
-          }
+    for (auto depth : {ferry::ReadDepth::head, ferry::ReadDepth::verify}) {
+      ferry::LayoutReader::Options options;
+      options.depth = depth;
+      auto reader = ferry::LayoutReader::open(path, ferry::BundleFormat::tar, options);
+      (void)ferry::classify(*reader);
+      std::vector<ferry::Descriptor> wanted;
+      for (const auto& d : reader->metadata().all())
+        for (const auto& child : ferry::successors(d, *reader->metadata().get(d.digest))) wanted.push_back(child);
+      char sink[4096];
+      reader->for_each_blob(wanted, [&](const ferry::Descriptor&, ferry::Reader& r) {
+        while (r.read(sink, sizeof sink) > 0) {
         }
-      }
+      });
     }
-    char sink[4096];
-    reader->for_each_blob(wanted, [&](const ferry::Descriptor&, ferry::Reader& r) {
-      while (r.read(sink, sizeof sink) > 0) {
-      }
-    });
   });
   return 0;
 }

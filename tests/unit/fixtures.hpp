@@ -2,14 +2,36 @@
 // Builders for small content graphs used across the unit tests.
 #include <ferry/descriptor.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/store/layout.hpp>
 #include <ferry/store/memory_store.hpp>
+#include <ferry/verify/verifier.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 #include <string>
 #include <vector>
 
 namespace fixtures {
+
+/// Opens the bundle at `path` as verify does (one scan, every blob hashed) and verifies it.
+inline ferry::verify::VerifyReport verify_path(const std::filesystem::path& path, const ferry::verify::VerifyOptions& options)
+{
+  ferry::LayoutReader::Options read;
+  read.depth = ferry::ReadDepth::verify;
+  auto bundle = ferry::LayoutReader::open(path, ferry::format_from_path(path), read);
+  return ferry::verify::verify_bundle(*bundle, options);
+}
+
+/// Writes `bytes` to `dir / name` and returns that path.
+inline std::filesystem::path write_into(const std::filesystem::path& dir, const std::string& name, const std::string& bytes)
+{
+  std::filesystem::path p = dir / name;
+  std::ofstream(p, std::ios::binary) << bytes;
+  return p;
+}
 
 using ferry::Descriptor;
 using ferry::Digest;

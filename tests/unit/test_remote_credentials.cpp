@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include "fixtures.hpp"
+
+#include <ferry/util/file.hpp>
+
 #include <ferry/error.hpp>
 #include <ferry/remote/credentials.hpp>
 #include <ferry/util/base64.hpp>
@@ -14,31 +18,12 @@
 using namespace ferry;
 using namespace ferry::remote;
 namespace fs = std::filesystem;
+using ferry::TempDir;
+using fixtures::write_into;
 
 namespace {
 
 /// A temporary directory removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::string pattern = (fs::temp_directory_path() / "ferry-cred-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir()
-  {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const
-  {
-    fs::path p = path / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-};
-
 /// Sets (or unsets, with nullopt) an environment variable for a scope.
 struct EnvGuard {
   std::string name;
@@ -67,7 +52,7 @@ CredentialStore store_for(const fs::path& config)
 /// token.example (identity token) and Docker Hub; it logs each server URL it is asked for.
 void write_helper(const TempDir& dir)
 {
-  fs::path script = dir.write("docker-credential-ferrytest", R"(#!/bin/sh
+  fs::path script = write_into(dir.path(), "docker-credential-ferrytest", R"(#!/bin/sh
 [ "$1" = get ] || { echo "unknown action $1"; exit 2; }
 url=$(cat)
 echo "$url" >> "$(dirname "$0")/helper.log"
@@ -85,7 +70,7 @@ esac
 std::string path_with(const TempDir& dir)
 {
   const char* path = std::getenv("PATH");
-  return dir.path.string() + ":" + (path ? path : "/usr/bin:/bin");
+  return dir.path().string() + ":" + (path ? path : "/usr/bin:/bin");
 }
 
 } // namespace
@@ -93,7 +78,7 @@ std::string path_with(const TempDir& dir)
 TEST_CASE("credentials: auths with base64 auth")
 {
   TempDir dir;
-  auto config = dir.write("config.json", R"({"auths":{"reg.example:5000":{"auth":")" +
+  auto config = write_into(dir.path(), "config.json", R"({"auths":{"reg.example:5000":{"auth":")" +
                                              base64_encode("alice:s3:cret") + R"("}}})");
   auto store = store_for(config);
   Credential c = store.lookup("reg.example:5000");
@@ -110,7 +95,7 @@ TEST_CASE("credentials: auths with base64 auth")
 TEST_CASE("credentials: username/password fields, identitytoken and registrytoken")
 {
   TempDir dir;
-  auto config = dir.write("config.json", R"({"auths":{
+  auto config = write_into(dir.path(), "config.json", R"({"auths":{
     "https://reg.example/v2/": {"username": "bob", "password": "pw"},
     "tok.example": {"auth": ")" + base64_encode("bob:") + R"(", "identitytoken": "refresh"},
     "rt.example": {"registrytoken": "bearer-xyz"},
@@ -135,7 +120,7 @@ TEST_CASE("credentials: Docker Hub spellings are one registry")
   CHECK(normalize_registry_host("http://reg.example:5000/v2/") == "reg.example:5000");
 
   TempDir dir;
-  auto config = dir.write("config.json", R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
+  auto config = write_into(dir.path(), "config.json", R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
                                              base64_encode("hub:pw") + R"("}}})");
   auto store = store_for(config);
   CHECK(store.lookup("registry-1.docker.io").username == "hub");
@@ -147,7 +132,7 @@ TEST_CASE("credentials: Docker Hub spellings are one registry")
 TEST_CASE("credentials: explicit --username wins for every host")
 {
   TempDir dir;
-  auto config = dir.write("config.json", R"({"auths":{"reg.example":{"auth":")" + base64_encode("alice:x") +
+  auto config = write_into(dir.path(), "config.json", R"({"auths":{"reg.example":{"auth":")" + base64_encode("alice:x") +
                                              R"("}},"credsStore":"does-not-exist"})");
   CredentialOptions options;
   options.config_path = config.string();
@@ -167,7 +152,7 @@ TEST_CASE("credentials: credHelpers run docker-credential-<name> per host")
   TempDir dir;
   write_helper(dir);
   EnvGuard path("PATH", path_with(dir));
-  auto config = dir.write("config.json", R"({
+  auto config = write_into(dir.path(), "config.json", R"({
     "auths": {"plain.example": {"auth": ")" + base64_encode("file:pw") + R"("}},
     "credHelpers": {"reg.example": "ferrytest", "token.example": "ferrytest", "index.docker.io": "ferrytest",
                     "missing.example": "ferrytest", "broken.example": "ferrytest"}
@@ -198,7 +183,7 @@ TEST_CASE("credentials: credHelpers run docker-credential-<name> per host")
 
   // Cached: a second lookup does not run the helper again.
   store.lookup("reg.example");
-  std::ifstream log(dir.path / "helper.log");
+  std::ifstream log(dir.path() / "helper.log");
   std::string line;
   std::vector<std::string> asked;
   while (std::getline(log, line)) asked.push_back(line);
@@ -211,7 +196,7 @@ TEST_CASE("credentials: credsStore is the default helper")
   TempDir dir;
   write_helper(dir);
   EnvGuard path("PATH", path_with(dir));
-  auto config = dir.write("config.json", R"({"auths":{"reg.example":{}},"credsStore":"ferrytest"})");
+  auto config = write_into(dir.path(), "config.json", R"({"auths":{"reg.example":{}},"credsStore":"ferrytest"})");
   auto store = store_for(config);
   CHECK(store.lookup("reg.example").username == "helper-user");
   Credential none = store.lookup("unknown.example");
@@ -222,7 +207,7 @@ TEST_CASE("credentials: credsStore is the default helper")
 TEST_CASE("credentials: a helper that is not on PATH is not_found")
 {
   TempDir dir;
-  auto config = dir.write("config.json", R"({"credHelpers":{"reg.example":"ferry-no-such-helper"}})");
+  auto config = write_into(dir.path(), "config.json", R"({"credHelpers":{"reg.example":"ferry-no-such-helper"}})");
   auto store = store_for(config);
   try {
     store.lookup("reg.example");
@@ -236,7 +221,7 @@ TEST_CASE("credentials: a helper that is not on PATH is not_found")
 TEST_CASE("credentials: helper timeout")
 {
   TempDir dir;
-  fs::path script = dir.write("docker-credential-ferryslow", "#!/bin/sh\nexec sleep 30\n");
+  fs::path script = write_into(dir.path(), "docker-credential-ferryslow", "#!/bin/sh\nexec sleep 30\n");
   ::chmod(script.c_str(), 0755);
   EnvGuard path("PATH", path_with(dir));
   auto start = std::chrono::steady_clock::now();
@@ -248,7 +233,7 @@ TEST_CASE("credentials: helper timeout")
 TEST_CASE("credentials: config file errors name the file")
 {
   TempDir dir;
-  std::string missing = (dir.path / "nope.json").string();
+  std::string missing = (dir.path() / "nope.json").string();
   try {
     store_for(missing);
     FAIL("no exception");
@@ -257,7 +242,7 @@ TEST_CASE("credentials: config file errors name the file")
     CHECK(std::string(e.what()).find(missing) != std::string::npos);
   }
 
-  auto bad = dir.write("bad.json", "{\"auths\": ");
+  auto bad = write_into(dir.path(), "bad.json", "{\"auths\": ");
   try {
     store_for(bad);
     FAIL("no exception");
@@ -266,7 +251,7 @@ TEST_CASE("credentials: config file errors name the file")
     CHECK(std::string(e.what()).find(bad.string()) != std::string::npos);
   }
 
-  auto bad_auth = dir.write("badauth.json", R"({"auths":{"reg.example":{"auth":"!!!"}}})");
+  auto bad_auth = write_into(dir.path(), "badauth.json", R"({"auths":{"reg.example":{"auth":"!!!"}}})");
   auto store = store_for(bad_auth);
   CHECK_THROWS_AS(store.lookup("reg.example"), Error);
   CHECK(store.lookup("other.example").empty());
@@ -275,20 +260,20 @@ TEST_CASE("credentials: config file errors name the file")
 TEST_CASE("credentials: default locations; a missing default file is fine")
 {
   TempDir dir;
-  fs::create_directories(dir.path / "home/.docker");
-  fs::create_directories(dir.path / "dockercfg");
+  fs::create_directories(dir.path() / "home/.docker");
+  fs::create_directories(dir.path() / "dockercfg");
   {
-    EnvGuard home("HOME", (dir.path / "home").string());
+    EnvGuard home("HOME", (dir.path() / "home").string());
     EnvGuard docker_config("DOCKER_CONFIG", std::nullopt);
     CredentialStore store(CredentialOptions{});
     CHECK(store.config_path().empty());
     CHECK(store.lookup("reg.example").empty());
 
-    dir.write("home/.docker/config.json", R"({"auths":{"reg.example":{"username":"home","password":"p"}}})");
+    write_into(dir.path(), "home/.docker/config.json", R"({"auths":{"reg.example":{"username":"home","password":"p"}}})");
     CHECK(CredentialStore(CredentialOptions{}).lookup("reg.example").username == "home");
 
-    EnvGuard docker_config2("DOCKER_CONFIG", (dir.path / "dockercfg").string());
-    dir.write("dockercfg/config.json", R"({"auths":{"reg.example":{"username":"dc","password":"p"}}})");
+    EnvGuard docker_config2("DOCKER_CONFIG", (dir.path() / "dockercfg").string());
+    write_into(dir.path(), "dockercfg/config.json", R"({"auths":{"reg.example":{"username":"dc","password":"p"}}})");
     CHECK(CredentialStore(CredentialOptions{}).lookup("reg.example").username == "dc");
   }
 }

@@ -15,6 +15,14 @@
 #include "test_pki.hpp"
 
 #include <doctest/doctest.h>
+
+#include "fixtures.hpp"
+
+#include <ferry/store/bundle_writer.hpp>
+#include <ferry/util/file.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 #include <openssl/ts.h>
@@ -26,21 +34,12 @@
 using namespace ferry;
 using namespace ferry::sign;
 namespace fs = std::filesystem;
+using ferry::TempDir;
+using fixtures::write_into;
 namespace tp = ferry::test_pki;
 namespace cbor = ferry::verify::cbor;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("ferry-unit-sign-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 void write_text(const fs::path& p, const std::string& s)
 {
@@ -527,21 +526,21 @@ struct Fixture {
   Fixture()
   {
     const auto& c = chain_for("rsa2048");
-    key = dir.path / "key.pem";
-    chain = dir.path / "chain.pem";
+    key = dir.path() / "key.pem";
+    chain = dir.path() / "chain.pem";
     write_text(key, key_pem(c.leaf_key.get()));
     write_text(chain, certs_pem(c.chain()));
-    store = dir.path / "truststore";
+    store = dir.path() / "truststore";
     fs::create_directories(store / "x509" / "ca" / "test");
     write_text(store / "x509" / "ca" / "test" / "root.crt", certs_pem({c.root.get()}));
     policy = R"({"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],)"
              R"("signatureVerification":{"level":"strict"},"trustStores":["ca:test"],"trustedIdentities":["*"]}]})";
   }
 
-  /// A bundle with two images (app:v1 and app:v2), written by LayoutWriter in save's order.
+  /// A bundle with two images (app:v1 and app:v2), written by the bundle writer in save's order.
   fs::path make_bundle(const std::string& name)
   {
-    fs::path p = dir.path / name;
+    fs::path p = dir.path() / name;
     std::string config1 = R"({"architecture":"amd64","os":"linux","v":1})";
     std::string config2 = R"({"architecture":"amd64","os":"linux","v":2})";
     auto desc = [](std::string_view mt, const std::string& bytes) {
@@ -566,15 +565,14 @@ struct Fixture {
     e1["annotations"] = {{"io.containerd.image.name", "reg.example:5000/team/app:v1"}, {"org.opencontainers.image.ref.name", "v1"}};
     e2["annotations"] = {{"io.containerd.image.name", "reg.example:5000/team/app:v2"}, {"org.opencontainers.image.ref.name", "v2"}};
     nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", media_type::k_oci_index}, {"manifests", {e1, e2}}};
-    auto w = LayoutWriter::create(p, format_from_path(p), /*overwrite=*/true);
-    w->write_index(index.dump());
-    for (const auto& [d, bytes] : std::vector<std::pair<Descriptor, std::string>>{
-             {image, m1}, {other, m2}, {desc(media_type::k_oci_config, config1), config1},
-             {desc(media_type::k_oci_config, config2), config2}, {l, layer}}) {
-      StringReader r(bytes);
-      w->write_blob(d, r);
-    }
-    w->commit();
+    std::vector<BundleItem> items{{image, m1},
+                                  {other, m2},
+                                  {desc(media_type::k_oci_config, config1), config1},
+                                  {desc(media_type::k_oci_config, config2), config2},
+                                  {l, layer}};
+    BundleWriter::Options wo;
+    wo.resume = false;
+    BundleWriter::create(p, format_from_path(p), index.dump(), std::move(items), wo)->commit();
     return p;
   }
 
@@ -584,7 +582,7 @@ struct Fixture {
     o.policy = verify::TrustPolicyDocument::parse(policy, "policy");
     o.trust_store = verify::TrustStore(store);
     o.now = k_time + std::chrono::hours(1);
-    return verify::verify_bundle(bundle, format_from_path(bundle), o);
+    return fixtures::verify_path(bundle, o);
   }
 
   SignOptions options(const fs::path& bundle)
@@ -599,13 +597,17 @@ struct Fixture {
   }
 };
 
+// A tar's entry names in order (libarchive, independent of ferry's reader).
 std::vector<std::string> entry_names(const fs::path& bundle)
 {
   std::vector<std::string> names;
-  scan_entries(bundle, format_from_path(bundle), [&](const std::string& name, std::uint64_t, Reader&) {
-    names.push_back(name);
-    return true;
-  });
+  archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_all(a);
+  REQUIRE(archive_read_open_filename(a, bundle.c_str(), 65536) == ARCHIVE_OK);
+  archive_entry* e;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK) names.push_back(archive_entry_pathname(e));
+  archive_read_free(a);
   return names;
 }
 
@@ -711,7 +713,7 @@ TEST_CASE("sign: failures leave the bundle untouched")
   o.references = {"v9"};
   CHECK_THROWS_WITH_AS(sign_bundle(o, no_log), doctest::Contains("no root matches \"v9\""), Error);
   o.references = {};
-  o.key_file = f.dir.path / "missing.pem";
+  o.key_file = f.dir.path() / "missing.pem";
   CHECK_THROWS_WITH_AS(sign_bundle(o, no_log), doctest::Contains("missing.pem"), Error);
   o.key_file = f.key;
   o.timestamp_url = "http://127.0.0.1:1/";
@@ -720,7 +722,7 @@ TEST_CASE("sign: failures leave the bundle untouched")
   CHECK(tp::read_file(bundle) == bytes);
   CHECK(!fs::exists(bundle.string() + ".partial"));
   o.timestamp_url.clear();
-  o.bundle = f.dir.path / "nope.tar";
+  o.bundle = f.dir.path() / "nope.tar";
   CHECK_THROWS_WITH_AS(sign_bundle(o, no_log), doctest::Contains("nope.tar"), Error);
 }
 
@@ -730,7 +732,7 @@ TEST_CASE("sign: a timestamped signature in a bundle verifies")
   TestTsa tsa;
   remote::FakeHttpClient http;
   http.handler = [&](const remote::HttpRequest&) { return tsa.answer(http.bodies.back()); };
-  write_text(f.dir.path / "tsa-root.pem", certs_pem({tsa.root.get()}));
+  write_text(f.dir.path() / "tsa-root.pem", certs_pem({tsa.root.get()}));
   fs::create_directories(f.store / "x509" / "tsa" / "test");
   write_text(f.store / "x509" / "tsa" / "test" / "root.crt", certs_pem({tsa.root.get()}));
   f.policy = R"({"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],)"
@@ -739,7 +741,7 @@ TEST_CASE("sign: a timestamped signature in a bundle verifies")
   SignOptions o = f.options(bundle);
   o.time.reset();  // the token's genTime is the real clock
   o.timestamp_url = "http://tsa.test/";
-  o.tsa_ca_file = f.dir.path / "tsa-root.pem";
+  o.tsa_ca_file = f.dir.path() / "tsa-root.pem";
   o.http = &http;
   auto r = sign_bundle(o, no_log);
   REQUIRE(r.signatures.size() == 2);
@@ -749,7 +751,7 @@ TEST_CASE("sign: a timestamped signature in a bundle verifies")
   vo.policy = verify::TrustPolicyDocument::parse(f.policy, "policy");
   vo.trust_store = verify::TrustStore(f.store);
   vo.now = tp::now();
-  auto report = verify::verify_bundle(bundle, BundleFormat::dir, vo);
+  auto report = fixtures::verify_path(bundle, vo);
   CHECK(report.verified);
   for (const auto& a : report.artifacts)
     for (const auto& s : a.signatures)

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include "fixtures.hpp"
+
+#include <ferry/util/file.hpp>
+
 #include <ferry/digest.hpp>
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
@@ -19,19 +23,10 @@
 
 using namespace ferry;
 namespace fs = std::filesystem;
+using ferry::TempDir;
+using fixtures::write_into;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("ferry-unit-bw-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string slurp(const fs::path& p)
 {
@@ -167,11 +162,11 @@ TEST_CASE("a long blob name round-trips through libarchive")
   d.media_type = "application/octet-stream";
   d.digest = Digest::of(bytes, "sha512");
   d.size = bytes.size();
-  auto w = BundleWriter::create(tmp.path / "b.tar", BundleFormat::tar, "{}", {{d, std::nullopt}});
+  auto w = BundleWriter::create(tmp.path() / "b.tar", BundleFormat::tar, "{}", {{d, std::nullopt}});
   StringReader r(bytes);
   w->write(d, r);
   w->commit();
-  auto files = tar_files(tmp.path / "b.tar");
+  auto files = tar_files(tmp.path() / "b.tar");
   CHECK(files.at(blob_path(d.digest)) == bytes);
 }
 
@@ -181,8 +176,8 @@ TEST_CASE("concurrent writer: blobs written from four threads in any order give 
   for (auto format : {BundleFormat::tar, BundleFormat::dir}) {
     CAPTURE(format_name(format));
     TempDir tmp;
-    fs::path a = tmp.path / (format == BundleFormat::tar ? "a.tar" : "a");
-    fs::path b = tmp.path / (format == BundleFormat::tar ? "b.tar" : "b");
+    fs::path a = tmp.path() / (format == BundleFormat::tar ? "a.tar" : "a");
+    fs::path b = tmp.path() / (format == BundleFormat::tar ? "b.tar" : "b");
     auto wa = fx.writer(a, format);
     CHECK(wa->pending().size() == fx.fetched.size());
     CHECK_FALSE(wa->ordered());
@@ -216,12 +211,12 @@ TEST_CASE(".tar.zst: written in order through zstd, readable by libarchive; out 
 {
   Fixture fx;
   TempDir tmp;
-  auto w = fx.writer(tmp.path / "b.tar.zst", BundleFormat::tar_zst);
+  auto w = fx.writer(tmp.path() / "b.tar.zst", BundleFormat::tar_zst);
   CHECK(w->ordered());
   REQUIRE(w->pending().size() >= 2);
   CHECK_THROWS_AS(fx.write(*w, w->pending()[1]), Error);
   fx.finish(*w);
-  check_contents(tar_files(tmp.path / "b.tar.zst"), fx);
+  check_contents(tar_files(tmp.path() / "b.tar.zst"), fx);
 }
 
 TEST_CASE("a blob with the wrong bytes is refused and not recorded as finished")
@@ -230,7 +225,7 @@ TEST_CASE("a blob with the wrong bytes is refused and not recorded as finished")
   for (auto format : {BundleFormat::tar, BundleFormat::tar_zst, BundleFormat::dir}) {
     CAPTURE(format_name(format));
     TempDir tmp;
-    fs::path out = tmp.path / "b";
+    fs::path out = tmp.path() / "b";
     {
       auto w = fx.writer(out, format);
       StringReader wrong("not the content");
@@ -252,7 +247,7 @@ TEST_CASE("resume: an interrupted writer's finished blobs are reused and the res
     CAPTURE(format_name(format));
     TempDir tmp;
     std::string ext = format == BundleFormat::tar ? ".tar" : format == BundleFormat::tar_zst ? ".tar.zst" : "";
-    fs::path whole = tmp.path / ("whole" + ext);
+    fs::path whole = tmp.path() / ("whole" + ext);
     fx.finish(*fx.writer(whole, format));
     auto reference = format == BundleFormat::dir ? dir_files(whole) : std::map<std::string, std::string>{{"", slurp(whole)}};
     auto snapshot = [&](const fs::path& p) {
@@ -261,7 +256,7 @@ TEST_CASE("resume: an interrupted writer's finished blobs are reused and the res
 
     for (std::size_t cut : {std::size_t{0}, std::size_t{1}, fx.fetched.size() / 2, fx.fetched.size() - 1}) {
       CAPTURE(cut);
-      fs::path out = tmp.path / ("cut" + std::to_string(cut) + ext);
+      fs::path out = tmp.path() / ("cut" + std::to_string(cut) + ext);
       {
         auto w = fx.writer(out, format);
         for (std::size_t i = 0; i < cut; ++i) fx.write(*w, w->pending()[i]);
@@ -290,9 +285,9 @@ TEST_CASE("resume: a damaged finished blob is fetched again; another plan starts
     CAPTURE(format_name(format));
     TempDir tmp;
     std::string ext = format == BundleFormat::tar ? ".tar" : format == BundleFormat::tar_zst ? ".tar.zst" : "";
-    fs::path whole = tmp.path / ("whole" + ext);
+    fs::path whole = tmp.path() / ("whole" + ext);
     fx.finish(*fx.writer(whole, format));
-    fs::path out = tmp.path / ("out" + ext);
+    fs::path out = tmp.path() / ("out" + ext);
     std::size_t cut = 8;  // through the 1 MiB blob
     {
       auto w = fx.writer(out, format);
@@ -322,7 +317,7 @@ TEST_CASE("resume: a damaged finished blob is fetched again; another plan starts
     }
 
     // A different plan (another index.json) ignores the partial output.
-    fs::path other = tmp.path / ("other" + ext);
+    fs::path other = tmp.path() / ("other" + ext);
     {
       auto w = fx.writer(other, format);
       for (std::size_t i = 0; i < cut; ++i) fx.write(*w, w->pending()[i]);
@@ -415,7 +410,7 @@ TEST_CASE("resume inside a large blob: from its last 8 MiB checkpoint, byte-iden
   for (auto format : {BundleFormat::tar, BundleFormat::tar_zst, BundleFormat::dir}) {
     CAPTURE(format_name(format));
     TempDir tmp;
-    fs::path whole = tmp.path / "whole", out = tmp.path / "out";
+    fs::path whole = tmp.path() / "whole", out = tmp.path() / "out";
     {
       auto w = make(whole, format);
       StringReader a(big), b(small);
@@ -493,7 +488,7 @@ TEST_CASE("a large blob whose bytes turn out wrong leaves no checkpoint a re-run
   for (auto format : {BundleFormat::tar, BundleFormat::tar_zst, BundleFormat::dir}) {
     CAPTURE(format_name(format));
     TempDir tmp;
-    fs::path out = tmp.path / "out";
+    fs::path out = tmp.path() / "out";
     {
       auto w = make(out, format);
       StringReader s(small);

@@ -1,10 +1,15 @@
+// The bundle reader (design §8): one entry-path rule, one archive codec, one scanner, for
+// directories, plain tars and zstd-compressed tars.
 #include <doctest/doctest.h>
 
 #include "fixtures.hpp"
 
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
+#include <ferry/store/bundle_writer.hpp>
 #include <ferry/store/layout.hpp>
+#include <ferry/store/layout_path.hpp>
+#include <ferry/util/file.hpp>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -13,25 +18,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sys/stat.h>
+#include <zstd.h>
 
 using namespace ferry;
 using namespace fixtures;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("ferry-unit-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // Lists a tar's entry names in order (libarchive, independent of ferry's reader).
 std::vector<std::string> tar_names(const fs::path& p)
@@ -47,11 +41,23 @@ std::vector<std::string> tar_names(const fs::path& p)
   return out;
 }
 
-struct Graph {
+std::string slurp(const fs::path& p)
+{
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void spit(const fs::path& p, const std::string& bytes)
+{
+  std::ofstream o(p, std::ios::binary | std::ios::trunc);
+  o << bytes;
+}
+
+struct Sample {
   MemoryStore store;
   Descriptor image, sig, index;
   std::string index_json;
-  Graph()
+  Sample()
   {
     image = add_image(store, {std::string(100000, 'x'), "small layer"});
     sig = add_image(store, {"jws"}, {}, image, std::string(media_type::k_notary_signature));
@@ -62,20 +68,67 @@ struct Graph {
                           {"manifests", {root, sig.to_json_basic()}}};
     index_json = idx.dump();
   }
-  void write(LayoutWriter& w)
+  /// Written through the one bundle writer, in save's order (manifests, then the rest).
+  void write(const fs::path& out, BundleFormat format) const
   {
-    w.write_index(index_json);
-    for (const auto& d : {index, image, sig}) {
-      auto r = store.fetch(d);
-      w.write_blob(d, *r);
-    }
+    std::vector<BundleItem> items;
+    for (const auto& d : {index, image, sig}) items.push_back({d, *store.get(d.digest)});
     for (const auto& d : store.all())
-      if (!media_type::is_manifest(d.media_type)) {
-        auto r = store.fetch(d);
-        w.write_blob(d, *r);
-      }
+      if (!media_type::is_manifest(d.media_type)) items.push_back({d, *store.get(d.digest)});
+    auto w = BundleWriter::create(out, format, index_json, std::move(items));
+    w->commit();
+  }
+  void write(const fs::path& out) const { write(out, format_from_path(out)); }
+  Descriptor layer() const
+  {
+    Descriptor out;
+    for (const auto& d : store.all())
+      if (!media_type::is_manifest(d.media_type) && d.size == 100000) out = d;
+    return out;
   }
 };
+
+LayoutReader::Options at(ReadDepth depth, std::uint64_t max_entries = 500'000)
+{
+  LayoutReader::Options o;
+  o.depth = depth;
+  o.limits.max_entries = max_entries;
+  return o;
+}
+
+// A tar of `entries` (name, bytes; a name ending in '/' is a directory) written by
+// libarchive in `format`.
+void write_tar(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& entries, bool zstd = false,
+               int format = ARCHIVE_FORMAT_TAR_PAX_RESTRICTED)
+{
+  archive* a = archive_write_new();
+  archive_write_set_format(a, format);
+  if (zstd) archive_write_add_filter_zstd(a);
+  REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
+  for (const auto& [name, bytes] : entries) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    bool dir = !name.empty() && name.back() == '/';
+    archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
+    archive_entry_set_perm(e, dir ? 0755 : 0644);
+    archive_entry_set_size(e, static_cast<la_int64_t>(dir ? 0 : bytes.size()));
+    archive_write_header(a, e);
+    if (!dir) archive_write_data(a, bytes.data(), bytes.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+std::vector<std::pair<std::string, std::string>> layout_entries(const Sample& g, const std::string& prefix = "")
+{
+  std::vector<std::pair<std::string, std::string>> out{{prefix + "oci-layout", std::string(k_oci_layout_file)},
+                                                        {prefix + "index.json", g.index_json},
+                                                        {prefix + "blobs/", ""},
+                                                        {prefix + "blobs/sha256/", ""}};
+  for (const auto& d : g.store.all()) out.emplace_back(prefix + blob_path(d.digest), *g.store.get(d.digest));
+  return out;
+}
 
 } // namespace
 
@@ -93,21 +146,60 @@ TEST_CASE("layout: bundle format from the name")
   CHECK_FALSE(digest_from_blob_path("blobs/md5/" + std::string(32, 'a')).has_value());
 }
 
-TEST_CASE("layout: write and read back tar, tar.zst and directory")
+TEST_CASE("layout_path: the one canonical name of an entry")
+{
+  const std::string hex(64, 'a');
+  auto role = [](const char* raw, EntryType t) { return layout_path(raw, t, "b.tar").role; };
+  CHECK(role("index.json", EntryType::file) == LayoutPath::Role::index_json);
+  CHECK(role("./index.json", EntryType::file) == LayoutPath::Role::index_json);
+  CHECK(role("oci-layout", EntryType::file) == LayoutPath::Role::oci_layout);
+  CHECK(role("./", EntryType::directory) == LayoutPath::Role::ignored);
+  CHECK(role(".", EntryType::directory) == LayoutPath::Role::ignored);
+  CHECK(role("./blobs/", EntryType::directory) == LayoutPath::Role::directory);
+  CHECK(role("blobs/sha256", EntryType::directory) == LayoutPath::Role::directory);
+  auto blob = layout_path("./blobs/sha256/" + hex, EntryType::file, "b.tar");
+  CHECK(blob.role == LayoutPath::Role::blob);
+  CHECK(blob.path == "blobs/sha256/" + hex);
+  CHECK(blob.digest->str() == "sha256:" + hex);
+  // Names that are not canonical, and what a layout must not hold, are refused by name.
+  struct Bad {
+    std::string raw;
+    EntryType type;
+    const char* needle;
+  };
+  const std::vector<Bad> bad{
+      {"", EntryType::file, "unsafe entry name \"\""},
+      {"/index.json", EntryType::file, "an absolute path"},
+      {"../index.json", EntryType::file, "\"..\" in the path"},
+      {"blobs/../index.json", EntryType::file, "\"..\" in the path"},
+      {"././index.json", EntryType::file, "\".\" in the path"},
+      {"blobs//sha256/" + hex, EntryType::file, "an empty path segment"},
+      {"blobs/sha256/" + hex + "/", EntryType::file, "an empty path segment"},
+      {"index.json\x1b[2J", EntryType::file, "a control character"},
+      {std::string("index.json\0x", 12), EntryType::file, "a control character"},
+      {".", EntryType::file, "unsafe entry name"},
+      {"README", EntryType::file, "unexpected entry \"README\""},
+      {"blobs/md5/" + std::string(32, 'a'), EntryType::file, "unexpected entry"},
+      {"blobs/sha256/ABC", EntryType::file, "unexpected entry"},
+      {"etc/", EntryType::directory, "unexpected directory \"etc/\""},
+      {"index.json/", EntryType::directory, "is a directory"},
+      {"blobs/link", EntryType::symlink, "\"blobs/link\" is a symbolic link"},
+      {"blobs/sha256/" + hex, EntryType::other, "is not a regular file"},
+  };
+  for (const auto& b : bad) {
+    CAPTURE(b.raw);
+    CHECK_THROWS_WITH_AS(layout_path(b.raw, b.type, "b.tar"), doctest::Contains(b.needle), Error);
+  }
+}
+
+TEST_CASE("layout: write and read back tar, tar.zst and directory, at every depth")
 {
   for (const char* name : {"b.tar", "b.tar.zst", "b"}) {
     CAPTURE(name);
     TempDir tmp;
-    Graph g;
-    fs::path out = tmp.path / name;
-    {
-      auto w = LayoutWriter::create(out, format_from_path(out));
-      g.write(*w);
-      CHECK_FALSE(fs::exists(out));
-      w->commit();
-    }
-    CHECK(fs::exists(out));
-    CHECK_FALSE(fs::exists(out.string() + ".partial"));
+    Sample g;
+    fs::path out = tmp.path() / name;
+    g.write(out);
     if (format_from_path(out) != BundleFormat::dir) {
       auto names = tar_names(out);
       REQUIRE(names.size() >= 5);
@@ -115,156 +207,118 @@ TEST_CASE("layout: write and read back tar, tar.zst and directory")
       CHECK(names[1] == "index.json");
       CHECK(names[2] == blob_path(g.index.digest));
     }
-    auto r = LayoutReader::open(out);
-    CHECK(r->index_json() == g.index_json);
-    REQUIRE(r->index_entries().size() == 2);
-    CHECK(r->metadata().get(g.image.digest).has_value());
-    CHECK(r->metadata().get(g.sig.digest).has_value());
-    CHECK(r->resolve("v1").digest == g.index.digest);
-    CHECK(r->resolve("reg.local/app:v1").digest == g.index.digest);
-    auto refs = r->referrers(g.image);
-    REQUIRE(refs.size() == 1);
-    CHECK(refs[0].digest == g.sig.digest);
-    CHECK(refs[0].artifact_type == media_type::k_notary_signature);
-
-    std::set<Digest> wanted;
-    for (const auto& d : g.store.all()) wanted.insert(d.digest);
-    std::size_t seen = 0;
-    r->for_each_blob(wanted, [&](const Descriptor& d, Reader& rd) {
-      CHECK(read_all(rd, 1 << 20) == *g.store.get(d.digest));
-      ++seen;
-    });
-    CHECK(seen == wanted.size());
-    auto layer = desc_of("x", std::string(100000, 'x'));
-    CHECK(r->exists(layer));
-    CHECK(read_all(*r->fetch(layer), 1 << 20) == std::string(100000, 'x'));
-  }
-}
-
-TEST_CASE("layout: an uncommitted writer leaves nothing; a lying blob is rejected")
-{
-  TempDir tmp;
-  for (const char* name : {"x.tar", "x.tar.zst", "x"}) {
-    fs::path out = tmp.path / name;
-    {
-      auto w = LayoutWriter::create(out, format_from_path(out));
-      w->write_index("{}");
-      StringReader bad("not the content");
-      auto d = desc_of("a/b", "the content");
-      CHECK_THROWS_AS(w->write_blob(d, bad), Error);
+    for (auto depth : {ReadDepth::head, ReadDepth::structure, ReadDepth::verify}) {
+      auto r = LayoutReader::open(out, format_from_path(out), at(depth));
+      CHECK(r->index_json() == g.index_json);
+      CHECK(r->index_digest() == Digest::of(g.index_json));
+      REQUIRE(r->index_entries().size() == 2);
+      CHECK(r->metadata().get(g.image.digest).has_value());
+      CHECK(r->metadata().get(g.sig.digest).has_value());
+      CHECK(r->resolve("v1").digest == g.index.digest);
+      CHECK(r->resolve("reg.local/app:v1").digest == g.index.digest);
+      auto refs = r->referrers(g.image);
+      REQUIRE(refs.size() == 1);
+      CHECK(refs[0].digest == g.sig.digest);
+      CHECK(refs[0].artifact_type == media_type::k_notary_signature);
+      CHECK(r->problems().empty());
+      if (depth == ReadDepth::verify) {
+        for (const auto& [d, entry] : r->blobs()) CHECK((entry.hashed && entry.intact));
+        // The signature's envelope is kept for the verifier.
+        Manifest sig = Manifest::parse(*g.store.get(g.sig.digest), g.sig.media_type, "sig");
+        REQUIRE(r->kept(sig.layers[0].digest));
+        CHECK(*r->kept(sig.layers[0].digest) == "jws");
+      }
+      if (depth == ReadDepth::head && r->format() == BundleFormat::tar_zst) {
+        CHECK(r->blobs().size() < g.store.all().size());  // only the head was read
+        continue;
+      }
+      CHECK(r->blobs().size() == g.store.all().size());
+      std::vector<Descriptor> wanted = g.store.all();
+      std::size_t seen = 0;
+      r->for_each_blob(wanted, [&](const Descriptor& d, Reader& rd) {
+        CHECK(read_all(rd, 1 << 20) == *g.store.get(d.digest));
+        ++seen;
+      });
+      CHECK(seen == wanted.size());
+      auto layer = g.layer();
+      CHECK(r->exists(layer));
+      CHECK(read_all(*r->fetch(layer), 1 << 20) == std::string(100000, 'x'));
     }
-    CHECK_FALSE(fs::exists(out));
-    CHECK_FALSE(fs::exists(out.string() + ".partial"));
   }
-  CHECK(fs::is_empty(tmp.path));
 }
 
-TEST_CASE("layout: tar written in another tool's order is read in several passes")
+TEST_CASE("layout: tar written in another tool's order is read, also when compressed")
 {
-  TempDir tmp;
-  Graph g;
-  fs::path out = tmp.path / "foreign.tar";
-  // Write blobs before index.json with libarchive directly, children before parents.
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
-  auto add = [&](const std::string& name, const std::string& bytes) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, bytes.data(), bytes.size());
-    archive_entry_free(e);
-  };
-  for (const auto& d : g.store.all()) add(blob_path(d.digest), *g.store.get(d.digest));
-  add("index.json", g.index_json);
-  add("oci-layout", std::string(k_oci_layout_file));
-  archive_write_close(a);
-  archive_write_free(a);
-
-  auto r = LayoutReader::open(out);
-  CHECK(r->metadata().get(g.image.digest).has_value());
-  CHECK(r->referrers(g.image).size() == 1);
+  for (bool zstd : {false, true}) {
+    CAPTURE(zstd);
+    TempDir tmp;
+    Sample g;
+    fs::path out = tmp.path() / (zstd ? "foreign.tar.zst" : "foreign.tar");
+    // Blobs before index.json, children before parents, oci-layout last.
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (const auto& d : g.store.all()) entries.emplace_back(blob_path(d.digest), *g.store.get(d.digest));
+    entries.emplace_back("index.json", g.index_json);
+    entries.emplace_back("oci-layout", std::string(k_oci_layout_file));
+    write_tar(out, entries, zstd);
+    for (auto depth : {ReadDepth::head, ReadDepth::structure, ReadDepth::verify}) {
+      auto r = LayoutReader::open(out, format_from_path(out), at(depth));
+      CHECK(r->metadata().get(g.image.digest).has_value());
+      CHECK(r->referrers(g.image).size() == 1);
+    }
+  }
 }
 
-TEST_CASE("layout: unsafe tar entries are rejected with their name")
+TEST_CASE("layout: unsafe tar entries are rejected with their name; a missing bundle is named")
 {
   TempDir tmp;
-  fs::path out = tmp.path / "evil.tar";
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, "../escape");
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_size(e, 1);
-  archive_write_header(a, e);
-  archive_write_data(a, "x", 1);
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
+  fs::path out = tmp.path() / "evil.tar";
+  write_tar(out, {{"../escape", "x"}});
   CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("../escape"), Error);
-  CHECK_THROWS_WITH_AS(LayoutReader::open(tmp.path / "missing.tar"), doctest::Contains("missing.tar"), Error);
+  CHECK_THROWS_WITH_AS(LayoutReader::open(tmp.path() / "missing.tar"), doctest::Contains("missing.tar"), Error);
+  CHECK_THROWS_WITH_AS(LayoutReader::open(tmp.path() / "missing"), doctest::Contains("no such bundle directory"), Error);
 }
 
-TEST_CASE("layout: an uncompressed tar is read in place, in any tar dialect; unsafe entries still refused")
+TEST_CASE("layout: a plain tar is read in place at the offsets of its one pass, in every tar dialect")
 {
   for (int format : {ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR, ARCHIVE_FORMAT_TAR_USTAR}) {
     CAPTURE(format);
     TempDir tmp;
-    Graph g;
-    fs::path out = tmp.path / "dialect.tar";
-    archive* a = archive_write_new();
-    archive_write_set_format(a, format);
-    REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
-    auto add = [&](const std::string& name, const std::string& bytes, int type = AE_IFREG) {
-      archive_entry* e = archive_entry_new();
-      archive_entry_set_pathname(e, name.c_str());
-      archive_entry_set_filetype(e, static_cast<unsigned>(type));
-      archive_entry_set_perm(e, 0644);
-      archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
-      archive_write_header(a, e);
-      archive_write_data(a, bytes.data(), bytes.size());
-      archive_entry_free(e);
-    };
-    add("./oci-layout", std::string(k_oci_layout_file));
-    add("./index.json", g.index_json);
-    add("blobs/", "", AE_IFDIR);
+    Sample g;
+    fs::path out = tmp.path() / "dialect.tar";
+    auto entries = layout_entries(g, "./");
+    entries.insert(entries.begin(), {"./", ""});  // as `tar -C layout -cf x.tar .` writes it
     // A long name (a sha512 blob path is 141 bytes): pax records or a GNU long-name entry
     // (ustar cannot hold a 128-byte last component).
-    if (format != ARCHIVE_FORMAT_TAR_USTAR) add(blob_path(Digest::of("extra", "sha512")), "extra");
-    for (const auto& d : g.store.all()) add("./" + blob_path(d.digest), *g.store.get(d.digest));
-    archive_write_close(a);
-    archive_write_free(a);
-
+    if (format != ARCHIVE_FORMAT_TAR_USTAR) {
+      entries.emplace_back("blobs/sha512/", "");
+      entries.emplace_back(blob_path(Digest::of("extra", "sha512")), "extra");
+    }
+    write_tar(out, entries, false, format);
     auto r = LayoutReader::open(out);
     CHECK(r->random_access());
     for (const auto& d : g.store.all()) {
-      if (media_type::is_manifest(d.media_type)) continue;
       auto blob = r->fetch(d);
       CHECK(read_all(*blob, 1 << 20) == *g.store.get(d.digest));
+    }
+    if (format != ARCHIVE_FORMAT_TAR_USTAR) {
+      auto extra = desc_of("x", "extra");
+      extra.digest = Digest::of("extra", "sha512");
+      CHECK(read_all(*r->fetch(extra), 100) == "extra");
     }
     Descriptor absent = g.image;
     absent.digest = Digest::of("absent");
     absent.media_type = "application/octet-stream";
     CHECK_THROWS_WITH_AS(r->fetch(absent), doctest::Contains("is missing"), Error);
   }
-  // A symbolic link after the head: the in-place index refuses the bundle too.
+}
+
+TEST_CASE("layout: a symbolic link after the head refuses the bundle at every depth")
+{
   TempDir tmp;
-  Graph g;
-  fs::path out = tmp.path / "link.tar";
-  {
-    auto w = LayoutWriter::create(out, BundleFormat::tar);
-    g.write(*w);
-    w->commit();
-  }
-  std::string bytes;
-  {
-    std::ifstream in(out, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  Sample g;
+  fs::path out = tmp.path() / "link.tar";
+  g.write(out);
+  std::string bytes = slurp(out);
   bytes.resize(bytes.size() - 1024);  // drop the end-of-archive blocks, append a symlink
   std::string h(512, '\0');
   std::memcpy(&h[0], "blobs/link", 10);
@@ -279,48 +333,16 @@ TEST_CASE("layout: an uncompressed tar is read in place, in any tar dialect; uns
   unsigned sum = 0;
   for (unsigned char c : h) sum += c;
   std::snprintf(&h[148], 8, "%06o", sum);
-  bytes += h + std::string(1024, '\0');
-  {
-    std::ofstream o(out, std::ios::binary | std::ios::trunc);
-    o << bytes;
-  }
-  CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("blobs/link"), Error);
+  spit(out, bytes + h + std::string(1024, '\0'));
+  for (auto depth : {ReadDepth::head, ReadDepth::structure, ReadDepth::verify})
+    CHECK_THROWS_WITH_AS(LayoutReader::open(out, BundleFormat::tar, at(depth)), doctest::Contains("blobs/link"), Error);
 }
-
-namespace {
-
-// A tar of `entries` (name, bytes; a name ending in '/' is a directory) written by libarchive.
-void write_tar(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& entries, bool zstd = false)
-{
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  if (zstd) archive_write_add_filter_zstd(a);
-  REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
-  for (const auto& [name, bytes] : entries) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_filetype(e, name.back() == '/' ? AE_IFDIR : AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, bytes.data(), bytes.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-}
-
-} // namespace
 
 TEST_CASE("layout: entry rules (design §8) for every reader: only the layout's files, each once, whole")
 {
-  Graph g;
-  std::vector<std::pair<std::string, std::string>> good{{"oci-layout", std::string(k_oci_layout_file)},
-                                                         {"index.json", g.index_json},
-                                                         {"blobs/", ""},
-                                                         {"blobs/sha256/", ""}};
-  for (const auto& d : g.store.all()) good.emplace_back(blob_path(d.digest), *g.store.get(d.digest));
-  const std::string layer = blob_path(g.store.all().back().digest);
+  Sample g;
+  auto good = layout_entries(g);
+  const std::string layer = blob_path(g.layer().digest);
   struct Case {
     const char* what;
     std::vector<std::pair<std::string, std::string>> extra;
@@ -330,79 +352,200 @@ TEST_CASE("layout: entry rules (design §8) for every reader: only the layout's 
       {"a file outside the layout", {{"README", "hello"}}, "unexpected entry \"README\""},
       {"an unknown algorithm", {{"blobs/md5/0123456789abcdef0123456789abcdef", "x"}}, "blobs/md5/"},
       {"a malformed digest", {{"blobs/sha256/ABC", "x"}}, "blobs/sha256/ABC"},
-      {"a directory outside the layout", {{"etc/", ""}}, "unexpected directory \"etc\""},
+      {"a directory outside the layout", {{"etc/", ""}}, "unexpected directory \"etc/\""},
       {"a blob twice", {{layer, "other bytes"}}, "duplicate entry"},
+      {"a blob twice with the same bytes", {{layer, std::string(100000, 'x')}}, "duplicate entry"},
+      {"a blob twice, once as ./", {{"./" + layer, std::string(100000, 'x')}}, "duplicate entry \"./blobs/sha256/"},
       {"index.json twice", {{"index.json", "{}"}}, "duplicate entry \"index.json\""},
+      {"index.json twice, once as ./", {{"./index.json", "{}"}}, "duplicate entry \"./index.json\" (index.json)"},
+      {"oci-layout twice", {{"oci-layout", std::string(k_oci_layout_file)}}, "duplicate entry \"oci-layout\""},
+      {"a directory twice", {{"./blobs/", ""}}, "duplicate entry \"./blobs/\""},
+      {"an empty segment", {{"blobs//sha256/" + std::string(64, 'b'), "x"}}, "an empty path segment"},
+      {"a control character", {{"index.json\r", "x"}}, "a control character"},
   };
   for (const auto& c : cases)
     for (bool zstd : {false, true}) {
       CAPTURE(c.what);
       CAPTURE(zstd);
       TempDir tmp;
-      fs::path out = tmp.path / (zstd ? "b.tar.zst" : "b.tar");
+      fs::path out = tmp.path() / (zstd ? "b.tar.zst" : "b.tar");
       auto entries = good;
       entries.insert(entries.end(), c.extra.begin(), c.extra.end());
       write_tar(out, entries, zstd);
-      // A plain tar is checked on open; a .tar.zst by check_structure (one pass).
-      auto check = [&] { LayoutReader::open(out)->check_structure(); };
-      CHECK_THROWS_WITH_AS(check(), doctest::Contains(c.needle), Error);
+      for (auto depth : {ReadDepth::structure, ReadDepth::verify})
+        CHECK_THROWS_WITH_AS(LayoutReader::open(out, format_from_path(out), at(depth)), doctest::Contains(c.needle), Error);
     }
-  SUBCASE("the good layout passes; a cut archive does not")
+  SUBCASE("the good layout passes; a cut archive and data after its end do not")
   {
     for (bool zstd : {false, true}) {
       TempDir tmp;
-      fs::path out = tmp.path / (zstd ? "b.tar.zst" : "b.tar");
+      fs::path out = tmp.path() / (zstd ? "b.tar.zst" : "b.tar");
       write_tar(out, good, zstd);
-      CHECK_NOTHROW(LayoutReader::open(out)->check_structure());
+      CHECK_NOTHROW(LayoutReader::open(out));
     }
     TempDir tmp;
-    fs::path out = tmp.path / "b.tar";
+    fs::path out = tmp.path() / "b.tar";
     write_tar(out, good);
+    std::string whole = slurp(out);
     fs::resize_file(out, (fs::file_size(out) / 2) | 7);  // mid-entry, never on a block boundary
-    CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("truncated tar"), Error);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("runcated"), Error);
+    // Something hidden after the end-of-archive marker (what `tar -i` would read).
+    std::string hidden = whole;
+    std::size_t end = hidden.find_last_not_of('\0') + 1;
+    hidden.replace(hidden.size() - 512, 5, "hello");
+    REQUIRE(hidden.size() - 512 > end);
+    spit(out, hidden);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("data after the end of the archive"), Error);
   }
 }
 
 TEST_CASE("layout: a directory bundle refuses links, FIFOs and stray files by name, without blocking")
 {
-  Graph g;
-  auto make = [&](const fs::path& dir) {
-    auto w = LayoutWriter::create(dir, BundleFormat::dir);
-    g.write(*w);
-    w->commit();
-  };
-  Descriptor layer;
-  for (const auto& d : g.store.all())
-    if (!media_type::is_manifest(d.media_type)) layer = d;
+  Sample g;
+  Descriptor layer = g.layer();
   TempDir tmp;
   {
-    fs::path dir = tmp.path / "ok";
-    make(dir);
-    CHECK_NOTHROW(LayoutReader::open(dir)->check_structure());
+    fs::path dir = tmp.path() / "ok";
+    g.write(dir);
+    CHECK_NOTHROW(LayoutReader::open(dir));
   }
   {
-    fs::path dir = tmp.path / "symlink";
-    make(dir);
+    fs::path dir = tmp.path() / "symlink";
+    g.write(dir);
     fs::path blob = dir / blob_path(layer.digest);
-    fs::rename(blob, tmp.path / "elsewhere");
-    fs::create_symlink(tmp.path / "elsewhere", blob);
-    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->check_structure(), doctest::Contains((layer.digest.hex() + "\" is a symbolic link").c_str()), Error);
-    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->fetch(layer), doctest::Contains("symbolic link"), Error);
+    fs::rename(blob, tmp.path() / "elsewhere");
+    fs::create_symlink(tmp.path() / "elsewhere", blob);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains((layer.digest.hex() + "\" is a symbolic link").c_str()), Error);
   }
   {
-    fs::path dir = tmp.path / "fifo";
-    make(dir);
+    fs::path dir = tmp.path() / "blobs-link";
+    g.write(dir);
+    fs::rename(dir / "blobs", tmp.path() / "other-blobs");
+    fs::create_directory_symlink(tmp.path() / "other-blobs", dir / "blobs");
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains("\"blobs\" is a symbolic link"), Error);
+  }
+  {
+    fs::path dir = tmp.path() / "fifo";
+    g.write(dir);
     fs::path blob = dir / blob_path(layer.digest);
     fs::remove(blob);
     REQUIRE(::mkfifo(blob.c_str(), 0644) == 0);
-    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->check_structure(), doctest::Contains("is not a regular file"), Error);
-    // Opening it for reading would block until a writer came: FileReader refuses it first.
-    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->fetch(layer), doctest::Contains("not a regular file"), Error);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains("is not a regular file"), Error);
   }
   {
-    fs::path dir = tmp.path / "stray";
-    make(dir);
+    fs::path dir = tmp.path() / "stray";
+    g.write(dir);
     std::ofstream(dir / "blobs" / "sha256" / "notes.txt") << "x";
-    CHECK_THROWS_WITH_AS(LayoutReader::open(dir)->check_structure(), doctest::Contains("blobs/sha256/notes.txt"), Error);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains("blobs/sha256/notes.txt"), Error);
+  }
+}
+
+TEST_CASE("layout: a bundle is read from what was opened, and every blob is checked on its way out")
+{
+  TempDir tmp;
+  Sample g;
+  Descriptor layer = g.layer();
+  SUBCASE("a tar renamed over after the open: the opened one is read")
+  {
+    fs::path out = tmp.path() / "b.tar";
+    g.write(out);
+    auto r = LayoutReader::open(out);
+    Sample other;
+    other.write(tmp.path() / "other.tar");
+    spit(tmp.path() / "junk.tar", "junk");
+    fs::rename(tmp.path() / "junk.tar", out);
+    CHECK(read_all(*r->fetch(layer), 1 << 20) == std::string(100000, 'x'));
+  }
+  SUBCASE("a tar changed in place: the blob fails its digest")
+  {
+    fs::path out = tmp.path() / "b.tar";
+    g.write(out);
+    auto r = LayoutReader::open(out);
+    std::string bytes = slurp(out);
+    auto at = bytes.find(std::string(100, 'x'));
+    REQUIRE(at != std::string::npos);
+    bytes[at] = 'y';
+    {
+      std::fstream f(out, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(at));
+      f.put('y');
+    }
+    CHECK_THROWS_AS(read_all(*r->fetch(layer), 1 << 20), Error);
+    // index.json and the manifests are never read again.
+    CHECK(r->index_json() == g.index_json);
+  }
+  SUBCASE("a directory's blob replaced after the open: it fails its digest")
+  {
+    fs::path dir = tmp.path() / "d";
+    g.write(dir);
+    auto r = LayoutReader::open(dir);
+    spit(tmp.path() / "new", std::string(100000, 'y'));
+    fs::rename(tmp.path() / "new", dir / blob_path(layer.digest));
+    spit(dir / "index.json", "{}");
+    CHECK_THROWS_WITH_AS(read_all(*r->fetch(layer), 1 << 20), doctest::Contains(layer.digest.str().c_str()), Error);
+    CHECK(r->index_json() == g.index_json);
+  }
+}
+
+TEST_CASE("layout: bounded work — the entry limit, the problems listed")
+{
+  TempDir tmp;
+  Sample g;
+  for (const char* name : {"b.tar", "b.tar.zst", "b"}) {
+    CAPTURE(name);
+    fs::path out = tmp.path() / name;
+    g.write(out);
+    std::uint64_t entries = LayoutReader::open(out)->entry_count();
+    CHECK(entries >= 6);
+    CHECK_NOTHROW(LayoutReader::open(out, format_from_path(out), at(ReadDepth::structure, entries)));
+    CHECK_THROWS_WITH_AS(LayoutReader::open(out, format_from_path(out), at(ReadDepth::structure, entries - 1)),
+                         doctest::Contains("--max-entries"), Error);
+  }
+  ProblemList p;
+  p.limit = 3;
+  for (int i = 0; i < 10; ++i) p.add("", "problem " + std::to_string(i));
+  CHECK(p.total == 10);
+  CHECK(p.listed.size() == 3);
+  CHECK(p.listed.back().message == "problem 2");
+}
+
+TEST_CASE("layout: content problems are collected at verify depth and thrown at the others")
+{
+  TempDir tmp;
+  Sample g;
+  Descriptor layer = g.layer();
+  for (const char* name : {"b.tar", "b.tar.zst", "b"}) {
+    CAPTURE(name);
+    fs::path out = tmp.path() / name;
+    fs::path good = tmp.path() / ("good-" + std::string(name));
+    g.write(good);
+    // The layer's bytes changed (same size) under its name.
+    if (format_from_path(out) == BundleFormat::dir) {
+      fs::copy(good, out, fs::copy_options::recursive);
+      spit(out / blob_path(layer.digest), std::string(100000, 'y'));
+    } else {
+      auto entries = layout_entries(g);
+      for (auto& [n, bytes] : entries)
+        if (n == blob_path(layer.digest)) bytes = std::string(100000, 'y');
+      write_tar(out, entries, format_from_path(out) == BundleFormat::tar_zst);
+    }
+    auto r = LayoutReader::open(out, format_from_path(out), at(ReadDepth::verify));
+    REQUIRE(r->problems().total == 1);
+    CHECK(r->problems().listed[0].digest == layer.digest.str());
+    CHECK_FALSE(r->blobs().at(layer.digest).intact);
+    // The structure depth does not hash layers: push hashes them on the way out.
+    auto s = LayoutReader::open(out, format_from_path(out), at(ReadDepth::structure));
+    CHECK(s->problems().empty());
+    CHECK_THROWS_AS(s->for_each_blob({layer}, [](const Descriptor&, Reader& rd) { read_all(rd, 1 << 20); }), Error);
+    fs::remove_all(out);
+  }
+  SUBCASE("index.json that is not JSON")
+  {
+    fs::path out = tmp.path() / "bad.tar";
+    auto entries = layout_entries(g);
+    entries[1].second = "not json";
+    write_tar(out, entries);
+    CHECK(LayoutReader::open(out, BundleFormat::tar, at(ReadDepth::verify))->problems().total >= 1);
+    CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("index.json is not a JSON object"), Error);
   }
 }

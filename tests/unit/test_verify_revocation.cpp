@@ -8,6 +8,10 @@
 
 #include <doctest/doctest.h>
 
+#include "fixtures.hpp"
+
+#include <ferry/util/file.hpp>
+
 // Specs are built with designated initializers; GCC 12 warns about every defaulted member.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -18,6 +22,8 @@
 using namespace ferry::verify;
 using namespace ferry::verify::testpki;
 namespace fs = std::filesystem;
+using ferry::TempDir;
+using fixtures::write_into;
 
 namespace {
 
@@ -62,24 +68,6 @@ CrlSet set_of(std::initializer_list<CrlSpec> specs)
 }
 
 const TimePoint k_now = t0();
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    char tmpl[] = "/tmp/ferry-crl-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir()
-  {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  void write(const std::string& name, const std::string& data) const
-  {
-    std::ofstream(path / name, std::ios::binary) << data;
-  }
-};
 
 } // namespace
 
@@ -127,20 +115,20 @@ TEST_CASE("CrlSet: DER, PEM with several CRLs, directories and garbage")
   SUBCASE("a file and a directory")
   {
     TempDir dir;
-    dir.write("a.crl", crl_der(a.get()));
-    dir.write("b.pem", crl_pem(b.get()));
+    write_into(dir.path(), "a.crl", crl_der(a.get()));
+    write_into(dir.path(), "b.pem", crl_pem(b.get()));
     CrlSet set;
-    set.add_path(dir.path);
+    set.add_path(dir.path());
     CHECK(set.entries().size() == 2);
     CrlSet one;
-    one.add_path(dir.path / "b.pem");
+    one.add_path(dir.path() / "b.pem");
     REQUIRE(one.entries().size() == 1);
-    CHECK(one.entries()[0].info.source == (dir.path / "b.pem").string());
+    CHECK(one.entries()[0].info.source == (dir.path() / "b.pem").string());
 
-    dir.write("zz-garbage.txt", "hello");
+    write_into(dir.path(), "zz-garbage.txt", "hello");
     CrlSet bad;
-    CHECK_THROWS_WITH_AS(bad.add_path(dir.path), doctest::Contains("zz-garbage.txt"), ferry::Error);
-    CHECK_THROWS_AS(bad.add_path(dir.path / "missing.crl"), ferry::Error);
+    CHECK_THROWS_WITH_AS(bad.add_path(dir.path()), doctest::Contains("zz-garbage.txt"), ferry::Error);
+    CHECK_THROWS_AS(bad.add_path(dir.path() / "missing.crl"), ferry::Error);
   }
 }
 

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include "fixtures.hpp"
+
+#include <ferry/util/file.hpp>
+
 #include <ferry/error.hpp>
 #include <ferry/verify/dn.hpp>
 #include <ferry/verify/openssl.hpp>
@@ -21,6 +25,8 @@ using nlohmann::json;
 namespace {
 
 namespace fs = std::filesystem;
+using ferry::TempDir;
+using fixtures::write_into;
 
 /// A statement notation accepts; tests change one thing at a time.
 json good_statement(const std::string& name = "test-statement-name",
@@ -98,21 +104,6 @@ std::string slurp(const fs::path& p)
   s << in.rdbuf();
   return s.str();
 }
-
-struct PolicyTempDir {
-  fs::path path;
-  PolicyTempDir()
-  {
-    std::string tmpl = (fs::temp_directory_path() / "ferry-tp-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~PolicyTempDir()
-  {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 } // namespace
 
@@ -475,7 +466,7 @@ TEST_CASE("trust policy: malformed documents")
 
 TEST_CASE("trust policy: load from a file")
 {
-  PolicyTempDir dir;
+  TempDir dir;
   auto load_error = [](const fs::path& p) -> std::string {
     try {
       TrustPolicyDocument::load(p);
@@ -484,7 +475,7 @@ TEST_CASE("trust policy: load from a file")
     }
     return "";
   };
-  auto missing = dir.path / "trustpolicy.json";
+  auto missing = dir.path() / "trustpolicy.json";
   CHECK(load_error(missing) == missing.string() +
                                    ": trust policy is not present. To create a trust policy, see: "
                                    "https://notaryproject.dev/docs/quickstart/#create-a-trust-policy");
@@ -493,11 +484,11 @@ TEST_CASE("trust policy: load from a file")
     out << doc_of({good_statement()}).dump();
   }
   CHECK(TrustPolicyDocument::load(missing).statements().size() == 1);
-  auto link = dir.path / "trustpolicy.oci.json";
+  auto link = dir.path() / "trustpolicy.oci.json";
   fs::create_symlink(missing, link);
   CHECK(load_error(link).find("trust policy is not a regular file (symlinks are not supported)") != std::string::npos);
-  fs::create_directory(dir.path / "sub");
-  CHECK(load_error(dir.path / "sub").find("is not a regular file") != std::string::npos);
+  fs::create_directory(dir.path() / "sub");
+  CHECK(load_error(dir.path() / "sub").find("is not a regular file") != std::string::npos);
   {
     std::ofstream out(missing);
     out << "{";

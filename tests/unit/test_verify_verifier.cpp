@@ -13,6 +13,10 @@
 #include "test_pki.hpp"
 
 #include <doctest/doctest.h>
+
+#include "fixtures.hpp"
+
+#include <ferry/util/file.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -25,29 +29,14 @@
 using namespace ferry;
 using namespace ferry::verify;
 namespace fs = std::filesystem;
+using ferry::TempDir;
+using fixtures::write_into;
 namespace tp = ferry::test_pki;
 using nlohmann::json;
 
 namespace {
 
 // ---- plumbing --------------------------------------------------------------------------------
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    std::string templ = (fs::temp_directory_path() / "ferry-verifier-XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path = templ;
-  }
-  ~TempDir()
-  {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
 
 void write_file(const fs::path& p, std::string_view data)
 {
@@ -421,7 +410,7 @@ TEST_CASE("verifier: upstream timestamp cases (CASES.md §4) through the orchest
   // (CASES.md §4: otherwise authenticity fails before the timestamp for 4.3/4.4/4.7/4.17), plus an
   // empty tsa store (git keeps no empty directories).
   TempDir tmp;
-  const fs::path store = tmp.path / "truststore";
+  const fs::path store = tmp.path() / "truststore";
   copy_store(config / "truststore/x509/ca/valid-trust-store", store, "ca", "valid-trust-store");
   for (const char* f : {"testTSA-expired-2024-06-18_jwsExpiredWithTimestamp.pem", "testTSA-2000-2001_timestampAfterNotAfter.pem"})
     fs::copy_file(extracted / f, store / "x509/ca/valid-trust-store" / f);
@@ -589,7 +578,7 @@ struct Pki {
   tp::TestChain crl_chain;  ///< the same shape, the leaf carrying a CRL distribution point
   tp::TestChain other = tp::make_chain(tp::make_key("rsa", 2048));
   TempDir dir;
-  fs::path store = dir.path / "truststore";
+  fs::path store = dir.path() / "truststore";
   TimePoint now = tp::now();
   Descriptor subject = make_desc(k_oci_manifest, "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9", 517);
 
@@ -984,7 +973,7 @@ namespace {
 /// signatures listed untagged.
 struct LayoutDir {
   TempDir dir;
-  fs::path path = dir.path / "bundle";
+  fs::path path = dir.path() / "bundle";
   std::string config = "{}";
   std::string target;
   Descriptor target_desc;
@@ -1049,7 +1038,7 @@ TEST_CASE("verifier: verify_bundle on a layout")
   };
   SUBCASE("no signature")
   {
-    VerifyReport r = verify_bundle(lay.path, BundleFormat::dir, bundle_options(statement_json("strict", {"ca:ferry"})));
+    VerifyReport r = fixtures::verify_path(lay.path, bundle_options(statement_json("strict", {"ca:ferry"})));
     REQUIRE(r.artifacts.size() == 1);
     CHECK_FALSE(r.verified);
     CHECK(r.artifacts[0].reason == "no signature is associated with \"reg.ferry.test/team/app:v1\"");
@@ -1057,7 +1046,7 @@ TEST_CASE("verifier: verify_bundle on a layout")
   SUBCASE("a valid signature at strict")
   {
     lay.sign(sign_target());
-    VerifyReport r = verify_bundle(lay.path, BundleFormat::dir, bundle_options(statement_json("strict", {"ca:ferry"})));
+    VerifyReport r = fixtures::verify_path(lay.path, bundle_options(statement_json("strict", {"ca:ferry"})));
     CHECK(r.problems.empty());
     REQUIRE(r.artifacts.size() == 1);
     const ArtifactVerdict& a = r.artifacts[0];
@@ -1074,14 +1063,14 @@ TEST_CASE("verifier: verify_bundle on a layout")
   {
     lay.sign("garbage", "application/vnd.oci.image.layer.v1.tar");
     json skip = {{"name", "skipper"}, {"registryScopes", {"*"}}, {"signatureVerification", {{"level", "skip"}}}};
-    VerifyReport r = verify_bundle(lay.path, BundleFormat::dir, bundle_options(skip));
+    VerifyReport r = fixtures::verify_path(lay.path, bundle_options(skip));
     REQUIRE(r.artifacts.size() == 1);
     CHECK(r.verified);
     CHECK(r.artifacts[0].verified);
     CHECK(r.artifacts[0].level == Level::skip);
     CHECK(r.artifacts[0].signatures.empty());
     // The same layout at audit: integrity is still enforced.
-    VerifyReport audit = verify_bundle(lay.path, BundleFormat::dir, bundle_options(statement_json("audit", {"ca:ferry"})));
+    VerifyReport audit = fixtures::verify_path(lay.path, bundle_options(statement_json("audit", {"ca:ferry"})));
     CHECK_FALSE(audit.verified);
     REQUIRE(audit.artifacts.size() == 1);
     REQUIRE(audit.artifacts[0].signatures.size() == 1);
@@ -1094,7 +1083,7 @@ TEST_CASE("verifier: verify_bundle on a layout")
   SUBCASE("audit with an untrusted store: logged, verified")
   {
     lay.sign(sign_target());
-    VerifyReport r = verify_bundle(lay.path, BundleFormat::dir, bundle_options(statement_json("audit", {"ca:other"})));
+    VerifyReport r = fixtures::verify_path(lay.path, bundle_options(statement_json("audit", {"ca:other"})));
     CHECK(r.verified);
     REQUIRE(r.artifacts.size() == 1);
     REQUIRE(r.artifacts[0].signatures.size() == 1);
@@ -1105,7 +1094,7 @@ TEST_CASE("verifier: verify_bundle on a layout")
     lay.sign(tp::make_jws(tp::jws_protected("PS256", p.now - std::chrono::hours(1)), lay.payload(), p.other.leaf_key.get(),
                           p.other.chain()));
     lay.sign(sign_target());
-    VerifyReport r = verify_bundle(lay.path, BundleFormat::dir, bundle_options(statement_json("strict", {"ca:ferry"})));
+    VerifyReport r = fixtures::verify_path(lay.path, bundle_options(statement_json("strict", {"ca:ferry"})));
     REQUIRE(r.artifacts.size() == 1);
     CHECK(r.verified);
     REQUIRE(r.artifacts[0].signatures.size() == 2);
@@ -1114,7 +1103,7 @@ TEST_CASE("verifier: verify_bundle on a layout")
     CHECK(ok == 1);
     // Only the failing one: "none verified".
     VerifyOptions o = bundle_options(statement_json("strict", {"ca:nowhere-near"}));
-    VerifyReport bad = verify_bundle(lay.path, BundleFormat::dir, o);
+    VerifyReport bad = fixtures::verify_path(lay.path, o);
     CHECK_FALSE(bad.verified);
     CHECK(bad.artifacts[0].reason == "2 signatures, none verified");
   }

@@ -22,7 +22,7 @@ inline constexpr std::size_t k_upload_chunk = 8 << 20;
 /// to another origin than the registry's, or back to a page already read, is an error at once.
 inline constexpr int k_max_referrer_pages = 1000;
 
-class Repository : public Source, public Sink {
+class Repository : public Source {
 public:
   /// `base_url` is `http(s)://host[:port]`; `name` the repository path.
   Repository(HttpClient& client, std::string base_url, std::string name);
@@ -43,9 +43,10 @@ public:
   /// the subject itself, means "no referrers".
   std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
 
-  // Sink
-  void push(const Descriptor& desc, Reader& content) override;
-  void tag(const Descriptor& desc, const std::string& tag) override;
+  /// Uploads a blob (or a manifest, by digest), read from `content` to its end.
+  void push(const Descriptor& desc, Reader& content);
+  /// Points `tag` at the manifest `desc` (which must already be stored).
+  void tag(const Descriptor& desc, const std::string& tag);
 
   /// Manifest bytes by digest, from the cache filled by resolve/fetch when possible.
   std::string fetch_manifest_bytes(const Descriptor& desc);

@@ -1,11 +1,14 @@
 #pragma once
 /// OCI image layouts as bundles (image-spec v1.1 image-layout.md, design §3): a directory,
-/// a plain tar or a zstd-compressed tar.
+/// a plain tar or a zstd-compressed tar, read by one scanner through one entry-path rule
+/// (layout_path.hpp) and, for archives, one codec (archive.hpp).
+#include <ferry/store/layout_path.hpp>
 #include <ferry/store/memory_store.hpp>
 #include <ferry/store/target.hpp>
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -27,91 +30,171 @@ inline constexpr std::string_view k_annotation_ref_name = "org.opencontainers.im
 inline constexpr std::string_view k_annotation_image_name = "io.containerd.image.name";
 inline constexpr std::string_view k_annotation_title = "org.opencontainers.image.title";
 
+/// index.json may list thousands of roots; bounded all the same (design §8).
+inline constexpr std::size_t k_max_index_size = 64 << 20;
+/// A signature envelope (notation-go's limit) or a trust material file kept in memory.
+inline constexpr std::size_t k_max_kept_blob = 32 << 20;
+
 /// Path of a blob inside a layout: `blobs/<alg>/<hex>`.
 std::string blob_path(const Digest& digest);
 /// The digest named by a layout entry path `blobs/<alg>/<hex>`, if it is one.
 std::optional<Digest> digest_from_blob_path(std::string_view path);
 
-/// Visits every file entry of a bundle once: in storage order for tar formats (one
-/// streaming pass); `oci-layout`, `index.json`, then every file under `blobs/` in name order
-/// for a directory. `fn(name, size, data)` may read `data` or not; it returns false to stop.
-/// Throws on entries a layout must not contain (design §8: absolute paths, `..`, links,
-/// devices) naming them.
-void scan_entries(const std::filesystem::path& path, BundleFormat format,
-                  const std::function<bool(const std::string& name, std::uint64_t size, Reader& data)>& fn);
-
-/// Writes a new bundle atomically: everything goes to `<path>.partial` and `commit()`
-/// fsyncs and renames it into place. Destroying a writer that was not committed removes
-/// the partial output. Tar order is the order of the calls (design §3: oci-layout,
-/// index.json, manifests, small blobs, layers).
-class LayoutWriter {
-public:
-  virtual ~LayoutWriter() = default;
-  /// Creates the writer; fails if `path` exists unless `overwrite`.
-  static std::unique_ptr<LayoutWriter> create(const std::filesystem::path& path, BundleFormat format,
-                                              bool overwrite = false);
-  /// Writes `oci-layout` and `index.json`. For tar formats this must come first.
-  virtual void write_index(const std::string& index_json) = 0;
-  /// Writes one blob, verified against `desc` while it is copied. Thread-safe for dir.
-  virtual void write_blob(const Descriptor& desc, Reader& content) = 0;
-  /// True when blobs may be written from several threads at once.
-  virtual bool concurrent() const = 0;
-  /// Flushes, fsyncs and renames into place.
-  virtual void commit() = 0;
-  virtual const std::filesystem::path& path() const = 0;
+/// Bounds on the work one bundle can cause (design §8, issue 13 §6). The defaults are far
+/// beyond any real bundle; the CLI raises them with --max-entries and --max-problems.
+struct BundleLimits {
+  /// Entries of an archive (directories included) or files of a directory bundle.
+  std::uint64_t max_entries = 500'000;
+  /// Integrity problems listed one by one; the rest are only counted.
+  std::size_t max_problems = 100;
+  /// Signature envelopes and trust files kept in memory for verification, in total.
+  std::uint64_t max_kept_bytes = 256ull << 20;
 };
 
-/// A bundle opened for reading. On open it reads `index.json` and every manifest reachable
-/// from its entries (the graph's metadata) into memory; blobs are read on demand.
+struct IntegrityProblem {
+  std::string digest;  ///< the blob or manifest concerned, when there is one
+  std::string message;
+};
+
+/// Problems, the first `limit` listed and all counted.
+struct ProblemList {
+  std::vector<IntegrityProblem> listed;
+  std::size_t total = 0;
+  std::size_t limit = 100;
+  void add(std::string digest, std::string message);
+  bool empty() const { return total == 0; }
+};
+
+/// How much of a bundle LayoutReader::open reads before it returns.
+enum class ReadDepth {
+  /// index.json and every manifest reachable from it. A `.tar.zst` is read only that far
+  /// (design §3: inspect of a 100 GB bundle reads only its head); a directory or a plain tar
+  /// is checked whole (a listing, a header walk), as with `structure`.
+  head,
+  /// Every entry checked against the layout's rules and the entry limit; blob contents are
+  /// not read (push hashes each blob on its way out).
+  structure,
+  /// `structure`, and every blob hashed against its name; signature envelopes and the trust
+  /// artifact's files are kept in memory for the verifier.
+  verify,
+};
+
+/// A blob entry of the bundle.
+struct BlobEntry {
+  std::uint64_t size = 0;
+  std::uint64_t offset = 0;  ///< plain tar: where its content starts in the file
+  bool hashed = false;       ///< ReadDepth::verify: its bytes were hashed ...
+  bool intact = false;       ///< ... and matched its name
+};
+
+/// A bundle opened for reading, once (design §8): one file descriptor for an archive, one
+/// directory descriptor for a directory, held until it is destroyed, so what is read later
+/// (push, sign) comes from the file that was read first even if the path is replaced. On
+/// open it makes one pass over every entry (layout_path, duplicates, the entry limit) and
+/// reads index.json and every manifest reachable from it into memory; those bytes are never
+/// read again. Blobs are read on demand, each checked against its digest on the way out.
 class LayoutReader : public Source {
 public:
-  static std::unique_ptr<LayoutReader> open(const std::filesystem::path& path, BundleFormat format);
+  struct Options {
+    ReadDepth depth = ReadDepth::structure;
+    BundleLimits limits;
+  };
+  /// Opens and scans the bundle. Throws Errc::invalid_manifest naming the entry for
+  /// anything the layout's entry rules refuse, and Errc::not_found for a missing bundle.
+  /// At ReadDepth::verify content problems (bytes that do not match their names, index.json
+  /// or a manifest that does not parse) are collected in problems(); at the other depths
+  /// the first one is thrown.
+  static std::unique_ptr<LayoutReader> open(const std::filesystem::path& path, BundleFormat format, const Options& options);
+  static std::unique_ptr<LayoutReader> open(const std::filesystem::path& path, BundleFormat format)
+  {
+    return open(path, format, Options{});
+  }
   static std::unique_ptr<LayoutReader> open(const std::filesystem::path& path) { return open(path, format_from_path(path)); }
 
   const std::filesystem::path& path() const { return m_path; }
+  /// The format the content turned out to be (a zstd stream named `.tar` is tar_zst).
   BundleFormat format() const { return m_format; }
-  /// Raw `index.json` bytes and its parsed entries.
+  /// index.json's exact bytes as read on open, their digest (the bundle's identity), and
+  /// its entries.
   const std::string& index_json() const { return m_index_json; }
+  const std::optional<Digest>& index_digest() const { return m_index_digest; }
   const std::vector<Descriptor>& index_entries() const { return m_entries; }
-  /// Every manifest in the graph, by digest (bytes verified).
+  /// Every manifest reachable from index.json through `manifests`, by digest (bytes checked
+  /// against their digests).
   MemoryStore& metadata() { return m_metadata; }
+  const MemoryStore& metadata() const { return m_metadata; }
+  /// Why a manifest reachable from index.json was not loaded although its bytes match its
+  /// digest (it does not parse, or is not what its descriptor says); null when it was.
+  const std::string* manifest_error(const Digest& digest) const;
+  /// ReadDepth::verify: a signature envelope or trust file kept in memory (checked).
+  const std::string* kept(const Digest& digest) const;
+  /// Every blob entry seen, by digest, and their digests in storage order (after a
+  /// ReadDepth::head open of a `.tar.zst`, only those of its head).
+  const std::map<Digest, BlobEntry>& blobs() const { return m_blobs; }
+  const std::vector<Digest>& blob_order() const { return m_blob_order; }
+  /// Entries seen (files and directories).
+  std::uint64_t entry_count() const { return m_entry_count; }
+  /// Content problems found (ReadDepth::verify).
+  const ProblemList& problems() const { return m_problems; }
+  ProblemList& problems() { return m_problems; }
+  const Options& options() const { return m_options; }
 
-  /// Visits every blob in `wanted` once, in storage order (one streaming pass for tar
-  /// formats). The reader passed to `fn` verifies digest and size; `fn` must read it to the
-  /// end. Throws Errc::not_found naming the first digest the bundle lacks.
-  virtual void for_each_blob(const std::set<Digest>& wanted,
+  /// Visits every blob of `wanted` once, in storage order (one streaming pass for a
+  /// `.tar.zst`). The reader passed to `fn` checks digest and size against the descriptor;
+  /// `fn` must read it to the end. Throws Errc::not_found naming the first blob the bundle
+  /// lacks.
+  virtual void for_each_blob(const std::vector<Descriptor>& wanted,
                              const std::function<void(const Descriptor&, Reader&)>& fn) = 0;
   /// True when fetch() reads a blob in place, cheaply and from any thread (a directory, an
   /// uncompressed tar); false when it costs a pass over the bundle (`.tar.zst`).
-  virtual bool random_access() = 0;
-  /// Checks every entry against the layout's entry rules (design §8: only `oci-layout`,
-  /// `index.json` and `blobs/<alg>/<hex>`, regular files, each once) and finds a cut
-  /// archive, without hashing content (that is verify's work). A plain tar is checked when
-  /// opened and a directory is listed; a `.tar.zst` costs one decompression pass. Throws
-  /// Errc::invalid_manifest naming the entry. push and inspect run it before anything else.
-  virtual void check_structure() = 0;
+  virtual bool random_access() const = 0;
 
   // Source
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override;
+  bool exists(const Descriptor& desc) override;
   Descriptor resolve(const std::string& ref) override;
   std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
 
+  /// One entry of a pass over the bundle (internal to the readers and their scanner).
+  struct WalkEntry;
+
 protected:
-  LayoutReader(std::filesystem::path path, BundleFormat format) : m_path(std::move(path)), m_format(format) {}
-  /// Parses index.json bytes into entries; throws naming the bundle.
-  void load_index(std::string bytes);
-  /// Descriptors of manifests still missing from metadata(), reachable from the index.
-  std::vector<Descriptor> missing_manifests();
-  /// Loads every manifest reachable from the index with fetch() (readers with random
-  /// access: a directory, a plain tar), level by level.
-  void load_manifests_in_place();
+  LayoutReader(std::filesystem::path path, BundleFormat format, Options options)
+    : m_path(std::move(path)), m_format(format), m_options(options)
+  {
+    m_problems.limit = options.limits.max_problems;
+  }
+  /// One pass over every entry in storage order; `fn` returns false to stop early.
+  virtual void walk(const std::function<bool(WalkEntry&)>& fn) = 0;
+  /// A blob's content read in place (random access formats), unchecked.
+  virtual std::unique_ptr<Reader> open_blob(const Digest& digest) = 0;
+  /// The scan: runs walk() and reads what open() promises.
+  void scan();
 
   std::filesystem::path m_path;
   BundleFormat m_format;
+  Options m_options;
   std::string m_index_json;
+  std::optional<Digest> m_index_digest;
   std::vector<Descriptor> m_entries;
   MemoryStore m_metadata;
-  /// Descriptor for each digest known from the graph (manifests and blobs).
-  std::map<Digest, Descriptor> m_known;
+  std::map<Digest, std::string> m_kept;
+  std::map<Digest, std::string> m_rejected;
+  std::map<Digest, BlobEntry> m_blobs;
+  std::vector<Digest> m_blob_order;
+  std::uint64_t m_entry_count = 0;
+  ProblemList m_problems;
+
+  friend class LayoutScanner;
+};
+
+struct LayoutReader::WalkEntry {
+  LayoutPath path;
+  std::string name;  ///< as stored, for messages
+  std::uint64_t size = 0;
+  std::uint64_t offset = 0;
+  /// Opens the entry's content (at most once; may be left unread).
+  std::function<Reader&()> data;
 };
 
 } // namespace ferry

@@ -8,14 +8,16 @@
 
 namespace ferry {
 
-class MemoryStore : public Source, public Sink {
+class MemoryStore : public Source {
 public:
   std::unique_ptr<Reader> fetch(const Descriptor& desc) override;
   bool exists(const Descriptor& desc) override;
   Descriptor resolve(const std::string& ref) override;
   std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
-  void push(const Descriptor& desc, Reader& content) override;
-  void tag(const Descriptor& desc, const std::string& tag) override;
+  /// Stores `content` (read to its end, checked against `desc`).
+  void push(const Descriptor& desc, Reader& content);
+  /// Points `tag` at stored content (resolve() then finds it).
+  void tag(const Descriptor& desc, const std::string& tag);
 
   /// Stores bytes already verified against `desc` (digest is checked again).
   void put(const Descriptor& desc, std::string bytes);

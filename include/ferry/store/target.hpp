@@ -1,5 +1,6 @@
 #pragma once
-/// The storage seam (after oras-go's ReadOnlyGraphTarget / Target, design §4).
+/// The storage seam (after oras-go's ReadOnlyGraphTarget, design §4): what content can be
+/// read from. Writing has one implementation per kind (remote::Repository, BundleWriter).
 #include <ferry/descriptor.hpp>
 #include <ferry/util/reader.hpp>
 
@@ -26,17 +27,6 @@ public:
   /// Manifests whose `subject` is `subject` (their referrer descriptors), filtered by
   /// artifact type when `artifact_type` is not empty.
   virtual std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) = 0;
-};
-
-/// Somewhere content can be written to.
-class Sink {
-public:
-  virtual ~Sink() = default;
-  virtual bool exists(const Descriptor& desc) = 0;
-  /// Stores the content of `desc`, read from `content` to its end.
-  virtual void push(const Descriptor& desc, Reader& content) = 0;
-  /// Points `tag` at the manifest `desc` (which must already be stored).
-  virtual void tag(const Descriptor& desc, const std::string& tag) = 0;
 };
 
 /// Fetches small content (manifests) whole, bounded by `limit`.

@@ -56,6 +56,20 @@ void write_all(int fd, const std::filesystem::path& path, const char* data, std:
 /// Writes `content` (read to its end) to `path` atomically via `path + ".tmp"`.
 void write_file_atomic(const std::filesystem::path& path, Reader& content);
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+/// A private directory made with mkdtemp under `parent` (default: the system's temporary
+/// directory), removed with its content when destroyed.
+class TempDir {
+public:
+  explicit TempDir(const std::filesystem::path& parent = {}, const std::string& prefix = "ferry-");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return m_path; }
+
+private:
+  std::filesystem::path m_path;
+};
+
 /// fsyncs a directory so a rename inside it is durable.
 void fsync_dir(const std::filesystem::path& dir);
 

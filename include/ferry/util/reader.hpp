@@ -1,5 +1,5 @@
 #pragma once
-/// Pull-model byte streams: every Source hands out a Reader, every Sink consumes one.
+/// Pull-model byte streams: every Source hands out a Reader, every writer consumes one.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -43,6 +43,23 @@ private:
   std::filesystem::path m_path;
   int m_fd = -1;
   std::uint64_t m_left;
+};
+
+/// Reads `[offset, offset + length)` of a file descriptor it does not own, with pread (so
+/// several readers may share one descriptor, from several threads). A file that ends early
+/// throws Errc::io naming `what`.
+class RegionReader : public Reader {
+public:
+  RegionReader(int fd, std::uint64_t offset, std::uint64_t length, std::string what)
+    : m_fd(fd), m_offset(offset), m_left(length), m_what(std::move(what))
+  {
+  }
+  std::size_t read(char* buf, std::size_t n) override;
+
+private:
+  int m_fd;
+  std::uint64_t m_offset, m_left;
+  std::string m_what;
 };
 
 /// A non-owning view of another reader (to hand a borrowed stream to an owning wrapper).

@@ -2,6 +2,7 @@
 /// Notary Project signature envelopes: JWS (application/jose+json) and COSE_Sign1
 /// (application/cose) — ../shared/notation/SPEC.md §2, §3, and the integrity step of §6.
 #include <ferry/descriptor.hpp>
+#include <ferry/error.hpp>
 #include <ferry/verify/openssl.hpp>
 
 #include <optional>
@@ -49,9 +50,23 @@ struct SignerInfo {
 
 /// The integrity step's failure: the envelope is malformed, its signature does not verify,
 /// its signed attributes or chain break Notation's rules. `what()` is the reason.
-class IntegrityError : public std::runtime_error {
+/// A signature that fails notation's integrity check: a ferry::Error with
+/// Errc::verification_failed. `stage()` tells an envelope that could not be parsed at all
+/// (notation-core-go ParseEnvelope: an unsupported media type, the JWS JSON, the COSE_Sign1
+/// CBOR and its header maps), which notation words "unable to parse the digital signature,
+/// error : ..." (ngo:verifier/verifier.go verifyIntegrity), from one that was parsed and
+/// failed to verify.
+class IntegrityError : public Error {
 public:
-  using std::runtime_error::runtime_error;
+  enum class Stage { parse, verify };
+  explicit IntegrityError(const std::string& message, Stage stage = Stage::verify)
+    : Error(Errc::verification_failed, message), m_stage(stage)
+  {
+  }
+  Stage stage() const { return m_stage; }
+
+private:
+  Stage m_stage;
 };
 
 /// Parses the envelope selected by `media_type` (JWS or COSE; anything else is an

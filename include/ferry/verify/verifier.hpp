@@ -3,11 +3,13 @@
 /// policy, in notation's order (../shared/notation/SPEC.md §6): integrity → authenticity →
 /// trusted identity → expiry → authentic timestamp → revocation. Results are data.
 #include <ferry/bundle.hpp>
+#include <ferry/manifest.hpp>
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
 #include <ferry/verify/trust_policy.hpp>
 #include <ferry/verify/trust_store.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,13 +67,19 @@ struct VerifyReport {
   std::uint64_t bytes = 0;
   /// BundleScan::index_digest: the bundle's identity in the auditor's record.
   std::optional<Digest> bundle_digest;
-  std::vector<IntegrityProblem> problems;
+  ProblemList problems;
   std::vector<ArtifactVerdict> artifacts;
   std::vector<CrlInfo> crls;
 };
 
-/// Verifies a bundle. Throws only when it cannot be read at all.
-VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat format, const VerifyOptions& options);
+/// Verifies a bundle opened at ReadDepth::verify (its one scan hashed every blob): the
+/// graph, then every root's signatures. Throws when the bundle's roots cannot be defined
+/// (classify); every other failure is in the report.
+/// `scope_of`, when given, names the repository whose trust policy statement applies to a
+/// root (push --verify: the repository it lands in); it takes precedence over
+/// `options.scope` and the root's recorded source.
+VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
+                           const std::function<std::string(const BundleRoot&)>& scope_of = {});
 
 /// One signature of `subject`, given its manifest and envelope bytes (exposed for tests).
 SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& manifest_desc, const Manifest& manifest,

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -43,6 +44,22 @@ OutputFile::~OutputFile()
     std::error_code ec;
     fs::remove(m_path, ec);
   }
+}
+
+TempDir::TempDir(const fs::path& parent, const std::string& prefix)
+{
+  std::error_code ec;
+  fs::path base = parent.empty() ? fs::temp_directory_path(ec) : parent;
+  if (ec) base = "/tmp";
+  std::string pattern = (base / (prefix + "XXXXXX")).string();
+  if (!::mkdtemp(pattern.data())) fail(base, "cannot create a temporary directory", errno);
+  m_path = pattern;
+}
+
+TempDir::~TempDir()
+{
+  std::error_code ec;
+  fs::remove_all(m_path, ec);
 }
 
 void write_all(int fd, const fs::path& path, const char* data, std::size_t n)

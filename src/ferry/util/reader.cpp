@@ -63,6 +63,23 @@ std::size_t FileReader::read(char* buf, std::size_t n)
   }
 }
 
+std::size_t RegionReader::read(char* buf, std::size_t n)
+{
+  if (n > m_left) n = static_cast<std::size_t>(m_left);
+  if (n == 0) return 0;
+  for (;;) {
+    ssize_t k = ::pread(m_fd, buf, n, static_cast<off_t>(m_offset));
+    if (k > 0) {
+      m_offset += static_cast<std::uint64_t>(k);
+      m_left -= static_cast<std::uint64_t>(k);
+      return static_cast<std::size_t>(k);
+    }
+    if (k < 0 && errno == EINTR) continue;
+    if (k == 0) throw Error(Errc::io, m_what + ": the file ends " + std::to_string(m_left) + " bytes early");
+    throw Error(Errc::io, m_what + ": read: " + std::strerror(errno));
+  }
+}
+
 std::string read_all(Reader& reader, std::size_t limit, const std::string& what)
 {
   std::string out;

@@ -201,7 +201,12 @@ TimePoint parse_time(const Item& protected_map, std::string_view label)
 
 SignerInfo verify_cose(std::string_view data)
 {
-  Message m = decode_message(data);
+  Message m;
+  try {
+    m = decode_message(data);
+  } catch (const IntegrityError& e) {
+    throw IntegrityError(e.what(), IntegrityError::Stage::parse);
+  }
 
   // notation-core-go envelope.Verify: the leaf of the unprotected x5chain. A bare bstr
   // (allowed by RFC 9360) is not an array and fails here, as in notation.

@@ -134,8 +134,8 @@ SignerInfo verify_envelope(std::string_view media_type, std::string_view envelop
   // notation-core-go signature.ParseEnvelope: the layer media type alone picks the format.
   if (media_type == k_media_type_jws) return verify_jws(envelope);
   if (media_type == k_media_type_cose) return verify_cose(envelope);
-  throw IntegrityError("signature envelope format with media type \"" + std::string(media_type) +
-                       "\" is not supported");
+  throw IntegrityError("signature envelope format with media type \"" + std::string(media_type) + "\" is not supported",
+                       IntegrityError::Stage::parse);
 }
 
 Descriptor parse_payload_target(const std::string& payload)

@@ -318,7 +318,12 @@ void validate_protected(const Protected& p)
 
 SignerInfo verify_jws(std::string_view text)
 {
-  Envelope env = parse_envelope(text);
+  Envelope env;
+  try {
+    env = parse_envelope(text);
+  } catch (const IntegrityError& e) {
+    throw IntegrityError(e.what(), IntegrityError::Stage::parse);
+  }
   if (env.x5c.empty()) throw IntegrityError("certificate chain is not set");
   X509Ptr leaf;
   try {

@@ -55,19 +55,6 @@ std::string cert_validity_problem(X509* cert, TimePoint t)
   return {};
 }
 
-/// Whether an integrity failure happened while parsing the envelope (core-go ParseEnvelope:
-/// an unsupported media type, the JWS JSON, the COSE_Sign1 CBOR and its header maps) rather
-/// than while verifying it; notation-go words the former "unable to parse the digital
-/// signature, error : ..." (ngo:verifier/verifier.go verifyIntegrity). The envelope parsers
-/// mark their parse-stage failures with these prefixes (jws.cpp parse_envelope, cose.cpp
-/// decode_message).
-bool is_parse_failure(std::string_view media_type, std::string_view reason)
-{
-  if (media_type != k_media_type_jws && media_type != k_media_type_cose) return true;
-  if (media_type == k_media_type_jws) return reason.starts_with("malformed JWS envelope: ");
-  return reason.starts_with("cbor: ") || reason == "empty signature";
-}
-
 struct Recorder {
   SignatureVerdict& verdict;
   // Records a check; returns false when an enforced failure ends the signature.
@@ -122,7 +109,7 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
     try {
       info = verify_envelope(manifest.layers[0].media_type, *envelope);
     } catch (const IntegrityError& e) {
-      if (is_parse_failure(manifest.layers[0].media_type, e.what()))
+      if (e.stage() == IntegrityError::Stage::parse)
         throw IntegrityError(std::string("unable to parse the digital signature, error : ") + e.what());
       throw;
     }
@@ -264,51 +251,41 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
   return verdict;
 }
 
-VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat format, const VerifyOptions& options)
+VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
+                           const std::function<std::string(const BundleRoot&)>& scope_of)
 {
   VerifyReport report;
-  report.bundle = bundle;
-  report.format = format;
+  report.bundle = bundle.path();
+  report.format = bundle.format();
   report.time = options.now;
-  auto scan = scan_bundle(bundle, format);
-  report.blobs = scan->blobs;
-  report.bytes = scan->bytes;
-  report.bundle_digest = scan->index_digest;
-  report.problems = scan->problems;
+  // The one definition of the roots (design §3): what it refuses is refused here too.
+  BundleContents contents = classify(bundle);
+  check_graph(bundle);
+  for (const auto& [d, entry] : bundle.blobs()) {
+    ++report.blobs;
+    report.bytes += entry.size;
+  }
+  report.bundle_digest = bundle.index_digest();
+  report.problems = bundle.problems();
   report.crls = options.crls.describe(options.now);
   if (options.integrity_only) {
-    report.verified = scan->ok();
+    report.verified = report.problems.empty();
     return report;
   }
 
-  // Roots as push and inspect see them (design §3).
-  std::vector<Descriptor> entries = scan->index_entries;
   std::map<Digest, std::vector<std::pair<Descriptor, Manifest>>> signatures;  // subject → signature manifests
-  for (const auto& desc : scan->manifests.all()) {
-    Manifest m = Manifest::parse(*scan->manifests.get(desc.digest), desc.media_type, desc.digest.str());
+  for (const auto& desc : bundle.metadata().all()) {
+    Manifest m = Manifest::parse(*bundle.metadata().get(desc.digest), desc.media_type, desc.digest.str());
     if (m.subject && is_signature_manifest(m)) signatures[m.subject->digest].emplace_back(desc, std::move(m));
   }
-  for (const auto& e : entries) {
-    if (!media_type::is_manifest(e.media_type)) continue;
-    std::string ref_name = e.annotation(std::string(k_annotation_ref_name));
-    if (ref_name == k_trust_ref_name || e.artifact_type == media_type::k_ferry_trust) continue;
-    if (is_fallback_tag(ref_name) && media_type::is_index(e.media_type)) continue;
-    auto bytes = scan->manifests.get(e.digest);
-    if (!bytes) continue;  // an integrity problem already
-    Manifest m = Manifest::parse(*bytes, e.media_type, e.digest.str());
-    if (m.subject) continue;  // a referrer
-
+  for (const auto& root : contents.roots) {
+    const Descriptor& e = root.desc;
     ArtifactVerdict a;
     a.desc = e;
-    std::string image_name = e.annotation(std::string(k_annotation_image_name));
-    std::optional<Reference> source;
-    try {
-      if (!image_name.empty()) source = Reference::parse(image_name);
-    } catch (const Error&) {
-    }
-    a.reference = source ? source->str() : (ref_name.empty() ? e.digest.str() : ref_name);
-    if (options.scope) a.scope = *options.scope;
-    else if (source) a.scope = source->name();
+    a.reference = root.source ? root.source->str() : (root.tag.empty() ? e.digest.str() : root.tag);
+    if (scope_of) a.scope = scope_of(root);
+    else if (options.scope) a.scope = *options.scope;
+    else if (root.source) a.scope = root.source->name();
     if (a.scope.empty()) {
       a.reason = "no repository is known for this artifact: give --scope to select a trust policy";
       report.artifacts.push_back(std::move(a));
@@ -340,9 +317,7 @@ VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat for
     std::size_t tried = 0;
     for (const auto& [sd, sm] : candidates) {
       if (tried++ >= options.max_signatures) break;
-      const std::string* envelope = nullptr;
-      if (sm.layers.size() == 1)
-        if (auto it = scan->envelopes.find(sm.layers[0].digest); it != scan->envelopes.end()) envelope = &it->second;
+      const std::string* envelope = sm.layers.size() == 1 ? bundle.kept(sm.layers[0].digest) : nullptr;
       // notation stops at the first signature that verifies; the verdict is the same, but the
       // auditor's report states every signature.
       auto v = verify_signature(e, sd, sm, envelope, *statement, options);
@@ -355,8 +330,8 @@ VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat for
     }
     report.artifacts.push_back(std::move(a));
   }
-  report.verified = scan->ok() && std::all_of(report.artifacts.begin(), report.artifacts.end(),
-                                              [](const ArtifactVerdict& a) { return a.verified; });
+  report.verified = report.problems.empty() && std::all_of(report.artifacts.begin(), report.artifacts.end(),
+                                                           [](const ArtifactVerdict& a) { return a.verified; });
   if (report.artifacts.empty()) report.verified = false;
   return report;
 }

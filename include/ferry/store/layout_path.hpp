@@ -1,0 +1,48 @@
+#pragma once
+/// The one place where an archive entry or a directory entry becomes a path of the layout
+/// (design §8). Every reader of every format goes through layout_path(); whatever it refuses,
+/// every command refuses.
+#include <ferry/digest.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ferry {
+
+/// What kind of file system object an entry is.
+enum class EntryType {
+  file,       ///< a regular file with its content in the entry
+  directory,  ///< a directory
+  symlink,    ///< a symbolic link
+  other,      ///< a hard link, a device, a FIFO, a socket, a sparse file
+};
+
+struct LayoutPath {
+  enum class Role {
+    oci_layout,  ///< `oci-layout`
+    index_json,  ///< `index.json`
+    blob,        ///< `blobs/<alg>/<hex>`
+    directory,   ///< `blobs` or `blobs/<alg>`
+    ignored,     ///< the archive's root directory itself (`./`, `.`), as GNU tar writes it
+  };
+  Role role = Role::ignored;
+  /// The canonical path: `oci-layout`, `index.json`, `blobs/sha256/<hex>`, `blobs`, ...
+  std::string path;
+  /// The blob's digest (Role::blob).
+  std::optional<Digest> digest;
+};
+
+/// Canonicalises the entry name `raw` and checks it against the layout's entry rules
+/// (image-spec image-layout.md; design §8):
+///  - a leading `./` is dropped once, a directory's trailing `/` is dropped, and `.` / `./`
+///    (the archive's own root) is ignored — GNU tar's `tar -C dir -cf x.tar .` writes these;
+///  - a name that is empty, absolute, holds a NUL or another control character, an empty
+///    segment (`a//b`), `.` or `..` is not canonical and is refused;
+///  - only `oci-layout`, `index.json` and `blobs/<alg>/<hex>` (a valid digest) may be files,
+///    only `blobs` and `blobs/<alg>` directories, and nothing may be of another type.
+/// Throws Errc::invalid_manifest as `<where>: unsafe entry name "<raw>" (<reason>)`,
+/// `<where>: entry "<raw>" is a symbolic link`, `... unexpected entry "<raw>" ...`.
+LayoutPath layout_path(std::string_view raw, EntryType type, const std::string& where);
+
+} // namespace ferry

@@ -1,0 +1,293 @@
+// The `.tar.zst` bundle writer: the tar stream through multi-threaded zstd, a frame ending at
+// every blob and checkpoint so that an interrupted save resumes (issue 5).
+#include "writer_plan.hpp"
+
+#include <ferry/store/zstd.hpp>
+
+#include <thread>
+
+namespace ferry::detail {
+
+namespace {
+
+// The tar stream compressed with (multi-threaded) zstd. Every blob written through write()
+// ends a zstd frame, and the sidecar records the compressed offset where it ends: a re-run
+// keeps the verified prefix of frames and compresses the rest exactly as the first run
+// would have.
+class ZstdPlanWriter : public BundleWriter {
+public:
+  ZstdPlanWriter(fs::path path, Plan plan, const Options& options)
+    : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path()),
+      m_out(ZSTD_CStreamOutSize()), m_cctx(ZSTD_createCCtx())
+  {
+    configure_compressor();
+
+    std::vector<std::size_t> fetched;
+    for (std::size_t i = 0; i < m_plan.entries.size(); ++i)
+      if (!m_plan.entries[i].bytes) fetched.push_back(i);
+
+    fs::path partial = partial_path();
+    std::size_t kept = 0;          // fetched entries taken over
+    std::uint64_t kept_offset = 0;  // compressed bytes taken over
+    std::vector<std::string> kept_lines;
+    std::optional<std::string> part_line;
+    if (options.resume && fs::exists(partial)) {
+      auto lines = read_lines(sidecar_path());
+      if (!lines.empty() && lines[0] == m_plan.id) {
+        // Claimed frames: a prefix of the fetched entries with increasing end offsets, then
+        // perhaps checkpoints of the next one ("partial <digest> <bytes> <end>", the last wins).
+        std::vector<std::uint64_t> ends;
+        struct Part {
+          std::uint64_t bytes, end;
+          std::string line;
+        };
+        std::optional<Part> part;
+        std::error_code ec;
+        std::uint64_t file_size = fs::file_size(partial, ec);
+        for (std::size_t j = 1; j < lines.size() && ends.size() < fetched.size(); ++j) {
+          std::istringstream in(lines[j]);
+          std::string word, digest;
+          std::uint64_t n = 0, end = 0;
+          if (!(in >> word)) break;
+          const Entry& next = m_plan.entries[fetched[ends.size()]];
+          std::uint64_t floor = ends.empty() ? 0 : ends.back();
+          if (word == "partial") {
+            if (in >> digest >> n >> end && digest == next.desc.digest.str() && end <= file_size && end > floor) {
+              if (n > 0 && n < next.desc.size) part = Part{n, end, lines[j]};
+              else part.reset();
+            }
+            continue;
+          }
+          if (!(in >> end) || word != next.desc.digest.str() || end > file_size || end <= floor) break;
+          ends.push_back(end);
+          part.reset();
+        }
+        if (!ends.empty() || part) {
+          UniqueFd fd(partial, O_RDONLY);
+          ZstdReader r(std::make_unique<RegionReader>(fd.get(), 0, part ? part->end : ends.back(), partial.string()),
+                       partial.string(), false);
+          std::size_t e = 0;
+          bool ok = true;
+          for (std::size_t j = 0; ok && j < ends.size(); ++j) {
+            for (; ok && e <= fetched[j]; ++e) ok = entry_matches(r, m_plan.entries[e]);
+            if (!ok) break;
+            kept = j + 1;
+            kept_offset = ends[j];
+            kept_lines.push_back(lines[j + 1]);
+          }
+          if (ok && part) {
+            // The entries before the cut-off blob, its header, then its first bytes.
+            std::size_t target = fetched[kept];
+            for (; ok && e < target; ++e) ok = entry_matches(r, m_plan.entries[e]);
+            const Entry& t = m_plan.entries[target];
+            std::string h(t.header.size(), '\0');
+            try {
+              ok = ok && read_exact(r, h.data(), h.size()) && h == t.header;
+            } catch (const Error&) {
+              ok = false;
+            }
+            std::optional<Hasher> hasher;
+            if (ok) hasher = hash_prefix(r, t.desc.digest, part->bytes);
+            char extra;
+            bool at_end = false;
+            try {
+              at_end = hasher && r.read(&extra, 1) == 0;
+            } catch (const Error&) {
+            }
+            if (at_end) {
+              m_part.emplace(PartialBlob{t.desc.digest, part->bytes, std::move(*hasher)});
+              m_reused_bytes += part->bytes;
+              ++m_continued_blobs;
+              part_line = part->line;
+            }
+          }
+        }
+      }
+    }
+    m_finished_offset = kept_offset;
+    m_finished_cursor = kept ? fetched[kept - 1] + 1 : 0;
+    m_lines = kept_lines;
+    if (m_part) {
+      // The next frames continue the cut-off blob where its last checkpoint left it.
+      std::istringstream in(*part_line);
+      std::string word, digest;
+      std::uint64_t n = 0;
+      in >> word >> digest >> n >> kept_offset;
+      kept_lines.push_back(*part_line);
+    }
+    if (kept == 0 && !m_part) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+    }
+    m_fd = UniqueFd(partial, O_WRONLY | O_CREAT);
+    if (::ftruncate(m_fd.get(), static_cast<off_t>(kept_offset)) != 0) fail_errno(partial, "truncate", errno);
+    if (::lseek(m_fd.get(), static_cast<off_t>(kept_offset), SEEK_SET) < 0) fail_errno(partial, "seek", errno);
+    m_offset = kept_offset;
+    m_sidecar.start(m_plan.id, kept_lines);
+    for (std::size_t j = 0; j < fetched.size(); ++j) {
+      const auto& desc = m_plan.entries[fetched[j]].desc;
+      if (j < kept) {
+        ++m_reused_blobs;
+        m_reused_bytes += desc.size;
+      } else {
+        m_pending.push_back(desc);
+      }
+    }
+    m_cursor = m_part ? fetched[kept] : m_finished_cursor;
+    m_progress = kept > 0 || m_part;
+  }
+
+  std::uint64_t resume_offset(const Digest& digest) const override
+  {
+    return m_part && m_part->digest == digest ? m_part->bytes : 0;
+  }
+
+  ~ZstdPlanWriter() override
+  {
+    if (m_committed) return;
+    m_fd.reset();
+    if (m_options.resume && m_progress) return;
+    m_sidecar.remove();
+    std::error_code ec;
+    fs::remove(partial_path(), ec);
+  }
+
+  bool ordered() const override { return true; }
+  bool resumable() const override { return m_options.resume && m_progress && !m_committed; }
+
+  void write(const Descriptor& desc, Reader& content) override
+  {
+    if (m_next >= m_pending.size() || m_pending[m_next].digest != desc.digest)
+      throw Error(Errc::invalid_argument, desc.digest.str() + ": written out of the bundle's order");
+    std::size_t index = m_plan.index.at(desc.digest);
+    const Entry& e = m_plan.entries[index];
+    std::optional<Partials::Partial> kept;
+    if (m_part && m_part->digest == desc.digest) kept.emplace(Partials::Partial{m_part->bytes, std::move(m_part->hasher)});
+    m_part.reset();
+    if (!kept) {
+      emit_memory_entries(index);
+      compress(e.header.data(), e.header.size());
+    }
+    // Frames end at every checkpoint too, so a re-run can continue from there and still
+    // produce the same bytes.
+    copy_entry(
+        e, content, std::move(kept), [&](const char* p, std::size_t n, std::uint64_t) { compress(p, n); },
+        [&](std::uint64_t pos) {
+          end_frame();
+          m_sidecar.append("partial " + e.desc.digest.str() + " " + std::to_string(pos) + " " + std::to_string(m_offset));
+          m_progress = true;
+        },
+        [&] {
+          // The kept bytes were damaged, or the blob's bytes were wrong from the start (its
+          // checkpoints in this run are of bytes that do not hash to its digest): back to the
+          // last finished blob, so that writing this one again starts from its first byte
+          // (here, or in a re-run). A new
+          // compressor: resetting one whose worker threads are mid-frame crashed libzstd
+          // 1.5.4 (freeing one waits for its jobs).
+          m_cctx.reset(ZSTD_createCCtx());
+          configure_compressor();
+          if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
+              ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
+            fail_errno(partial_path(), "truncate", errno);
+          m_offset = m_finished_offset;
+          m_cursor = m_finished_cursor;
+          m_sidecar.start(m_plan.id, m_lines);
+        });
+    std::string pad(tar_padding(e.desc.size), '\0');
+    compress(pad.data(), pad.size());
+    end_frame();
+    std::string line = e.desc.digest.str() + " " + std::to_string(m_offset);
+    m_sidecar.append(line);
+    m_lines.push_back(line);
+    m_cursor = index + 1;
+    m_finished_offset = m_offset;
+    m_finished_cursor = m_cursor;
+    ++m_next;
+    m_progress = true;
+  }
+
+  void commit() override
+  {
+    if (m_next != m_pending.size())
+      throw Error(Errc::io, m_path.string() + ": blob " + m_pending[m_next].digest.str() + " was not written");
+    emit_memory_entries(m_plan.entries.size());
+    std::string end(1024, '\0');
+    compress(end.data(), end.size());
+    end_frame();
+    fs::path partial = partial_path();
+    if (::fsync(m_fd.get()) != 0) fail_errno(partial, "fsync", errno);
+    m_fd.reset();
+    if (::rename(partial.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    m_committed = true;
+    m_sidecar.remove();
+    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
+  }
+
+private:
+  void configure_compressor()
+  {
+    if (!m_cctx) throw Error(Errc::io, "zstd: out of memory");
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_options.zstd_level);
+    unsigned threads =
+        m_options.zstd_threads ? m_options.zstd_threads : std::max(1u, std::thread::hardware_concurrency());
+    // Without multi-threading support in libzstd this fails and compression stays on one thread.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
+    // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
+    // peak memory, small; the output depends on it, so it is fixed.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 2 << 20);
+  }
+
+  void emit_memory_entries(std::size_t until)
+  {
+    for (; m_cursor < until; ++m_cursor) {
+      const Entry& e = m_plan.entries[m_cursor];
+      if (!e.bytes) throw Error(Errc::invalid_argument, e.desc.digest.str() + ": skipped in the bundle's order");
+      std::string block = e.header + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
+      compress(block.data(), block.size());
+    }
+  }
+  void compress(const char* data, std::size_t n) { run(data, n, ZSTD_e_continue); }
+  void end_frame() { run(nullptr, 0, ZSTD_e_end); }
+  void run(const char* data, std::size_t n, ZSTD_EndDirective mode)
+  {
+    ZSTD_inBuffer in{data, n, 0};
+    for (;;) {
+      ZSTD_outBuffer out{m_out.data(), m_out.size(), 0};
+      std::size_t left = ZSTD_compressStream2(m_cctx.get(), &out, &in, mode);
+      if (ZSTD_isError(left)) throw Error(Errc::io, partial_path().string() + ": zstd: " + ZSTD_getErrorName(left));
+      write_all(m_fd.get(), partial_path(), m_out.data(), out.pos);
+      m_offset += out.pos;
+      if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0) return;
+    }
+  }
+
+  Plan m_plan;
+  Options m_options;
+  Sidecar m_sidecar;
+  UniqueFd m_fd;
+  std::vector<char> m_out;
+  std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> m_cctx;
+  struct PartialBlob {
+    Digest digest;
+    std::uint64_t bytes;
+    Hasher hasher;
+  };
+  std::uint64_t m_offset = 0;
+  std::size_t m_cursor = 0;  ///< next entry to emit
+  std::size_t m_next = 0;    ///< next pending blob
+  std::optional<PartialBlob> m_part;       ///< the blob an interrupted run was in the middle of
+  std::uint64_t m_finished_offset = 0;     ///< compressed bytes up to the last finished blob
+  std::size_t m_finished_cursor = 0;       ///< the entry after it
+  std::vector<std::string> m_lines;        ///< the sidecar's lines for finished blobs
+  bool m_progress = false;
+  bool m_committed = false;
+};
+
+} // namespace
+
+std::unique_ptr<BundleWriter> make_zstd_writer(fs::path path, Plan plan, const BundleWriter::Options& options)
+{
+  return std::make_unique<ZstdPlanWriter>(std::move(path), std::move(plan), options);
+}
+
+} // namespace ferry::detail
