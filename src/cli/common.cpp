@@ -120,7 +120,7 @@ verify::VerifyOptions TrustFlags::build(const std::filesystem::path& bundle, Bun
     auto slash = scope.find('/');
     if (slash == std::string::npos || !Reference::is_valid_repository(scope.substr(slash + 1)))
       throw Error(Errc::invalid_argument, "invalid --scope \"" + scope + "\": want registry/repository");
-    opts.scope = scope;
+    opts.scope = Reference::normalise_scope(scope);
   }
   if (!trust_pin.empty() && !Digest::is_valid(trust_pin))
     throw Error(Errc::invalid_argument, "invalid --trust-pin \"" + trust_pin + "\": want sha256:<hex>");

@@ -307,8 +307,8 @@ VerifyReport verify_bundle(const std::filesystem::path& bundle, BundleFormat for
     } catch (const Error&) {
     }
     a.reference = source ? source->str() : (ref_name.empty() ? e.digest.str() : ref_name);
-    if (options.scope) a.scope = *options.scope;
-    else if (source) a.scope = source->name();
+    if (options.scope) a.scope = Reference::normalise_scope(*options.scope);
+    else if (source) a.scope = source->scope();
     if (a.scope.empty()) {
       a.reason = "no repository is known for this artifact: give --scope to select a trust policy";
       report.artifacts.push_back(std::move(a));
