@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace ferry {
 
@@ -30,6 +31,27 @@ struct Reference {
   std::string str() const;
   /// Host used for HTTP: docker.io → registry-1.docker.io.
   std::string endpoint_host() const;
+
+  /// The canonical spelling of a fully qualified repository name, the key on which trust-policy
+  /// `registryScopes` are matched (design §8), so that one repository has one scope however the
+  /// bundle, the policy or `--scope` spell it:
+  ///  - the host is lowercased (DNS names are case-insensitive; an IPv6 literal is lowercased
+  ///    inside its brackets);
+  ///  - a numeric port loses its leading zeros, and the default ports `:443` and `:80` are dropped;
+  ///  - `index.docker.io` and `registry-1.docker.io` become `docker.io`;
+  ///  - on docker.io a single-component repository becomes `library/<name>`.
+  /// The first component is always the registry, as in notation's fully qualified scopes
+  /// (`local/app` stays `local/app`, it is not read as `docker.io/local/app`); the repository path
+  /// is kept as written, since the grammar allows only lowercase there. The function validates
+  /// nothing: callers pass names a grammar already accepted (Reference::parse, Target::parse,
+  /// notation's registryScopes validation). What the grammar rejects (an uppercase path, a port
+  /// that is not a number) is left as it is, so normalising never turns an invalid name into a
+  /// valid one. Idempotent. "*" is returned as it is.
+  /// Reference: distribution/reference normalize.go (docker.io, library/);
+  /// ../shared/notation/SPEC.md §5.2 (registryScopes); RFC 4343 (DNS case); RFC 3986 §6.2.3 (ports).
+  static std::string normalise_scope(std::string_view registry_slash_repository);
+  /// normalise_scope(name()): the scope this reference's repository is matched on.
+  std::string scope() const;
 };
 
 /// Splits a push target `host[:port][/namespace]`; throws Errc::invalid_reference.

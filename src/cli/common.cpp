@@ -112,7 +112,7 @@ verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integri
   opts.integrity_only = integrity_only;
   opts.now = time.empty() ? std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())
                           : parse_rfc3339(time, "--verification-time");
-  if (!scope.empty()) opts.scope = scope;
+  if (!scope.empty()) opts.scope = Reference::normalise_scope(scope);
   // Malformed trust material is malformed input (exit 1), not a usage error.
   auto as_input_error = [](const Error& e) {
     return Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());

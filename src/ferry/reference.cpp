@@ -115,6 +115,36 @@ std::string Reference::str() const
 
 std::string Reference::endpoint_host() const { return registry == "docker.io" ? "registry-1.docker.io" : registry; }
 
+std::string Reference::normalise_scope(std::string_view registry_slash_repository)
+{
+  const auto slash = registry_slash_repository.find('/');
+  std::string host(registry_slash_repository.substr(0, slash));
+  std::string path(slash == std::string_view::npos ? std::string_view{} : registry_slash_repository.substr(slash + 1));
+
+  std::transform(host.begin(), host.end(), host.begin(), [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; });
+  // The port follows the last ':' of a name, or the ']' of an IPv6 literal ("[::1]:5000").
+  std::size_t colon = std::string::npos;
+  if (!host.empty() && host.front() == '[') {
+    if (auto close = host.find(']'); close != std::string::npos && close + 1 < host.size() && host[close + 1] == ':')
+      colon = close + 1;
+  } else {
+    colon = host.find(':');
+  }
+  if (colon != std::string::npos) {
+    std::string port = host.substr(colon + 1);
+    if (!port.empty() && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      port.erase(0, std::min(port.find_first_not_of('0'), port.size() - 1));
+      host.resize(colon);
+      if (port != "443" && port != "80") host += ":" + port;
+    }
+  }
+  if (host == "index.docker.io" || host == "registry-1.docker.io") host = "docker.io";
+  if (host == "docker.io" && !path.empty() && path.find('/') == std::string::npos) path = "library/" + path;
+  return slash == std::string_view::npos ? host : host + "/" + path;
+}
+
+std::string Reference::scope() const { return normalise_scope(name()); }
+
 Target Target::parse(const std::string& text)
 {
   Target t;

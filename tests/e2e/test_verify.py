@@ -1012,6 +1012,63 @@ class Signatures(VerifyTest):
             self.assertEqual(art["scope"], "local/override")
             self.assertEqual(art["policy"], "local")
 
+    def test_policy_scope_is_normalised(self):
+        """The spelling of a host does not choose the statement (design §8, issue 13 §4): the
+        recorded source, ``--scope`` and the policy's registryScopes are compared with the host
+        lowercased, default ports dropped and docker.io's ``library/`` expanded. An unsigned
+        bundle under a strict statement for the lowercase host and a ``*`` statement at ``skip``
+        fails whichever way its source host is spelled."""
+        lax = P.statement("lax", scopes=["*"], level="skip", stores=(), identities=())
+        pol = self.policy(P.statement("strict", scopes=[APP]), lax)
+        spellings = [APP, "REG.FERRY.TEST/team/app", "reg.ferry.test:443/team/app",
+                     "Reg.Ferry.Test:0443/team/app", "reg.ferry.test:80/team/app"]
+        for spelling in spellings:
+            with self.subTest(source=spelling):
+                lay = self.layout("unsigned-spelling")
+                app = lay.image(name=f"{spelling}:v1")
+                proc, rep = self.verify(lay.pack("dir"), policy=pol, expect=3)
+                art = self.artifact(rep, app["digest"], proc)
+                self.assertFalse(art["verified"], R.describe(proc))
+                self.assertEqual(art.get("policy"), "strict", R.describe(proc))
+                self.assertEqual(art.get("level"), "strict", R.describe(proc))
+                self.assertEqual(art["scope"], APP, R.describe(proc))
+                self.assertEqual(art["reference"], f"{spelling}:v1", R.describe(proc))
+                self.assertRegex(art.get("reason") or "", re.compile(R_NO_SIG, re.I),
+                                 R.describe(proc))
+        lay = self.layout("unsigned")
+        app = lay.image()
+        b = lay.pack("tar")
+        with self.subTest(policy="Reg.Ferry.Test:443/team/app"):
+            odd = self.policy(P.statement("strict", scopes=["Reg.Ferry.Test:443/team/app"]), lax)
+            proc, rep = self.verify(b, policy=odd, expect=3)
+            art = self.artifact(rep, app["digest"], proc)
+            self.assertEqual((art.get("policy"), art["scope"]), ("strict", APP), R.describe(proc))
+        with self.subTest(scope="REG.FERRY.TEST:443/team/app"):
+            proc, rep = self.verify(b, policy=pol, scope="REG.FERRY.TEST:443/team/app", expect=3)
+            art = self.artifact(rep, app["digest"], proc)
+            self.assertEqual((art.get("policy"), art["scope"]), ("strict", APP), R.describe(proc))
+        with self.subTest(source="index.docker.io/library/alpine", policy="docker.io/alpine"):
+            hub = self.layout("unsigned-hub")
+            alpine = hub.image(name="index.docker.io/library/alpine:3")
+            proc, rep = self.verify(hub.pack("dir"), expect=3, policy=self.policy(
+                P.statement("strict", scopes=["docker.io/alpine"]), lax))
+            art = self.artifact(rep, alpine["digest"], proc)
+            self.assertEqual((art.get("policy"), art["scope"]), ("strict", "docker.io/library/alpine"),
+                             R.describe(proc))
+        with self.subTest(other_port="reg.ferry.test:5000/team/app"):
+            other = self.layout("unsigned-port")
+            d = other.image(name="reg.ferry.test:5000/team/app:v1")
+            proc, rep = self.verify(other.pack("dir"), policy=pol, expect=0)
+            art = self.artifact(rep, d["digest"], proc)
+            self.assertEqual((art.get("policy"), art["scope"]), ("lax", "reg.ferry.test:5000/team/app"),
+                             R.describe(proc))
+        with self.subTest(ambiguous="two statements, one repository"):
+            amb = self.policy(P.statement("strict", scopes=[APP]),
+                              P.statement("other", scopes=["REG.FERRY.TEST:443/team/app"]))
+            proc, _ = self.verify(b, policy=amb, json_out=False)
+            self.assert_error(proc, 1, os.path.basename(amb), f'"{APP}"',
+                              '"REG.FERRY.TEST:443/team/app"', "same repository")
+
     def test_malformed_trust_policy(self):
         lay, app, sig = self.signed_app("rsa2048", "jws")
         b = lay.pack("dir")

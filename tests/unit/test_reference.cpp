@@ -85,3 +85,76 @@ TEST_CASE("push target parsing")
   CHECK_THROWS_AS(Target::parse("/x"), Error);
   CHECK_THROWS_AS(Target::parse("reg.local/BAD"), Error);
 }
+
+TEST_CASE("scope normalisation: each rule")
+{
+  // Host lowercased; the path is lowercase by grammar and kept as written.
+  CHECK(Reference::normalise_scope("Registry.Internal/team/app") == "registry.internal/team/app");
+  CHECK(Reference::normalise_scope("REGISTRY.INTERNAL:5000/team/app") == "registry.internal:5000/team/app");
+  // Default ports dropped, other ports kept; a port's leading zeros dropped first.
+  CHECK(Reference::normalise_scope("registry.internal:443/team/app") == "registry.internal/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:80/team/app") == "registry.internal/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:0443/team/app") == "registry.internal/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:00080/team/app") == "registry.internal/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:5000/team/app") == "registry.internal:5000/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:05000/team/app") == "registry.internal:5000/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:4430/team/app") == "registry.internal:4430/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:8443/team/app") == "registry.internal:8443/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:0/team/app") == "registry.internal:0/team/app");
+  CHECK(Reference::normalise_scope("registry.internal:000/team/app") == "registry.internal:0/team/app");
+  CHECK(Reference::normalise_scope("localhost:5000/app") == "localhost:5000/app");
+  CHECK(Reference::normalise_scope("127.0.0.1:443/app") == "127.0.0.1/app");
+  // docker.io aliases, in any case and with a default port.
+  CHECK(Reference::normalise_scope("index.docker.io/library/alpine") == "docker.io/library/alpine");
+  CHECK(Reference::normalise_scope("registry-1.docker.io/library/alpine") == "docker.io/library/alpine");
+  CHECK(Reference::normalise_scope("Index.Docker.IO:443/user/app") == "docker.io/user/app");
+  CHECK(Reference::normalise_scope("docker.io:5000/alpine") == "docker.io:5000/alpine");  // another registry
+  // A single-component docker.io repository is an official image.
+  CHECK(Reference::normalise_scope("docker.io/alpine") == "docker.io/library/alpine");
+  CHECK(Reference::normalise_scope("index.docker.io/alpine") == "docker.io/library/alpine");
+  CHECK(Reference::normalise_scope("DOCKER.IO:443/alpine") == "docker.io/library/alpine");
+  CHECK(Reference::normalise_scope("docker.io/user/app") == "docker.io/user/app");
+  CHECK(Reference::normalise_scope("registry.internal/alpine") == "registry.internal/alpine");
+  // IPv6 literals: lowercased inside the brackets, default ports dropped after them.
+  CHECK(Reference::normalise_scope("[FE80::ABCD]:5000/app") == "[fe80::abcd]:5000/app");
+  CHECK(Reference::normalise_scope("[FE80::ABCD]:443/app") == "[fe80::abcd]/app");
+  CHECK(Reference::normalise_scope("[::1]/app") == "[::1]/app");
+  // The first component is the registry, never an implied docker.io (notation's scopes are
+  // fully qualified).
+  CHECK(Reference::normalise_scope("local/e2e") == "local/e2e");
+  CHECK(Reference::normalise_scope("library/alpine") == "library/alpine");
+  // The wildcard scope and what the grammar rejects are left as they are.
+  CHECK(Reference::normalise_scope("*") == "*");
+  CHECK(Reference::normalise_scope("Reg.IO:443/Team/App") == "reg.io/Team/App");
+  CHECK(Reference::normalise_scope("reg.io:https/app") == "reg.io:https/app");
+  CHECK(Reference::normalise_scope("reg.io:/app") == "reg.io:/app");
+  CHECK(Reference::normalise_scope("") == "");
+}
+
+TEST_CASE("scope normalisation: idempotent, and one scope for every spelling of a reference")
+{
+  for (std::string s : {"Registry.Internal:443/team/app", "registry.internal:0443/team/app", "docker.io/alpine",
+                        "Index.Docker.IO:80/alpine", "[FE80::1]:0080/a/b", "reg.io:05000/x", "local/e2e", "*", "",
+                        "reg.io:/Bad"}) {
+    CAPTURE(s);
+    auto once = Reference::normalise_scope(s);
+    CHECK(Reference::normalise_scope(once) == once);
+  }
+  // Reference::parse keeps the spelling (uppercase host, port); scope() normalises it.
+  auto upper = Reference::parse("REGISTRY.internal:443/team/app:v1");
+  CHECK(upper.registry == "REGISTRY.internal:443");
+  CHECK(upper.name() == "REGISTRY.internal:443/team/app");
+  CHECK(upper.scope() == "registry.internal/team/app");
+  for (std::string spelling : std::vector<std::string>{"registry.internal/team/app", "Registry.Internal/team/app:v1",
+                                                       "registry.internal:443/team/app",
+                                                       "REGISTRY.INTERNAL:80/team/app@sha256:" + std::string(64, 'a')}) {
+    CAPTURE(spelling);
+    CHECK(Reference::parse(spelling).scope() == "registry.internal/team/app");
+  }
+  for (std::string spelling : {"alpine", "docker.io/alpine", "docker.io/library/alpine:3", "index.docker.io/alpine",
+                               "Index.Docker.IO/alpine", "registry-1.docker.io:443/library/alpine"}) {
+    CAPTURE(spelling);
+    CHECK(Reference::parse(spelling).scope() == "docker.io/library/alpine");
+  }
+  CHECK(Reference::parse("[::1]:5000/app:x").scope() == "[::1]:5000/app");
+}

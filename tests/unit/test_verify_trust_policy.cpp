@@ -423,6 +423,75 @@ TEST_CASE("trust policy: applicable statement")
   CHECK(no_wildcard.applicable("localhost:5000/test-repo9")->name == "exact");
 }
 
+TEST_CASE("trust policy: scopes are matched normalised on both sides (design §8)")
+{
+  json strict = good_statement("strict", "Registry.Internal:443/team/app");
+  json lax = good_statement("lax", "*");
+  lax["signatureVerification"]["level"] = "skip";
+  lax.erase("trustStores");
+  lax.erase("trustedIdentities");
+  json hub = good_statement("hub", "docker.io/alpine");
+  json other = good_statement("other", "index.docker.io:443/user/app");
+  auto doc = parse_json(doc_of({lax, strict, hub, other}));
+  // Validation keeps the scopes as written; matching uses their normalised form.
+  CHECK(doc.statements()[1].registry_scopes == std::vector<std::string>{"Registry.Internal:443/team/app"});
+  CHECK(doc.statements()[1].normalised_scopes == std::vector<std::string>{"registry.internal/team/app"});
+  CHECK(doc.statements()[0].normalised_scopes == std::vector<std::string>{"*"});
+  for (const char* scope : {"registry.internal/team/app", "REGISTRY.INTERNAL/team/app", "registry.internal:443/team/app",
+                            "registry.internal:80/team/app", "Registry.Internal:0443/team/app"}) {
+    CAPTURE(scope);
+    REQUIRE(doc.applicable(scope));
+    CHECK(doc.applicable(scope)->name == "strict");
+  }
+  for (const char* scope : {"docker.io/alpine", "docker.io/library/alpine", "index.docker.io/library/alpine",
+                            "registry-1.docker.io/alpine", "Docker.IO:443/alpine"}) {
+    CAPTURE(scope);
+    CHECK(doc.applicable(scope)->name == "hub");
+  }
+  CHECK(doc.applicable("docker.io/user/app")->name == "other");
+  // Other ports, other paths and other hosts are other repositories.
+  for (const char* scope : {"registry.internal:5000/team/app", "registry.internal:8443/team/app", "registry.internal/team/App",
+                            "registry.internal/team/app/sub", "registry.internal.evil.example/team/app",
+                            "docker.io/library/alpine/x", "docker.io:5000/alpine"}) {
+    CAPTURE(scope);
+    CHECK(doc.applicable(scope)->name == "lax");
+  }
+}
+
+TEST_CASE("trust policy: statements whose scopes are equal once normalised are refused")
+{
+  const std::string tail = " once normalised (host lowercased, default port dropped, docker.io/library/ expanded), one repository "
+                           "can only be associated with one statement";
+  CHECK(policy_error(doc_of({good_statement("a", "registry.internal/team/app"),
+                             good_statement("b", "Registry.Internal:443/team/app")})) ==
+        "registry scopes \"registry.internal/team/app\" (statement \"a\") and \"Registry.Internal:443/team/app\" (statement "
+        "\"b\") name the same repository \"registry.internal/team/app\"" +
+            tail);
+  CHECK(policy_error(doc_of({good_statement("hub", "docker.io/alpine"), good_statement("mirror", "reg.io/x"),
+                             good_statement("official", "index.docker.io/library/alpine")})) ==
+        "registry scopes \"docker.io/alpine\" (statement \"hub\") and \"index.docker.io/library/alpine\" (statement "
+        "\"official\") name the same repository \"docker.io/library/alpine\"" +
+            tail);
+  json two = good_statement("two", "reg.io:0080/x");
+  two["registryScopes"].push_back("reg.io:5000/y");
+  CHECK(policy_error(doc_of({two, good_statement("one", "REG.IO/x")})).find(
+            "registry scopes \"reg.io:0080/x\" (statement \"two\") and \"REG.IO/x\" (statement \"one\")") == 0);
+  // Spelled identically, notation's own check (and message) comes first.
+  CHECK(policy_error(doc_of({good_statement("a", "reg.io/x"), good_statement("b", "reg.io/x")}))
+            .find("registry scope \"reg.io/x\" is present in multiple oci trust policy statements") == 0);
+  // Within one statement two spellings of one repository are not ambiguous (and let one policy
+  // serve notation, which matches literally, and ferry).
+  json both = good_statement("both", "docker.io/alpine");
+  both["registryScopes"].push_back("docker.io/library/alpine");
+  both["registryScopes"].push_back("Registry.Internal:443/team/app");
+  both["registryScopes"].push_back("registry.internal/team/app");
+  auto doc = parse_json(doc_of({both, good_statement("other", "reg.io/x")}));
+  CHECK(doc.applicable("index.docker.io/alpine")->name == "both");
+  CHECK(doc.applicable("registry.internal:443/team/app")->name == "both");
+  // Different ports are different repositories, not duplicates.
+  CHECK_NOTHROW(parse_json(doc_of({good_statement("a", "reg.io/x"), good_statement("b", "reg.io:5000/x")})));
+}
+
 TEST_CASE("trust policy: JSON decoding follows Go's encoding/json")
 {
   // Keys match fields case-insensitively; unknown keys are ignored.

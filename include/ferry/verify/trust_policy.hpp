@@ -26,7 +26,10 @@ struct VerificationLevel {
 
 struct TrustPolicyStatement {
   std::string name;
-  std::vector<std::string> registry_scopes;
+  std::vector<std::string> registry_scopes;  ///< as written
+  /// registry_scopes through Reference::normalise_scope ("*" stays "*"), in the same order;
+  /// filled by TrustPolicyDocument::parse, matched by `applicable`.
+  std::vector<std::string> normalised_scopes;
   VerificationLevel verification;
   /// "always" (default) or "afterCertExpiry".
   std::string verify_timestamp = "always";
@@ -39,7 +42,13 @@ struct TrustPolicyStatement {
 class TrustPolicyDocument {
 public:
   /// Parses and validates the whole document (version "1.0", non-empty unique names,
-  /// registry scopes, levels, overrides, trust stores, trusted identities, overlaps).
+  /// registry scopes, levels, overrides, trust stores, trusted identities, overlaps) as
+  /// notation does, with notation's messages. Then, beyond notation: two statements whose
+  /// registry scopes differ as written but name one repository once normalised
+  /// (Reference::normalise_scope: `Registry.Internal:443/app` and `registry.internal/app`) make
+  /// the policy ambiguous and are refused, naming both spellings and both statements; within one
+  /// statement such spellings are allowed (a policy shared with notation may list
+  /// `docker.io/alpine` and `docker.io/library/alpine` together).
   /// Throws ferry::Error(Errc::invalid_argument) with "<source>: <reason>".
   static TrustPolicyDocument parse(std::string_view json, const std::string& source);
 
@@ -52,7 +61,10 @@ public:
   const std::vector<TrustPolicyStatement>& statements() const { return m_statements; }
 
   /// The statement for a repository scope (`registry/repo/path`, no tag or digest): an exact
-  /// registryScopes match wins over "*"; nullptr when none applies.
+  /// registryScopes match wins over "*"; nullptr when none applies. Both sides are compared
+  /// normalised (Reference::normalise_scope), so the spelling of the host, a default port or
+  /// docker.io's `library/` does not change which statement applies (design §8).
+  /// Reference: ../shared/notation/SPEC.md §5.2 (policy selection; notation compares literally).
   const TrustPolicyStatement* applicable(const std::string& scope) const;
 
 private:

@@ -37,7 +37,7 @@ struct SignatureVerdict {
 struct ArtifactVerdict {
   std::string reference;
   Descriptor desc;
-  std::string scope;
+  std::string scope;  ///< the repository the statement was chosen for, normalised (Reference::normalise_scope)
   std::optional<std::string> policy;
   Level level = Level::strict;
   bool verified = false;
@@ -50,7 +50,7 @@ struct VerifyOptions {
   std::optional<TrustPolicyDocument> policy;
   std::optional<TrustStore> trust_store;
   CrlSet crls;
-  /// Overrides each root's repository for policy scope matching.
+  /// Overrides each root's repository for policy scope matching; normalised like a recorded one.
   std::optional<std::string> scope;
   bool integrity_only = false;
   TimePoint now{};

@@ -1,6 +1,7 @@
 #include <ferry/verify/trust_policy.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/reference.hpp>
 #include <ferry/verify/dn.hpp>
 
 #include <nlohmann/json.hpp>
@@ -388,6 +389,27 @@ void validate_registry_scopes(const std::vector<RawStatement>& statements)
                     "with one statement"};
 }
 
+/// ferry's addition to notation's checks: scopes of different statements that are equal once
+/// normalised (design §8) would let the spelling of a name choose the statement.
+void validate_normalised_scopes(const std::vector<TrustPolicyStatement>& statements)
+{
+  struct Seen {
+    const TrustPolicyStatement* statement;
+    const std::string* written;
+  };
+  std::map<std::string, Seen> seen;
+  for (const auto& s : statements)
+    for (std::size_t i = 0; i < s.registry_scopes.size(); ++i) {
+      if (s.registry_scopes[i] == k_wildcard) continue;
+      auto [it, inserted] = seen.try_emplace(s.normalised_scopes[i], Seen{&s, &s.registry_scopes[i]});
+      if (inserted || it->second.statement == &s) continue;
+      throw Invalid{"registry scopes " + q(*it->second.written) + " (statement " + q(it->second.statement->name) + ") and " +
+                    q(s.registry_scopes[i]) + " (statement " + q(s.name) + ") name the same repository " + q(it->first) +
+                    " once normalised (host lowercased, default port dropped, docker.io/library/ expanded), one "
+                    "repository can only be associated with one statement"};
+    }
+}
+
 } // namespace
 
 TrustPolicyDocument TrustPolicyDocument::parse(std::string_view json, const std::string& source)
@@ -419,6 +441,8 @@ TrustPolicyDocument TrustPolicyDocument::parse(std::string_view json, const std:
       names.insert(s.name);
       st.name = s.name;
       st.registry_scopes = s.registry_scopes;
+      for (const auto& scope : s.registry_scopes)
+        st.normalised_scopes.push_back(scope == k_wildcard ? scope : Reference::normalise_scope(scope));
       st.verify_timestamp = s.verify_timestamp.empty() ? "always" : s.verify_timestamp;
       for (const auto& store : s.trust_stores) {
         auto colon = store.find(':');
@@ -428,6 +452,7 @@ TrustPolicyDocument TrustPolicyDocument::parse(std::string_view json, const std:
       doc.m_statements.push_back(std::move(st));
     }
     validate_registry_scopes(raw.statements);
+    validate_normalised_scopes(doc.m_statements);
   } catch (const Invalid& e) {
     throw Error(Errc::invalid_argument, source + ": " + e.reason);
   }
@@ -458,13 +483,14 @@ TrustPolicyDocument TrustPolicyDocument::load(const std::filesystem::path& file)
 
 const TrustPolicyStatement* TrustPolicyDocument::applicable(const std::string& scope) const
 {
+  const std::string key = Reference::normalise_scope(scope);
   const TrustPolicyStatement* wildcard = nullptr;
   const TrustPolicyStatement* exact = nullptr;
   for (const auto& s : m_statements) {
-    const auto& scopes = s.registry_scopes;
+    const auto& scopes = s.normalised_scopes;
     if (std::find(scopes.begin(), scopes.end(), k_wildcard) != scopes.end())
       wildcard = &s;
-    else if (std::find(scopes.begin(), scopes.end(), scope) != scopes.end())
+    else if (std::find(scopes.begin(), scopes.end(), key) != scopes.end())
       exact = &s;
   }
   return exact ? exact : wildcard;

@@ -283,9 +283,10 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
     ArtifactVerdict a;
     a.desc = e;
     a.reference = root.source ? root.source->str() : (root.tag.empty() ? e.digest.str() : root.tag);
-    if (scope_of) a.scope = scope_of(root);
-    else if (options.scope) a.scope = *options.scope;
-    else if (root.source) a.scope = root.source->name();
+    // Scopes are matched normalised (Reference::normalise_scope, issue 13 §4).
+    if (scope_of) a.scope = Reference::normalise_scope(scope_of(root));
+    else if (options.scope) a.scope = Reference::normalise_scope(*options.scope);
+    else if (root.source) a.scope = root.source->scope();
     if (a.scope.empty()) {
       a.reason = "no repository is known for this artifact: give --scope to select a trust policy";
       report.artifacts.push_back(std::move(a));
