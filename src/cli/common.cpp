@@ -313,7 +313,10 @@ std::string time_and_rate(const GlobalOptions& global, std::uint64_t bytes)
   return out;
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+void print_json(const nlohmann::json& j)
+{
+  std::cout << j.dump(2, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
 nlohmann::json plan_json(const std::vector<PlanStep>& plan)
 {

@@ -88,7 +88,9 @@ void print_plan(const std::vector<PlanStep>& plan);
 /// The verification report as JSON (verify --json; push/copy --verify under `verification`).
 nlohmann::json verify_report_json(const verify::VerifyReport& report);
 
-/// Prints a JSON document on stdout.
+/// Prints a JSON document on stdout: every non-ASCII character as a JSON `\u` escape (so no
+/// C1 or bidi control reaches a terminal raw; control characters are escaped by JSON itself),
+/// and a byte that is not UTF-8 (a tar entry name may hold any) as U+FFFD instead of throwing.
 void print_json(const nlohmann::json& j);
 
 
