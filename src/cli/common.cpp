@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cerrno>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -223,14 +224,63 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
 
 
 
+namespace {
+
+std::string vstrprintf(const char* fmt, std::va_list args)
+{
+  std::va_list again;
+  va_copy(again, args);
+  int n = std::vsnprintf(nullptr, 0, fmt, args);
+  std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+  va_end(again);
+  return out;
+}
+
+} // namespace
+
+std::string strprintf(const char* fmt, ...)
+{
+  std::va_list args;
+  va_start(args, fmt);
+  std::string out = vstrprintf(fmt, args);
+  va_end(args);
+  return out;
+}
+
+void print_line(std::FILE* out, std::string_view line)
+{
+  std::string text = escape_for_terminal(line);
+  text += '\n';
+  std::fwrite(text.data(), 1, text.size(), out);
+}
+
+void out_line(const char* fmt, ...)
+{
+  std::va_list args;
+  va_start(args, fmt);
+  std::string line = vstrprintf(fmt, args);
+  va_end(args);
+  print_line(stdout, line);
+}
+
+void err_line(const char* fmt, ...)
+{
+  std::va_list args;
+  va_start(args, fmt);
+  std::string line = vstrprintf(fmt, args);
+  va_end(args);
+  print_line(stderr, line);
+}
+
 Logger make_logger(const GlobalOptions& global)
 {
   bool quiet = global.quiet;
   auto progress = global.progress;
   return [quiet, progress](const std::string& line) {
     if (quiet) return;
-    if (progress) progress->log(line);  // above the bars
-    else std::fprintf(stderr, "%s\n", line.c_str());
+    if (progress) progress->log(line);  // above the bars (escaped there)
+    else print_line(stderr, line);
   };
 }
 
@@ -244,7 +294,10 @@ std::string time_and_rate(const GlobalOptions& global, std::uint64_t bytes)
   return out;
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+void print_json(const nlohmann::json& j)
+{
+  std::cout << j.dump(2, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
 nlohmann::json plan_json(const std::vector<PlanStep>& plan)
 {
@@ -264,9 +317,9 @@ nlohmann::json plan_json(const std::vector<PlanStep>& plan)
 void print_plan(const std::vector<PlanStep>& plan)
 {
   for (const auto& step : plan)
-    std::printf("%-9s %s %s%s (%s, %s)\n", step.action.c_str(), step.repository.c_str(), step.desc.digest.str().c_str(),
-                step.tag.empty() ? "" : (" as :" + step.tag).c_str(), step.desc.media_type.c_str(),
-                human_bytes(step.desc.size).c_str());
+    out_line("%-9s %s %s%s (%s, %s)", step.action.c_str(), step.repository.c_str(), step.desc.digest.str().c_str(),
+             step.tag.empty() ? "" : (" as :" + step.tag).c_str(), step.desc.media_type.c_str(),
+             human_bytes(step.desc.size).c_str());
 }
 
 } // namespace ferry::cli

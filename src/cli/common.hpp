@@ -11,9 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace ferry::cli {
 
@@ -77,7 +79,19 @@ struct LimitFlags {
   LayoutReader::Options options(ReadDepth depth) const { return {depth, limits}; }
 };
 
-/// A logger writing to stderr unless quiet.
+/// Human output (design §8: what a bundle says is escaped before a terminal sees it). Every
+/// line for people, on stdout or stderr, goes out through print_line (or out_line/err_line,
+/// which format with printf's `fmt` first): the whole line is passed through
+/// escape_for_terminal, so no text in it — annotation, reference, entry name, error message —
+/// can end the line, move the cursor or reorder what follows; then the line's newline.
+/// ferry's own ✓, ✗ and tree drawing pass unchanged. Never printf bundle text directly.
+void print_line(std::FILE* out, std::string_view line);
+void out_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void err_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+/// printf into a std::string (to build a line in pieces for print_line).
+std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/// A logger writing to stderr unless quiet (escaped, as print_line; above the progress bars).
 Logger make_logger(const GlobalOptions& global);
 
 /// A dry run's plan as JSON (save/push --dry-run --json) and as lines for people.
@@ -87,7 +101,9 @@ void print_plan(const std::vector<PlanStep>& plan);
 /// The verification report as JSON (verify --json; push/copy --verify under `verification`).
 nlohmann::json verify_report_json(const verify::VerifyReport& report);
 
-/// Prints a JSON document on stdout.
+/// Prints a JSON document on stdout: every non-ASCII character as a JSON `\u` escape (so no
+/// C1 or bidi control reaches a terminal raw; control characters are escaped by JSON itself),
+/// and a byte that is not UTF-8 (a tar entry name may hold any) as U+FFFD instead of throwing.
 void print_json(const nlohmann::json& j);
 
 

@@ -33,8 +33,8 @@ void print_tree(const InspectNode& n, const std::string& prefix)
     const InspectNode& k = *kids[i].first;
     std::string label = kids[i].second ? (k.artifact_type.empty() ? std::string("(referrer)") : k.artifact_type)
                                        : (k.desc.platform ? k.desc.platform->str() : std::string("(manifest)"));
-    std::printf("%s%s %s %s (%s)\n", prefix.c_str(), last ? "└──" : "├──", label.c_str(), k.desc.digest.str().c_str(),
-                human_bytes(k.size).c_str());
+    out_line("%s%s %s %s (%s)", prefix.c_str(), last ? "└──" : "├──", label.c_str(), k.desc.digest.str().c_str(),
+             human_bytes(k.size).c_str());
     print_tree(k, prefix + (last ? "    " : "│   "));
   }
 }
@@ -78,17 +78,17 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
         print_json(doc);
         return 0;
       }
-      std::printf("%s (%s): %zu images, %zu manifests, %zu blobs, %s\n", r.bundle.c_str(), format_name(r.format),
-                  r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
+      out_line("%s (%s): %zu images, %zu manifests, %zu blobs, %s", r.bundle.c_str(), format_name(r.format),
+               r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
       for (const auto& root : r.roots) {
         std::string kind = media_type::is_index(root.node.desc.media_type) ? "index" : "image";
-        std::printf("%s %s (%s, %s)\n", root.reference.empty() ? "(untagged)" : root.reference.c_str(),
-                    root.node.desc.digest.str().c_str(), kind.c_str(), human_bytes(root.node.size).c_str());
+        out_line("%s %s (%s, %s)", root.reference.empty() ? "(untagged)" : root.reference.c_str(),
+                 root.node.desc.digest.str().c_str(), kind.c_str(), human_bytes(root.node.size).c_str());
         print_tree(root.node, "");
       }
       if (r.trust) {
-        std::printf("trust material: %s (pin)\n", r.trust->digest.str().c_str());
-        for (const auto& f : r.trust_files) std::printf("    %s\n", f.c_str());
+        out_line("trust material: %s (pin)", r.trust->digest.str().c_str());
+        for (const auto& f : r.trust_files) out_line("    %s", f.c_str());
       }
       return 0;
     };

@@ -38,7 +38,7 @@ int main(int argc, char** argv)
   } catch (const CLI::Success&) {
     return 0;  // --help-man, printed
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ferry: error: %s (see ferry --help)\n", e.what());
+    cli::err_line("ferry: error: %s (see ferry --help)", e.what());
     return 2;
   }
   global.started = std::chrono::steady_clock::now();
@@ -52,11 +52,11 @@ int main(int argc, char** argv)
     return rc;
   } catch (const Error& e) {
     clear();
-    std::fprintf(stderr, "ferry: error: %s\n", e.what());
+    cli::err_line("ferry: error: %s", e.what());  // escaped whole: it names entries, references, annotations
     return exit_code_for(e.code());
   } catch (const std::exception& e) {
     clear();
-    std::fprintf(stderr, "ferry: error: %s\n", e.what());
+    cli::err_line("ferry: error: %s", e.what());
     return 1;
   }
 }

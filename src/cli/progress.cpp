@@ -50,7 +50,7 @@ void TtyProgress::start(const std::string& what, std::size_t items, std::uint64_
   std::lock_guard lock(m_mutex);
   erase();
   m_active = true;
-  m_what = what;
+  m_what = escape_for_terminal(what);  // it may name a repository from the bundle
   m_items = items;
   m_items_done = 0;
   m_total = bytes;
@@ -116,7 +116,8 @@ void TtyProgress::log(const std::string& line)
 {
   std::lock_guard lock(m_mutex);
   erase();
-  std::fprintf(m_out, "%s\n", line.c_str());
+  std::string text = escape_for_terminal(line) + "\n";  // as print_line: the one way log lines go out
+  std::fwrite(text.data(), 1, text.size(), m_out);
   if (m_active) draw(true);
   std::fflush(m_out);
 }

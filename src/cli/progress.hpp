@@ -26,7 +26,7 @@ public:
   void item_bytes(const Descriptor& desc, std::uint64_t n) override;
   void item_done(const Descriptor& desc) override;
   void finish() override;
-  /// Prints a log line above the bars.
+  /// Prints a log line above the bars, escaped (escape_for_terminal).
   void log(const std::string& line);
 
 private:

@@ -126,28 +126,28 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     print_json(doc);
   }
   if (r.verification_failed()) {
-    std::fprintf(stderr, "ferry: error: %s: %s; nothing was sent\n", subject.c_str(), refusal_reason(r).c_str());
+    err_line("ferry: error: %s: %s; nothing was sent", subject.c_str(), refusal_reason(r).c_str());
     return 3;
   }
   if (!json && r.dry_run) {
     print_plan(r.plan);
-    std::printf("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
-                "push, %zu already there; tags: %zu to write, %zu unchanged\n",
-                r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
-                r.manifests_skipped, r.tags_written, r.tags_unchanged);
+    out_line("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
+             "push, %zu already there; tags: %zu to write, %zu unchanged",
+             r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
+             r.manifests_skipped, r.tags_written, r.tags_unchanged);
   } else if (!json) {
     for (const auto& root : r.roots)
-      std::printf("%s %s %s\n", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
-    std::printf("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
-                "written; referrers: %zu (%zu fallback indexes written)%s\n",
-                r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
-                r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written,
-                time_and_rate(global, r.bytes_pushed).c_str());
+      out_line("%s %s %s", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
+    out_line("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
+             "written; referrers: %zu (%zu fallback indexes written)%s",
+             r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
+             r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written,
+             time_and_rate(global, r.bytes_pushed).c_str());
     std::fflush(stdout);
-    for (const auto& g : r.proof.missing) std::fprintf(stderr, "  missing: %s\n", g.str().c_str());
+    for (const auto& g : r.proof.missing) err_line("  missing: %s", g.str().c_str());
   }
   if (!r.proof.ok()) {
-    std::fprintf(stderr, "ferry: error: %s: proof failed: %s\n", subject.c_str(), r.proof.summary().c_str());
+    err_line("ferry: error: %s: proof failed: %s", subject.c_str(), r.proof.summary().c_str());
     return 1;
   }
   return 0;

@@ -24,7 +24,7 @@ std::string text(const json& j)
   if (j.is_string()) return j.get<std::string>();
   if (j.is_null()) return "none";
   if (j.is_boolean()) return j.get<bool>() ? "yes" : "no";
-  return j.dump();
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
 }
 
 const json& field(const json& j, const char* key)
@@ -228,6 +228,10 @@ std::string html_escape(std::string_view s)
         out += replacement;
       } else if (std::size_t n = utf8_sequence_length(s, i); n == 0) {
         out += replacement;
+      } else if (n > 1 && unsafe_for_terminal(s.substr(i, n))) {
+        out += replacement;  // C1, bidi and invisible format characters: nothing may reorder or hide text
+        i += n;
+        continue;
       } else {
         out.append(s.substr(i, n));
         i += n;

@@ -10,7 +10,9 @@
 namespace ferry::cli {
 
 /// `s` with & < > " ' as character references; C0 controls other than tab, newline and
-/// carriage return, and bytes that are not UTF-8, become U+FFFD.
+/// carriage return, DEL, the other code points `unsafe_for_terminal` names (C1, bidi
+/// controls such as U+202E, invisible format characters) and bytes that are not UTF-8
+/// become U+FFFD.
 std::string html_escape(std::string_view s);
 
 /// verify's report (schemaVersion 1, with `trust`) as an HTML5 page: inline CSS only, no

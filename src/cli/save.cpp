@@ -153,27 +153,27 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
         print_json(to_json(result));
       } else if (result.dry_run) {
         print_plan(result.plan);
-        std::printf("dry run, nothing written: %s would hold %zu images, %zu referrers, %zu manifests, %zu blobs, %s\n",
-                    result.output.c_str(), result.roots.size(), result.referrers, result.manifests, result.blobs,
-                    human_bytes(result.bytes).c_str());
+        out_line("dry run, nothing written: %s would hold %zu images, %zu referrers, %zu manifests, %zu blobs, %s",
+                 result.output.c_str(), result.roots.size(), result.referrers, result.manifests, result.blobs,
+                 human_bytes(result.bytes).c_str());
         if (result.partial)
-          std::printf("%s holds an interrupted save: a real run resumes from it (--no-resume starts afresh)\n",
-                      result.partial->c_str());
+          out_line("%s holds an interrupted save: a real run resumes from it (--no-resume starts afresh)",
+                   result.partial->c_str());
       } else {
         for (const auto& root : result.roots)
-          std::printf("saved %s %s\n", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
-        std::printf("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s\n", result.output.c_str(),
-                    result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str(),
-                    time_and_rate(global, result.bytes - result.resumed_bytes).c_str());
+          out_line("saved %s %s", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
+        out_line("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s", result.output.c_str(),
+                 result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str(),
+                 time_and_rate(global, result.bytes - result.resumed_bytes).c_str());
         if (result.resumed_bytes)
-          std::printf("resumed: %zu blobs were already in the partial output, %zu continued from a checkpoint (%s kept)\n",
-                      result.resumed_blobs, result.continued_blobs, human_bytes(result.resumed_bytes).c_str());
+          out_line("resumed: %zu blobs were already in the partial output, %zu continued from a checkpoint (%s kept)",
+                   result.resumed_blobs, result.continued_blobs, human_bytes(result.resumed_bytes).c_str());
         if (result.trust_pin)
-          std::printf("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)\n",
-                      result.trust_pin->str().c_str(), result.trust_pin->str().c_str());
+          out_line("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)",
+                   result.trust_pin->str().c_str(), result.trust_pin->str().c_str());
       }
       // --keep-going: the others were saved; every reference left out is an error.
-      for (const auto& f : result.failures) std::fprintf(stderr, "ferry: error: %s\n", f.c_str());
+      for (const auto& f : result.failures) err_line("ferry: error: %s", f.c_str());
       return result.failures.empty() ? 0 : 1;
     };
   });

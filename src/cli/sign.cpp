@@ -81,8 +81,8 @@ void register_sign(CLI::App& app, const GlobalOptions& global, Action& action)
         return 0;
       }
       for (const auto& x : r.signatures)
-        std::printf("signed %s (%s): signature %s\n", x.reference.c_str(), x.subject.digest.str().c_str(),
-                    x.signature.digest.str().c_str());
+        out_line("signed %s (%s): signature %s", x.reference.c_str(), x.subject.digest.str().c_str(),
+                 x.signature.digest.str().c_str());
       return 0;
     };
   });

@@ -16,38 +16,39 @@ using namespace ferry::verify;
 
 void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions& global)
 {
-  std::printf("%s: integrity %s (%zu blobs, %s)\n", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
-              human_bytes(r.bytes).c_str());
-  if (r.bundle_digest) std::printf("bundle digest (of index.json): %s\n", r.bundle_digest->str().c_str());
-  for (const auto& p : r.problems.listed) std::printf("  problem: %s\n", p.message.c_str());
+  out_line("%s: integrity %s (%zu blobs, %s)", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
+           human_bytes(r.bytes).c_str());
+  if (r.bundle_digest) out_line("bundle digest (of index.json): %s", r.bundle_digest->str().c_str());
+  for (const auto& p : r.problems.listed) out_line("  problem: %s", p.message.c_str());
   if (r.problems.total > r.problems.listed.size())
-    std::printf("  ... and %zu more problems (--max-problems lists more, --json lists as many)\n",
-                r.problems.total - r.problems.listed.size());
+    out_line("  ... and %zu more problems (--max-problems lists more, --json lists as many)",
+             r.problems.total - r.problems.listed.size());
   if (!integrity_only) {
     for (const auto& a : r.artifacts) {
-      std::printf("%s %s %s: %s", a.verified ? "✓" : "✗", a.reference.c_str(), a.desc.digest.str().c_str(),
-                  a.verified ? "verified" : "NOT verified");
-      if (a.policy) std::printf(" (policy \"%s\", %s)", a.policy->c_str(), level_name(a.level));
-      if (!a.verified && !a.reason.empty()) std::printf(": %s", a.reason.c_str());
-      std::printf("\n");
+      std::string line = strprintf("%s %s %s: %s", a.verified ? "✓" : "✗", a.reference.c_str(), a.desc.digest.str().c_str(),
+                                   a.verified ? "verified" : "NOT verified");
+      if (a.policy) line += strprintf(" (policy \"%s\", %s)", a.policy->c_str(), level_name(a.level));
+      if (!a.verified && !a.reason.empty()) line += ": " + a.reason;
+      print_line(stdout, line);
       for (const auto& s : a.signatures) {
-        std::printf("  signature %s (%s): %s\n", s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
-                    s.verified ? "verified" : "failed");
+        out_line("  signature %s (%s): %s", s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
+                 s.verified ? "verified" : "failed");
         for (const auto& c : s.checks) {
-          std::printf("    %-19s %-7s", c.name.c_str(), check_result_name(c.result));
-          if (c.result != CheckResult::skipped || c.action == verify::Action::skip) std::printf(" [%s]", action_name(c.action));
-          if (!c.reason.empty()) std::printf(" %s", c.reason.c_str());
-          std::printf("\n");
+          line = strprintf("    %-19s %-7s", c.name.c_str(), check_result_name(c.result));
+          if (c.result != CheckResult::skipped || c.action == verify::Action::skip)
+            line += strprintf(" [%s]", action_name(c.action));
+          if (!c.reason.empty()) line += " " + c.reason;
+          print_line(stdout, line);
         }
       }
     }
     for (const auto& c : r.crls)
-      std::printf("CRL %s from %s: thisUpdate %s, nextUpdate %s, %s\n", c.source.c_str(), c.issuer.c_str(),
-                  format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
-                  c.fresh ? "fresh" : "STALE");
+      out_line("CRL %s from %s: thisUpdate %s, nextUpdate %s, %s", c.source.c_str(), c.issuer.c_str(),
+               format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
+               c.fresh ? "fresh" : "STALE");
   }
-  std::printf("verification %s: %zu artifacts, %zu blobs, %s%s\n", r.verified ? "passed" : "FAILED", r.artifacts.size(),
-              r.blobs, human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
+  out_line("verification %s: %zu artifacts, %zu blobs, %s%s", r.verified ? "passed" : "FAILED", r.artifacts.size(),
+           r.blobs, human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
 }
 
 // The trust material the verdict rests on, for the auditor's record: the pin of bundled
@@ -113,8 +114,7 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
         print_human(report, opts.integrity_only, global);
       }
       if (!report.verified)  // one line on stderr saying why, as for every failure (design §2)
-        std::fprintf(stderr, "ferry: error: %s: verification failed: %s\n", s->bundle.c_str(),
-                     verification_failure(report).c_str());
+        err_line("ferry: error: %s: verification failed: %s", s->bundle.c_str(), verification_failure(report).c_str());
       return report.verified ? 0 : 3;
     };
   });
