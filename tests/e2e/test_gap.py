@@ -430,7 +430,7 @@ class ParserDifferential(GapTest):
                                             bundle, target, "--json"),
             "sign": self.ferry_run(*self.sign_args(), self.copy_bundle(bundle), "--json"),
         }
-        ctx = f"bundle {os.path.basename(bundle)}" + summary(runs)
+        ctx = f"\nbundle {os.path.basename(bundle)}" + summary(runs)
         # U never lands, whatever else happens.
         for repo, tags in self.landed(ns).items():
             self.assertNotIn(self.m.U["digest"], tags.values(), f"unsigned image tagged in {repo}" + ctx)
