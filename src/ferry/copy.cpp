@@ -60,7 +60,7 @@ void copy_verified(const CopyOptions& options, const Reference& dst, const std::
   }
   result.unverified = unverified_manifests(*result.verification, job.graph);
   for (const auto& u : result.unverified)
-    log("not covered by a verified signature: " + u.desc.digest.str() + " (" +
+    log("unverified manifest " + u.desc.digest.str() + " (" +
         (u.artifact_type.empty() ? u.desc.media_type : u.artifact_type) + "): " + u.reason);
   if (options.only_verified && !result.unverified.empty()) {
     result.refused_unverified = true;

@@ -83,9 +83,20 @@ Manifest Manifest::parse(std::string_view bytes, const std::string& media_type, 
     if (!it->is_string()) throw Error(Errc::invalid_manifest, where + ": \"artifactType\" is not a string");
     m.artifact_type = it->get<std::string>();
   }
+  // The bytes must be what the media type says (containerd's validateMediaType): an index
+  // has `manifests` and no `config` or `layers`; an image manifest has `config` and no
+  // `manifests`. Otherwise one reader could see an index where another sees an image.
   if (media_type::is_index(m.media_type)) {
+    if (j.contains("config") || j.contains("layers"))
+      throw Error(Errc::invalid_manifest, where + ": described as an index (" + m.media_type +
+                                              ") but has \"config\" or \"layers\", as an image manifest does");
+    if (!j.contains("manifests"))
+      throw Error(Errc::invalid_manifest, where + ": an index (" + m.media_type + ") without \"manifests\"");
     m.manifests = descriptor_list(j, "manifests", where);
   } else {
+    if (j.contains("manifests"))
+      throw Error(Errc::invalid_manifest, where + ": described as an image manifest (" + m.media_type +
+                                              ") but has \"manifests\", as an index does");
     auto c = j.find("config");
     if (c == j.end()) throw Error(Errc::invalid_manifest, where + ": image manifest without \"config\"");
     m.config = Descriptor::from_json(*c, where + " config");

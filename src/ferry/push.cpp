@@ -52,8 +52,9 @@ std::string refusal_reason(const PushResult& result)
   if (result.verification && !result.verification->verified) return "verification failed: " + verification_failure(*result.verification);
   if (result.refused_unverified && !result.unverified.empty()) {
     const auto& first = result.unverified.front();
-    return std::to_string(result.unverified.size()) + " manifest" + (result.unverified.size() == 1 ? " is" : "s are") +
-           " not covered by a verified signature (--only-verified), " + first.desc.digest.str() + ": " + first.reason;
+    return std::to_string(result.unverified.size()) + " unverified manifest" + (result.unverified.size() == 1 ? "" : "s") +
+           " (no verified signature covers " + (result.unverified.size() == 1 ? "it" : "them") +
+           "; --only-verified), the first " + first.desc.digest.str() + ": " + first.reason;
   }
   return "refused";
 }
@@ -104,7 +105,7 @@ std::vector<UnverifiedManifest> unverified_manifests(const verify::VerifyReport&
       std::string what = is_signature_manifest(m) ? "a signature that was not verified"
                          : image                  ? "a referrer that is itself a runnable image"
                                                   : "a referrer";
-      u.reason = what + " of " + m.subject->digest.str() + ", with no verified signature of its own";
+      u.reason = what + " of " + m.subject->digest.short_str() + ", with no verified signature of its own";
     } else {
       u.reason = "no verified signature covers it";
     }
@@ -159,7 +160,7 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   if (result.verification) {
     result.unverified = unverified_manifests(*result.verification, all);
     for (const auto& u : result.unverified)
-      log("not covered by a verified signature: " + u.desc.digest.str() + " (" +
+      log("unverified manifest " + u.desc.digest.str() + " (" +
           (u.artifact_type.empty() ? u.desc.media_type : u.artifact_type) + "): " + u.reason);
     if (options.only_verified && !result.unverified.empty()) {
       result.refused_unverified = true;

@@ -1,6 +1,7 @@
 #include <ferry/store/archive.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/util/text.hpp>
 #include <ferry/store/zstd.hpp>
 
 #include <archive.h>
@@ -45,7 +46,7 @@ struct ArchiveReader::Impl {
     std::size_t read(char* buf, std::size_t n) override
     {
       la_ssize_t k = archive_read_data(self->a.get(), buf, n);
-      if (k < 0) throw self->damaged("entry \"" + self->current + "\": ");
+      if (k < 0) throw self->damaged("entry " + quote_name(self->current) + ": ");
       return static_cast<std::size_t>(k);
     }
   } data;
@@ -67,6 +68,8 @@ struct ArchiveReader::Impl {
   {
     const char* s = archive_error_string(a.get());
     std::string message = s ? s : "damaged archive";
+    // A read error (the file cut or changed under ferry) already names the bundle.
+    if (message.rfind(where + ": ", 0) == 0) message = message.substr(where.size() + 2);
     return Error(Errc::invalid_manifest, where + ": " + what + message);
   }
 
@@ -110,16 +113,25 @@ struct ArchiveReader::Impl {
   }
 
   // After the end-of-archive marker only zero bytes may follow: what libarchive read ahead
-  // (still in `recent`), then the rest of the stream.
+  // (still in `recent`), then the rest of the stream. What is hidden there is named when it
+  // looks like a tar header (what `tar --ignore-zeros` would read).
   void check_tail()
   {
     auto consumed = static_cast<std::uint64_t>(archive_filter_bytes(a.get(), 0));
-    auto bad = [&](std::uint64_t at) {
-      return Error(Errc::invalid_manifest, where + ": data after the end of the archive (at byte " + std::to_string(at) + ")");
+    auto bad = [&](std::uint64_t at, const char* block, std::size_t left) {
+      std::string what = where + ": data after the end of the archive (at byte " + std::to_string(at) + ")";
+      if (at % 512 == 0 && left >= 512) {
+        std::string name(block, strnlen(block, 100));
+        if (!name.empty()) what += ", an entry " + quote_name(name) + " hidden there";
+      }
+      return Error(Errc::invalid_manifest, what);
     };
     for (const auto& [start, bytes] : recent)
       for (std::uint64_t i = std::max(consumed, start); i < start + bytes.size(); ++i)
-        if (bytes[static_cast<std::size_t>(i - start)] != '\0') throw bad(i);
+        if (bytes[static_cast<std::size_t>(i - start)] != '\0') {
+          auto off = static_cast<std::size_t>(i - start);
+          throw bad(i, bytes.data() + off, bytes.size() - off);
+        }
     std::vector<char> buf(k_chunk);
     for (;;) {
       std::size_t n;
@@ -137,7 +149,10 @@ struct ArchiveReader::Impl {
       }
       if (n == 0) break;
       auto it = std::find_if(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n), [](char c) { return c != '\0'; });
-      if (it != buf.begin() + static_cast<std::ptrdiff_t>(n)) throw bad(pos + static_cast<std::uint64_t>(it - buf.begin()));
+      if (it != buf.begin() + static_cast<std::ptrdiff_t>(n)) {
+        auto off = static_cast<std::size_t>(it - buf.begin());
+        throw bad(pos + off, buf.data() + off, n - off);
+      }
       pos += n;
     }
   }
@@ -154,8 +169,10 @@ struct ArchiveReader::Impl {
         return std::nullopt;
       }
       // A warning is a header libarchive had to guess at (a malformed pax record, say):
-      // nothing is guessed in a bundle.
-      if (rc != ARCHIVE_OK) throw damaged(current.empty() ? "" : "after entry \"" + current + "\": ");
+      // nothing is guessed in a bundle. The entry it belongs to is named when known.
+      if (rc == ARCHIVE_WARN && e && archive_entry_pathname(e))
+        throw damaged("entry " + quote_name(archive_entry_pathname(e)) + ": ");
+      if (rc != ARCHIVE_OK) throw damaged(current.empty() ? "" : "after entry " + quote_name(current) + ": ");
       const char* raw = archive_entry_pathname(e);
       current = raw ? raw : "";
       EntryType type = EntryType::other;

@@ -1,35 +1,14 @@
 #include <ferry/store/layout_path.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/util/text.hpp>
 #include <ferry/store/layout.hpp>
 
 namespace ferry {
 
-namespace {
-
-// The name as it goes into a message: a NUL would end the message early (what()), so
-// control characters are written as \xNN here; the CLI escapes the rest (util/text).
-std::string quote(std::string_view raw)
-{
-  static const char* hex = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : raw) {
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-} // namespace
-
 LayoutPath layout_path(std::string_view raw, EntryType type, const std::string& where)
 {
-  const std::string quoted = quote(raw);
+  const std::string quoted = quote_name(raw);
   auto unsafe = [&](const std::string& why) {
     return Error(Errc::invalid_manifest, where + ": unsafe entry name " + quoted + " (" + why + ")");
   };

@@ -36,6 +36,7 @@ public:
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(Errc::io, path.string() + ": not a regular file");
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     m_size = static_cast<std::uint64_t>(st.st_size);
+    m_opened = st;
     // What the bytes are decides, not the name: a zstd stream named `.tar` is read as one.
     m_format = has_zstd_magic(fd) ? BundleFormat::tar_zst : BundleFormat::tar;
   }
@@ -61,16 +62,30 @@ public:
       }
       return;
     }
-    walk([&](WalkEntry& e) {
-      if (e.path.role != LayoutPath::Role::blob) return true;
-      auto it = left.find(*e.path.digest);
-      if (it == left.end()) return true;
-      Descriptor desc = it->second;
-      left.erase(it);
-      VerifyingReader r(std::make_unique<ReaderRef>(e.data()), desc.digest, desc.size, where + ": " + e.path.path);
-      fn(desc, r);
-      return !left.empty();
-    });
+    bool in_fn = false;
+    try {
+      walk([&](WalkEntry& e) {
+        if (e.path.role != LayoutPath::Role::blob) return true;
+        auto it = left.find(*e.path.digest);
+        if (it == left.end()) return true;
+        Descriptor desc = it->second;
+        left.erase(it);
+        VerifyingReader r(std::make_unique<ReaderRef>(e.data()), desc.digest, desc.size, where + ": " + e.path.path);
+        in_fn = true;
+        fn(desc, r);
+        in_fn = false;
+        return !left.empty();
+      });
+    } catch (const Error& e) {
+      // The archive failed between blobs (cut, or changed since it was opened and scanned):
+      // name the blob that was next.
+      if (!in_fn)
+        for (const auto& d : m_blob_order)
+          if (left.count(d))
+            throw Error(e.code(), std::string(e.what()) + " (while reading up to blob " + d.str() + ")" + change_note());
+      if (auto note = change_note(); !note.empty()) throw Error(e.code(), std::string(e.what()) + note);
+      throw;
+    }
     if (!left.empty()) throw Error(Errc::not_found, where + ": blob " + left.begin()->first.str() + " is missing");
   }
 
@@ -94,8 +109,24 @@ protected:
   }
 
 private:
+  // A pass after the first reads the file again. Written in place since, what it gives is
+  // checked all the same (each blob against its digest, the archive by its codec); when a
+  // pass fails, this says why.
+  std::string change_note() const
+  {
+    struct stat st {};
+    if (::fstat(m_fd.get(), &st) != 0 ||
+        (st.st_size == m_opened.st_size && st.st_mtim.tv_sec == m_opened.st_mtim.tv_sec &&
+         st.st_mtim.tv_nsec == m_opened.st_mtim.tv_nsec))
+      return {};
+    return "; the bundle was written to after it was opened (" + std::to_string(m_opened.st_size) + " bytes then, " +
+           std::to_string(st.st_size) + " now), so it no longer holds what was read" +
+           (m_index_digest ? " (index.json " + m_index_digest->str() + ")" : std::string());
+  }
+
   UniqueFd m_fd;
   std::uint64_t m_size = 0;
+  struct stat m_opened {};
 };
 
 } // namespace

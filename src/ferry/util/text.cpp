@@ -88,4 +88,20 @@ std::string escape_for_terminal(std::string_view s)
   return out;
 }
 
+std::string quote_name(std::string_view s)
+{
+  static const char* hex = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
 } // namespace ferry
