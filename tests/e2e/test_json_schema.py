@@ -135,8 +135,8 @@ class JsonSchema(unittest.TestCase):
         self.check(self.run_json("push", "--plain-http", "--dry-run", bundle, self.dst.host + "/q"))
         # A failed --verify: verification is verify's report, nothing else happened.
         failed = self.check(self.run_json("push", "--plain-http", "--verify", "--trust-policy", self.policy,
-                                          "--trust-store", self.store, bundle, self.dst.host + "/r",
-                                          expect=3))
+                                          "--trust-store", self.store, "--verification-time",
+                                          P.VERIFICATION_TIME, bundle, self.dst.host + "/r", expect=3))
         self.assertFalse(failed["verification"]["verified"])
         self.check(self.run_json("copy", "--plain-http", app, self.dst.host + "/c/app:v1"))
 
@@ -144,9 +144,11 @@ class JsonSchema(unittest.TestCase):
         bundle = self.path("signed.tar")
         self.run_json("save", "--plain-http", self.ref("demo/app", "v1"), "-o", bundle)
         ident = self.pki["rsa2048"]
-        self.check(self.run_json("sign", "--key", ident.key, "--cert", ident.chain_pem, bundle))
+        # Signed and verified on the PKI's pinned clock (pki.py), not the wall clock.
+        self.check(self.run_json("sign", "--key", ident.key, "--cert", ident.chain_pem,
+                                 "--signing-time", P.SIGNING_TIME, bundle))
         ok = self.check(self.run_json("verify", bundle, "--trust-policy", self.policy, "--trust-store",
-                                      self.store))
+                                      self.store, "--verification-time", P.VERIFICATION_TIME))
         self.assertTrue(ok["verified"])
         self.assertRegex(ok["bundleDigest"], r"^sha256:[0-9a-f]{64}$")
         self.assertEqual(ok["trust"]["source"], "files")
@@ -155,7 +157,8 @@ class JsonSchema(unittest.TestCase):
         fake = self.path("fake-signed.tar")
         self.run_json("save", "--plain-http", self.ref("demo/app", "v1"), "-o", fake)
         failing = self.check(self.run_json("verify", fake, "--trust-policy", self.policy, "--trust-store",
-                                           self.store, expect=3))
+                                           self.store, "--verification-time", P.VERIFICATION_TIME,
+                                           expect=3))
         self.assertFalse(failing["verified"])
 
     def test_3_every_schema_was_exercised(self):

@@ -174,9 +174,17 @@ class Progress(unittest.TestCase):
         proxy = FaultProxy(self.src.host, rate=12 << 20).start()
         layer_digest = R.sha256_digest(R.seeded_bytes("progress-layer", LAYER))
         proxy.cut_once[layer_digest] = 8 << 20
-        stopper = threading.Timer(0.4, proxy.stop)
+
+        def stop_soon():
+            # A plain sleep, not threading.Timer: a timed wait on a lock or condition takes an
+            # absolute CLOCK_MONOTONIC deadline, which libfaketime shifts along with the wall
+            # clock (.ci/run's run 1,000 days ahead), so a Timer would never fire there.
+            time.sleep(0.4)
+            proxy.stop()
+
+        stopper = threading.Thread(target=stop_soon, daemon=True)
         stopper.start()
-        self.addCleanup(stopper.cancel)
+        self.addCleanup(stopper.join)
         out = self.out("tar")
         rc, stdout, term = run_on_pty(["save", "--plain-http", f"{proxy.host}/demo/big:v1", "-o", out,
                                        "--timeout", "2"], timeout=180)

@@ -21,12 +21,15 @@ Upstream (needs ../shared/notation; CASES.md §1, §2, §11.1, §13).
 
 Each verification runs at a fixed ``--verification-time`` (pki.VERIFICATION_TIME =
 2026-11-23T10:00:00Z unless a test says otherwise) so outcomes do not depend on the
-clock; the one exception is the RFC 3161 token, whose genTime is the real time of the
-test run (``openssl ts`` has no way to fake it): the ``short`` leaf is valid around
-the run time and verified 10 days later.
+clock. The exceptions are relative to the clock of the run instead, on both sides: an
+RFC 3161 token's genTime is the time of the run (``openssl ts`` has no way to fake
+it), so the ``short`` leaf is valid around the run time and a timestamped signature is
+verified 10 days later; and BundledTrust's ``--fetch-crls`` test issues its leaf and CRL
+now and verifies at the default clock. .ci/run runs them all again 1,000 days ahead.
 """
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -872,13 +875,15 @@ class Signatures(VerifyTest):
                                       vt=pki.short_expired_time)
 
     def test_timestamp_outside_leaf_validity(self):
-        """Token genTime (now) is after the expired leaf's notAfter (2022)."""
+        """Token genTime (now) is after the expired leaf's notAfter (2022); verified after the
+        token, like every timestamp test (relative to the run's clock)."""
         for env in ENVELOPES:
             with self.subTest(envelope=env):
                 lay, app, sig = self.signed_app("expired", env, tsa=self.pki,
                                                 signing_time="2021-06-01T00:00:00Z")
                 self.assert_sig_fails(lay.pack("dir"), app["digest"], sig["digest"],
-                                      "authenticTimestamp", R_TS_WINDOW, policy=self.ts_policy())
+                                      "authenticTimestamp", R_TS_WINDOW, policy=self.ts_policy(),
+                                      vt=self.pki.short_expired_time)
 
     def test_timestamp_required_but_absent(self):
         """A tsa store + verifyTimestamp always: a signature without a token fails."""
@@ -1470,7 +1475,13 @@ class BundledTrust(VerifyTest):
         # A leaf whose CRL distribution point is a loopback HTTP server serving the fresh CRL.
         import http.server, socketserver, threading
         d = tempfile.mkdtemp(dir=self.tmp)
-        shutil.copy(self.pki.crls["fresh"], os.path.join(d, "inter.crl"))
+        # Everything here is relative to the run's clock (the leaf is issued with -days): the
+        # CRL too, so that save (which judges CRLs at its own clock) and verify agree on it.
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ca = P.CA(d, "fetch", "2001")
+        ca.cert, ca.key = self.pki.inter.cert, self.pki.inter.key
+        ca.gencrl(os.path.join(d, "inter.crl"), P.gentime(now - datetime.timedelta(days=1)),
+                  P.gentime(now + datetime.timedelta(days=30)))
         handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=d)
         httpd = socketserver.TCPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -1487,7 +1498,7 @@ class BundledTrust(VerifyTest):
         ident = P.Identity("fetch", key, cert, self.pki.inter.chain, "rsa2048",
                            "/C=US/ST=WA/O=ferry-test/CN=fetch")
         app = R.push_image(self.reg, "demo/fetch", "v1", [R.seeded_bytes("bt-f", 2048)])
-        data, mt = N.sign("jws", R.subject_of(app), ident)
+        data, mt = N.sign("jws", R.subject_of(app), ident, signing_time=P.rfc3339(now))
         sig = R.push_referrer(self.reg, "demo/fetch", app, N.NOTARY_SIGNATURE, data, mt)
         scope = f"{self.reg.host}/demo/fetch"
         pol = P.write_trust_policy(self.new_path("fetchpolicy.json"), P.statement("fetch", scopes=[scope]))
@@ -1496,7 +1507,7 @@ class BundledTrust(VerifyTest):
                           "--trust-store", self.store, "--fetch-crls", "--json", expect=0)
         self.assertIn(url, proc.stderr)
         pin = json.loads(proc.stdout)["trustPin"]
-        # The leaf was issued just now: verify at the real clock.
+        # The leaf and the CRL were issued just now: verify at the run's clock.
         proc, rep = self.verify(out, extra=["--trust-pin", pin], vt=None, expect=0)
         art = self.artifact(rep, app["digest"], proc)
         checks = {c["name"]: c for c in self.signature(art, sig["digest"], proc)["checks"]}

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 
 namespace fixtures {
@@ -40,6 +41,9 @@ struct FakeRegistry {
   /// 503 without applying it.
   std::function<int(int)> patch_fault;
   FakeHttpClient client;
+  /// Serialises handle(): transfers call it from several threads at once (FakeHttpClient runs
+  /// its handler outside its own lock), and the maps above are not thread-safe.
+  std::mutex mutex;
 
   static constexpr const char* k_base = "http://fake.test";
 
@@ -65,6 +69,7 @@ struct FakeRegistry {
 
   HttpResponse handle(const HttpRequest& req)
   {
+    std::lock_guard lock(mutex);
     std::string url = req.url;
     std::string query;
     if (auto q = url.find('?'); q != std::string::npos) {

@@ -5,6 +5,8 @@
 #include <ferry/verify/cbor.hpp>
 #include <ferry/verify/openssl.hpp>
 
+#include "test_clock.hpp"
+
 #include <nlohmann/json.hpp>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -28,10 +30,9 @@ using verify::TimePoint;
 using verify::X509CrlPtr;
 using verify::X509Ptr;
 
-inline TimePoint now()
-{
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
+/// The pinned clock (test_clock.hpp, 2026-11-23T00:00:00Z): certificates and CRLs default to
+/// validity windows around it; tests sign and verify at instants derived from it.
+using test_clock::k_now;
 inline constexpr std::chrono::seconds days(long n) { return std::chrono::seconds(n * 86400L); }
 
 [[noreturn]] inline void pki_fail(const std::string& what)
@@ -74,8 +75,8 @@ struct CertSpec {
   bool ku_critical = true;
   std::vector<std::string> ekus;    ///< "codeSigning", "timeStamping", "serverAuth", OIDs ...
   bool eku_critical = false;
-  std::optional<TimePoint> not_before;  ///< default now - 1 day
-  std::optional<TimePoint> not_after;   ///< default now + 365 days
+  std::optional<TimePoint> not_before;  ///< default k_now - 1 day
+  std::optional<TimePoint> not_after;   ///< default k_now + 365 days
   long serial = 1;
   std::string crl_dp;               ///< CRL distribution point URL, optional
   std::string ocsp_url;             ///< AIA OCSP URL, optional
@@ -127,8 +128,8 @@ inline X509Ptr make_cert(const CertSpec& spec)
   if (spec.issuer) X509_set_issuer_name(cert.get(), X509_get_subject_name(spec.issuer));
   else X509_set_issuer_name(cert.get(), name);
   X509_NAME_free(name);
-  set_time(X509_getm_notBefore(cert.get()), spec.not_before.value_or(now() - days(1)));
-  set_time(X509_getm_notAfter(cert.get()), spec.not_after.value_or(now() + days(365)));
+  set_time(X509_getm_notBefore(cert.get()), spec.not_before.value_or(k_now - days(1)));
+  set_time(X509_getm_notAfter(cert.get()), spec.not_after.value_or(k_now + days(365)));
   X509_set_pubkey(cert.get(), spec.key);
   X509* issuer = spec.issuer ? spec.issuer : cert.get();
   if (spec.version == 3) {
@@ -173,7 +174,8 @@ inline X509Ptr make_cert(const CertSpec& spec)
   return cert;
 }
 
-/// A CRL issued by `issuer` listing `revoked_serials` (revoked at this_update).
+/// A CRL issued by `issuer` listing `revoked_serials` (revoked at this_update); thisUpdate
+/// defaults to k_now - 1 day, nextUpdate to k_now + 30 days.
 inline X509CrlPtr make_crl(X509* issuer, EVP_PKEY* issuer_key, const std::vector<long>& revoked_serials,
                            std::optional<TimePoint> this_update = std::nullopt,
                            std::optional<TimePoint> next_update = std::nullopt, long crl_number = 1)
@@ -181,11 +183,11 @@ inline X509CrlPtr make_crl(X509* issuer, EVP_PKEY* issuer_key, const std::vector
   X509CrlPtr crl(X509_CRL_new());
   X509_CRL_set_version(crl.get(), 1);
   X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer));
-  TimePoint tu = this_update.value_or(now() - days(1));
+  TimePoint tu = this_update.value_or(k_now - days(1));
   ASN1_TIME* t = ASN1_TIME_new();
   set_time(t, tu);
   X509_CRL_set1_lastUpdate(crl.get(), t);
-  set_time(t, next_update.value_or(now() + days(30)));
+  set_time(t, next_update.value_or(k_now + days(30)));
   X509_CRL_set1_nextUpdate(crl.get(), t);
   for (long s : revoked_serials) {
     X509_REVOKED* r = X509_REVOKED_new();

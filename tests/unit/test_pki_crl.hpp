@@ -6,6 +6,8 @@
 #include <ferry/error.hpp>
 #include <ferry/verify/openssl.hpp>
 
+#include "test_clock.hpp"
+
 #include <openssl/cms.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -31,8 +33,8 @@ inline void check(bool ok, const char* what)
   if (!ok) throw std::runtime_error(std::string("test PKI: ") + what + ": " + openssl_error());
 }
 
-/// A fixed instant: 2026-11-23T00:00:00Z (the corpus reference date).
-inline TimePoint t0() { return parse_rfc3339("2026-11-23T00:00:00Z"); }
+/// The pinned clock (test_clock.hpp): 2026-11-23T00:00:00Z, the corpus reference date.
+inline TimePoint t0() { return test_clock::k_now; }
 
 inline EvpPkeyPtr make_key()
 {
@@ -386,8 +388,26 @@ inline std::string make_token(const TokenSpec& spec)
   return out;
 }
 
+/// OpenSSL's TSA responder takes genTime from its time callback but stamps the CMS
+/// signingTime attribute with the wall clock: sets that attribute of a granted token to `t`
+/// (in place) and signs the signed attributes again with the key the responder used, so the
+/// token carries the pinned clock only.
+inline void pin_signing_time(PKCS7* token, TimePoint t)
+{
+  STACK_OF(PKCS7_SIGNER_INFO)* infos = PKCS7_get_signer_info(token);
+  check(infos != nullptr && sk_PKCS7_SIGNER_INFO_num(infos) == 1, "token signer info");
+  PKCS7_SIGNER_INFO* si = sk_PKCS7_SIGNER_INFO_value(infos, 0);
+  ASN1_TIME* when = ASN1_TIME_set(nullptr, static_cast<time_t>(t.time_since_epoch().count()));
+  check(when != nullptr, "ASN1_TIME_set");
+  if (PKCS7_add0_attrib_signing_time(si, when) != 1) {  // replaces the attribute in place
+    ASN1_TIME_free(when);
+    check(false, "PKCS7_add0_attrib_signing_time");
+  }
+  check(PKCS7_SIGNER_INFO_sign(si) == 1, "PKCS7_SIGNER_INFO_sign");
+}
+
 /// A token minted by OpenSSL's own TSA responder (TS_RESP_CTX), with SigningCertificateV2
-/// (SHA-256) and the given genTime.
+/// (SHA-256) and the given genTime (also its signingTime).
 inline std::string make_token_with_ts_resp_ctx(X509* tsa, EVP_PKEY* key, const std::vector<X509*>& extra_certs,
                                                const std::string& message, TimePoint gen_time)
 {
@@ -448,6 +468,7 @@ inline std::string make_token_with_ts_resp_ctx(X509* tsa, EVP_PKEY* key, const s
     check(false, "TSA response not granted");
   }
   PKCS7* token = TS_RESP_get_token(resp);
+  pin_signing_time(token, gen_time);
   unsigned char* buf = nullptr;
   int n = i2d_PKCS7(token, &buf);
   TS_RESP_free(resp);

@@ -13,6 +13,7 @@
 
 #include "fake_http_client.hpp"
 #include "test_pki.hpp"
+#include "test_pki_crl.hpp"
 
 #include <doctest/doctest.h>
 
@@ -95,7 +96,9 @@ Descriptor target()
   return d;
 }
 
-const verify::TimePoint k_time = verify::parse_rfc3339("2026-11-23T09:00:00Z");
+/// Signing time of every test here: 2026-11-23T09:00:00Z, inside the test PKI's validity
+/// (it is pinned to tp::k_now, design §8); the expected headers spell it out.
+constexpr verify::TimePoint k_time = tp::k_now + std::chrono::hours(9);
 
 std::string b64url_decode(std::string s)
 {
@@ -365,6 +368,7 @@ struct TestTsa {
   tp::X509Ptr root, leaf;
   int status = 0;  ///< PKIStatus to answer with (0 granted)
   bool wrong_nonce = false;
+  verify::TimePoint time = k_time;  ///< genTime and signingTime of its tokens (never the wall clock)
   TestTsa()
   {
     root = tp::make_cert(tp::ca_spec("CN=Test TSA Root", root_key.get()));
@@ -418,12 +422,21 @@ struct TestTsa {
     TS_RESP_CTX_set_def_policy(ctx.get(), policy);
     ASN1_OBJECT_free(policy);
     TS_RESP_CTX_add_md(ctx.get(), EVP_sha256());
+    TS_RESP_CTX_set_time_cb(
+        ctx.get(),
+        [](TS_RESP_CTX*, void* data, long* sec, long* usec) {
+          *sec = static_cast<long>(static_cast<const TestTsa*>(data)->time.time_since_epoch().count());
+          *usec = 0;
+          return 1;
+        },
+        this);
     verify::X509StackPtr certs(sk_X509_new_null());
     X509_up_ref(root.get());
     sk_X509_push(certs.get(), root.get());
     TS_RESP_CTX_set_certs(ctx.get(), certs.get());
     verify::BioPtr in(BIO_new_mem_buf(req.data(), static_cast<int>(req.size())));
     TS_RESP* resp = TS_RESP_create_response(ctx.get(), in.get());
+    if (PKCS7* token = TS_RESP_get_token(resp)) verify::testpki::pin_signing_time(token, time);
     unsigned char* der = nullptr;
     int n = i2d_TS_RESP(resp, &der);
     TS_RESP_free(resp);
@@ -447,7 +460,7 @@ TEST_CASE("sign: RFC 3161 timestamps from a TSA, checked before they are embedde
   remote::FakeHttpClient http;
   http.handler = [&](const remote::HttpRequest&) { return tsa.answer(http.bodies.back()); };
   SigningIdentity id = identity("ec256");
-  const auto now = tp::now();
+  const auto now = k_time;
   const std::string sig = "raw signature bytes";
 
   SUBCASE("granted: the token covers the signature and verifies")
@@ -739,7 +752,6 @@ TEST_CASE("sign: a timestamped signature in a bundle verifies")
              R"("signatureVerification":{"level":"strict"},"trustStores":["ca:test","tsa:test"],"trustedIdentities":["*"]}]})";
   fs::path bundle = f.make_bundle("ts-dir");
   SignOptions o = f.options(bundle);
-  o.time.reset();  // the token's genTime is the real clock
   o.timestamp_url = "http://tsa.test/";
   o.tsa_ca_file = f.dir.path() / "tsa-root.pem";
   o.http = &http;
@@ -747,11 +759,7 @@ TEST_CASE("sign: a timestamped signature in a bundle verifies")
   REQUIRE(r.signatures.size() == 2);
   CHECK(r.signatures[0].timestamped);
   CHECK(http.count() == 2);
-  verify::VerifyOptions vo;
-  vo.policy = verify::TrustPolicyDocument::parse(f.policy, "policy");
-  vo.trust_store = verify::TrustStore(f.store);
-  vo.now = tp::now();
-  auto report = fixtures::verify_path(bundle, vo);
+  auto report = f.verify(bundle);
   CHECK(report.verified);
   for (const auto& a : report.artifacts)
     for (const auto& s : a.signatures)

@@ -5,6 +5,8 @@
 #include <ferry/verify/openssl.hpp>
 #include <ferry/verify/trust_policy.hpp>
 
+#include "test_clock.hpp"
+
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -33,8 +35,8 @@ X509Ptr dn_test_cert(const std::vector<NameEntry>& subject)
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  ASN1_TIME_set(X509_getm_notBefore(cert.get()), test_clock::k_now_time_t);
+  ASN1_TIME_set(X509_getm_notAfter(cert.get()), test_clock::k_now_time_t + 3600);
   X509_NAME* name = X509_get_subject_name(cert.get());
   for (const auto& e : subject)
     REQUIRE(X509_NAME_add_entry_by_txt(name, e.field.c_str(), e.type, reinterpret_cast<const unsigned char*>(e.value.data()),

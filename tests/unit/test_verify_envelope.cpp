@@ -56,7 +56,7 @@ TestChain& chain_for(const std::string& alg)
   return it->second;
 }
 
-const TimePoint k_signed_at = now() - days(1);
+const TimePoint k_signed_at = k_now - days(1);
 
 std::string jws_with(const std::string& alg, const std::function<void(json&)>& edit_protected = {},
                      const std::string& payload = payload_for(), const std::vector<X509*>* chain = nullptr,

@@ -10,6 +10,8 @@
 #include <ferry/verify/trust_policy.hpp>
 #include <ferry/verify/trust_store.hpp>
 
+#include "test_clock.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -69,8 +71,8 @@ X509Ptr identity_cert(const std::vector<std::pair<std::string, std::string>>& su
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 7);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  ASN1_TIME_set(X509_getm_notBefore(cert.get()), test_clock::k_now_time_t);
+  ASN1_TIME_set(X509_getm_notAfter(cert.get()), test_clock::k_now_time_t + 3600);
   X509_NAME* name = X509_get_subject_name(cert.get());
   for (const auto& [field, value] : subject)
     REQUIRE(X509_NAME_add_entry_by_txt(name, field.c_str(), MBSTRING_UTF8,

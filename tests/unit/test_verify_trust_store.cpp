@@ -4,6 +4,8 @@
 #include <ferry/verify/openssl.hpp>
 #include <ferry/verify/trust_store.hpp>
 
+#include "test_clock.hpp"
+
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -45,8 +47,8 @@ Issued store_cert(const std::string& cn, const CertOptions& o = {}, const Issued
   X509_set_version(c, o.version - 1);
   static long serial = 100;
   ASN1_INTEGER_set(X509_get_serialNumber(c), ++serial);
-  X509_gmtime_adj(X509_getm_notBefore(c), -60);
-  X509_gmtime_adj(X509_getm_notAfter(c), 86400);
+  ASN1_TIME_set(X509_getm_notBefore(c), test_clock::k_now_time_t - 60);
+  ASN1_TIME_set(X509_getm_notAfter(c), test_clock::k_now_time_t + 86400);
   X509_NAME* name = X509_get_subject_name(c);
   for (auto [field, value] : {std::pair<const char*, std::string>{"C", "US"}, {"ST", "WA"}, {"O", "Notary"}, {"CN", cn}})
     X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(value.data()),

@@ -579,7 +579,7 @@ struct Pki {
   tp::TestChain other = tp::make_chain(tp::make_key("rsa", 2048));
   TempDir dir;
   fs::path store = dir.path() / "truststore";
-  TimePoint now = tp::now();
+  TimePoint now = tp::k_now;
   Descriptor subject = make_desc(k_oci_manifest, "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9", 517);
 
   Pki()
@@ -811,14 +811,15 @@ TEST_CASE("verifier: audit logs authenticity failures but still enforces integri
 TEST_CASE("verifier: expiry and certificate validity messages")
 {
   Pki& p = pki();
-  TimePoint expiry = parse_rfc3339("2026-01-02T03:04:05Z");
+  TimePoint expiry = parse_rfc3339("2027-01-02T03:04:05Z");
   VerifyOptions o = p.options();
   o.now = expiry;  // expired when now >= expiry
-  // A chain valid at o.now: the generated certificates are valid from now - 1 day.
+  // A chain valid at o.now: the generated certificates are valid from tp::k_now - 1 day
+  // (2026-11-22) for 366 days.
   std::string env = tp::make_jws(tp::jws_protected("PS256", expiry - std::chrono::hours(2), expiry), tp::payload_for(),
                                  p.chain.leaf_key.get(), p.chain.chain());
   SignatureVerdict v = p.verify(env, strict(), "application/jose+json", &o);
-  expect_fail(v, "expiry", Action::enforce, "digital signature has expired on \"Fri, 02 Jan 2026 03:04:05 +0000\"", true);
+  expect_fail(v, "expiry", Action::enforce, "digital signature has expired on \"Sat, 02 Jan 2027 03:04:05 +0000\"", true);
   o.now = expiry - std::chrono::seconds(1);
   CHECK(find_check(p.verify(env, strict(), "application/jose+json", &o), "expiry")->result == CheckResult::pass);
 

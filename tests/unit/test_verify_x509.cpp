@@ -77,8 +77,8 @@ TEST_CASE("x509: a root → intermediate → leaf chain is valid; helpers")
   CHECK_FALSE(der_equal(c.root.get(), c.leaf.get()));
   // Validity periods are not checked here: an expired leaf is structurally fine.
   auto ls = leaf_spec(c.leaf_key.get(), c.intermediate.get(), c.intermediate_key.get());
-  ls.not_before = now() - days(30);
-  ls.not_after = now() - days(10);
+  ls.not_before = k_now - days(30);
+  ls.not_after = k_now - days(10);
   auto expired = make_cert(ls);
   CHECK(validate_code_signing_chain(to_chain({expired.get(), c.intermediate.get(), c.root.get()})) == "");
   CHECK(validate_code_signing_chain({}) == "certificate chain must contain at least one certificate");
