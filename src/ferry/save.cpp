@@ -15,7 +15,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <thread>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -128,10 +127,10 @@ std::vector<TrustFile> missing_crls(const Graph& graph, const SaveOptions& optio
   return fetched;
 }
 
-// `.tar.zst`: blobs are written in the bundle's order. Meanwhile `workers` threads fetch the
-// small blobs (up to k_prefetch_max bytes) of the next `workers` positions into memory;
-// large blobs stream from the registry into the compressor when their turn comes. Memory
-// stays bounded by workers x k_prefetch_max.
+// `.tar.zst`: blobs are written in the bundle's order. Meanwhile a pool of `workers` threads
+// fetches the small blobs (up to k_prefetch_max bytes) of the next `workers` positions into
+// memory; large blobs stream from the registry into the compressor when their turn comes.
+// Memory stays bounded by about 2 x workers x k_prefetch_max.
 constexpr std::uint64_t k_prefetch_max = 4 << 20;
 
 void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Reader>(const Descriptor&)>& fetch,
@@ -140,62 +139,36 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
   const auto& pending = writer.pending();
   const std::size_t n = pending.size();
   workers = std::max(1u, workers);
+  struct Slot {
+    std::string bytes;
+    std::exception_ptr error;
+    bool ready = false;
+  };
+  std::vector<Slot> slots(n);
   std::mutex mutex;
   std::condition_variable cv;
-  std::vector<std::string> data(n);
-  std::vector<std::exception_ptr> errors(n);
-  std::vector<char> ready(n, 0);
-  std::size_t next = 0, limit = 0;
-  bool stop = false;
-  auto work = [&] {
-    for (;;) {
-      std::size_t i;
-      {
-        std::unique_lock lock(mutex);
-        cv.wait(lock, [&] { return stop || (next < n && next < limit); });
-        if (stop) return;
-        i = next++;
-      }
-      if (pending[i].size > k_prefetch_max) continue;  // streamed by the writer
-      std::string bytes;
-      std::exception_ptr error;
-      try {
-        auto r = fetch(pending[i]);
-        bytes = read_all(*r, k_prefetch_max, pending[i].digest.str());
-      } catch (...) {
-        error = std::current_exception();
-      }
-      std::lock_guard lock(mutex);
-      data[i] = std::move(bytes);
-      errors[i] = error;
-      ready[i] = 1;
-      cv.notify_all();
-    }
-  };
-  std::vector<std::thread> threads;
-  struct Join {
-    std::vector<std::thread>& threads;
-    std::mutex& mutex;
-    std::condition_variable& cv;
-    bool& stop;
-    ~Join()
-    {
-      {
-        std::lock_guard lock(mutex);
-        stop = true;
-      }
-      cv.notify_all();
-      for (auto& t : threads) t.join();
-    }
-  } join{threads, mutex, cv, stop};
-  for (unsigned w = 0; w < std::min<std::size_t>(workers, n); ++w) threads.emplace_back(work);
+  TaskPool pool(workers, workers);  // after `slots`: its threads are joined before they go
+  std::size_t submitted = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const Descriptor& d = pending[i];
-    {
-      std::lock_guard lock(mutex);
-      limit = std::min(n, i + 1 + workers);
+    // Keep the next `workers` small blobs being fetched.
+    for (; submitted < std::min(n, i + 1 + workers); ++submitted) {
+      const std::size_t k = submitted;
+      if (pending[k].size > k_prefetch_max) continue;  // streamed by the writer
+      pool.submit([&, k] {
+        std::string bytes;
+        std::exception_ptr error;
+        try {
+          auto r = fetch(pending[k]);
+          bytes = read_all(*r, k_prefetch_max, pending[k].digest.str());
+        } catch (...) {
+          error = std::current_exception();
+        }
+        std::lock_guard lock(mutex);
+        slots[k] = {std::move(bytes), error, true};
+        cv.notify_all();
+      });
     }
-    cv.notify_all();
+    const Descriptor& d = pending[i];
     try {
       if (d.size > k_prefetch_max) {
         stream(d);
@@ -204,9 +177,9 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
       std::string bytes;
       {
         std::unique_lock lock(mutex);
-        cv.wait(lock, [&] { return ready[i] != 0; });
-        if (errors[i]) std::rethrow_exception(errors[i]);
-        bytes = std::move(data[i]);
+        cv.wait(lock, [&] { return slots[i].ready; });
+        if (slots[i].error) std::rethrow_exception(slots[i].error);
+        bytes = std::move(slots[i].bytes);
       }
       StringReader r(std::move(bytes));
       writer.write(d, r);
@@ -214,6 +187,7 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
       rethrow_with_context("blob " + d.digest.str());
     }
   }
+  pool.finish();
 }
 
 } // namespace

@@ -77,7 +77,13 @@ struct ArchiveReader::Impl {
   {
     auto* self = static_cast<Impl*>(data);
     try {
-      std::vector<char> chunk(k_chunk);
+      // The oldest of the chunks kept is reused: no allocation per read.
+      std::vector<char> chunk;
+      if (self->recent.size() >= 3) {
+        chunk = std::move(self->recent.front().second);
+        self->recent.pop_front();
+      }
+      chunk.resize(k_chunk);
       std::size_t n;
       if (self->decoded) {
         n = self->decoded->read(chunk.data(), chunk.size());

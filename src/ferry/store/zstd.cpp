@@ -83,6 +83,7 @@ struct ZstdReader::Impl {
   std::mutex mutex;
   std::condition_variable cv;
   std::deque<std::vector<char>> ready;
+  std::vector<std::vector<char>> spare;  ///< buffers handed back, reused (no allocation per MiB)
   std::vector<char> current;
   std::size_t current_pos = 0;
   std::exception_ptr error;
@@ -111,7 +112,15 @@ struct ZstdReader::Impl {
     std::exception_ptr failure;
     try {
       for (;;) {
-        std::vector<char> out(k_buffer);
+        std::vector<char> out;
+        {
+          std::lock_guard lock(mutex);
+          if (!spare.empty()) {
+            out = std::move(spare.back());
+            spare.pop_back();
+          }
+        }
+        out.resize(k_buffer);
         std::size_t n = decoder.decode(out.data(), out.size());
         if (n == 0) break;
         out.resize(n);
@@ -140,6 +149,7 @@ struct ZstdReader::Impl {
         if (error) std::rethrow_exception(error);
         return 0;
       }
+      if (current.capacity() > 0) spare.push_back(std::move(current));
       current = std::move(ready.front());
       ready.pop_front();
       current_pos = 0;
