@@ -7,6 +7,7 @@
 #include <ferry/trust_material.hpp>
 #include <ferry/util/file.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <cstdarg>
@@ -53,6 +54,14 @@ void RegistryFlags::finish()
 
 void LimitFlags::add_to(CLI::App& cmd, bool problems)
 {
+  cmd.add_option_function<std::size_t>(
+         "--max-lines",
+         [this](const std::size_t& n) {
+           max_lines = n;
+           set_line_limit(n);
+         },
+         "Print at most this many lines of detail, then say the rest was cut (default 100000; --json is never cut)")
+      ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
   cmd.add_option("--max-entries", limits.max_entries,
                  "Refuse a bundle with more entries than this (archive entries or directory files)")
       ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40))
@@ -248,11 +257,44 @@ std::string strprintf(const char* fmt, ...)
   return out;
 }
 
-void print_line(std::FILE* out, std::string_view line)
+namespace {
+
+std::atomic<std::size_t> g_line_limit{100'000};
+std::atomic<std::size_t> g_lines{0};
+std::atomic<bool> g_cut{false};
+
+void write_line(std::FILE* out, std::string_view line)
 {
   std::string text = escape_for_terminal(line);
   text += '\n';
   std::fwrite(text.data(), 1, text.size(), out);
+}
+
+} // namespace
+
+void set_line_limit(std::size_t limit) { g_line_limit = limit; }
+
+bool take_line(std::FILE* out)
+{
+  if (g_lines.fetch_add(1) < g_line_limit) return true;
+  if (!g_cut.exchange(true))
+    write_line(out, "... further output cut after " + std::to_string(g_line_limit.load()) +
+                        " lines (--max-lines raises the limit; --json has everything)");
+  return false;
+}
+
+void print_line(std::FILE* out, std::string_view line)
+{
+  if (line.rfind("ferry: error: ", 0) == 0 || take_line(out)) write_line(out, line);
+}
+
+void summary_line(const char* fmt, ...)
+{
+  std::va_list args;
+  va_start(args, fmt);
+  std::string line = vstrprintf(fmt, args);
+  va_end(args);
+  write_line(stdout, line);
 }
 
 void out_line(const char* fmt, ...)

@@ -74,10 +74,21 @@ struct TrustFlags {
 /// (design §8), for every command that reads a bundle.
 struct LimitFlags {
   BundleLimits limits;
-  /// `problems`: also register --max-problems (commands that report integrity problems).
+  /// --max-lines: human lines printed before the rest is cut (applied with set_line_limit
+  /// as it is parsed).
+  std::size_t max_lines = 100'000;
+  /// Registers --max-entries and --max-lines; `problems`: --max-problems too (commands that
+  /// report integrity problems).
   void add_to(CLI::App& cmd, bool problems);
   LayoutReader::Options options(ReadDepth depth) const { return {depth, limits}; }
 };
+
+/// Bounded output (design §8): at most `limit` lines for people (print_line, the logger),
+/// then one line saying the rest was cut; `ferry: error:` lines and summary lines
+/// (summary_line) always go out. JSON output is not cut.
+void set_line_limit(std::size_t limit);
+/// Whether one more detail line may go out (counts it; prints the cut notice once).
+bool take_line(std::FILE* out);
 
 /// Human output (design §8: what a bundle says is escaped before a terminal sees it). Every
 /// line for people, on stdout or stderr, goes out through print_line (or out_line/err_line,
@@ -87,6 +98,8 @@ struct LimitFlags {
 /// ferry's own ✓, ✗ and tree drawing pass unchanged. Never printf bundle text directly.
 void print_line(std::FILE* out, std::string_view line);
 void out_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+/// A command's summary line on stdout: printed even when the detail lines were cut.
+void summary_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void err_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 /// printf into a std::string (to build a line in pieces for print_line).
 std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

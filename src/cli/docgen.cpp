@@ -244,6 +244,11 @@ and where \fBcopy \-\-verify\fR stages the graph it verifies.
 .B FERRY_TEST_HOOK_BEFORE_PROOF
 For tests only: a command that \fBpush\fR and \fBcopy\fR run between the transfer and the
 proof, to simulate a registry that loses a referrer.
+.TP
+.B FERRY_TEST_HOOK_AFTER_VERIFY
+For tests only: a command that \fBpush \-\-verify\fR and \fBcopy \-\-verify\fR run after the
+verification passed and before the first request to the destination, to change the bundle
+in between.
 .SH FILES
 .TP
 .I $DOCKER_CONFIG/config.json\fR, \fI~/.docker/config.json

@@ -78,7 +78,7 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
         print_json(doc);
         return 0;
       }
-      out_line("%s (%s): %zu images, %zu manifests, %zu blobs, %s", r.bundle.c_str(), format_name(r.format),
+      summary_line("%s (%s): %zu images, %zu manifests, %zu blobs, %s", r.bundle.c_str(), format_name(r.format),
                r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
       for (const auto& root : r.roots) {
         std::string kind = media_type::is_index(root.node.desc.media_type) ? "index" : "image";

@@ -1,4 +1,5 @@
 #include "progress.hpp"
+#include "common.hpp"
 
 #include <ferry/util/text.hpp>
 
@@ -114,6 +115,7 @@ void TtyProgress::finish()
 
 void TtyProgress::log(const std::string& line)
 {
+  if (!take_line(m_out)) return;  // the line budget of print_line (common.hpp)
   std::lock_guard lock(m_mutex);
   erase();
   std::string text = escape_for_terminal(line) + "\n";  // as print_line: the one way log lines go out

@@ -131,14 +131,14 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
   }
   if (!json && r.dry_run) {
     print_plan(r.plan);
-    out_line("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
+    summary_line("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
              "push, %zu already there; tags: %zu to write, %zu unchanged",
              r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
              r.manifests_skipped, r.tags_written, r.tags_unchanged);
   } else if (!json) {
     for (const auto& root : r.roots)
       out_line("%s %s %s", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
-    out_line("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
+    summary_line("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
              "written; referrers: %zu (%zu fallback indexes written)%s",
              r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
              r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written,

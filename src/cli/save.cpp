@@ -153,7 +153,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
         print_json(to_json(result));
       } else if (result.dry_run) {
         print_plan(result.plan);
-        out_line("dry run, nothing written: %s would hold %zu images, %zu referrers, %zu manifests, %zu blobs, %s",
+        summary_line("dry run, nothing written: %s would hold %zu images, %zu referrers, %zu manifests, %zu blobs, %s",
                  result.output.c_str(), result.roots.size(), result.referrers, result.manifests, result.blobs,
                  human_bytes(result.bytes).c_str());
         if (result.partial)
@@ -162,14 +162,14 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       } else {
         for (const auto& root : result.roots)
           out_line("saved %s %s", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
-        out_line("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s", result.output.c_str(),
+        summary_line("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s", result.output.c_str(),
                  result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str(),
                  time_and_rate(global, result.bytes - result.resumed_bytes).c_str());
         if (result.resumed_bytes)
           out_line("resumed: %zu blobs were already in the partial output, %zu continued from a checkpoint (%s kept)",
                    result.resumed_blobs, result.continued_blobs, human_bytes(result.resumed_bytes).c_str());
         if (result.trust_pin)
-          out_line("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)",
+          summary_line("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)",
                    result.trust_pin->str().c_str(), result.trust_pin->str().c_str());
       }
       // --keep-going: the others were saved; every reference left out is an error.

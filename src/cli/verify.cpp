@@ -47,7 +47,7 @@ void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions
                format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
                c.fresh ? "fresh" : "STALE");
   }
-  out_line("verification %s: %zu artifacts, %zu blobs, %s%s", r.verified ? "passed" : "FAILED", r.artifacts.size(),
+  summary_line("verification %s: %zu artifacts, %zu blobs, %s%s", r.verified ? "passed" : "FAILED", r.artifacts.size(),
            r.blobs, human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
 }
 

@@ -85,7 +85,7 @@ BundleContents classify_complete(const LayoutReader& bundle)
   if (!out.unreadable.empty()) {
     const Digest& d = out.unreadable.front().digest;
     throw Error(Errc::not_found, bundle.path().string() + ": manifest " + d.str() +
-                                     (bundle.blobs().count(d) ? " does not match its digest" : " is missing"));
+                                     (bundle.blob(d) ? " does not match its digest" : " is missing"));
   }
   return out;
 }

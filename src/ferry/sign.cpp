@@ -208,7 +208,7 @@ SignResult sign_bundle(const SignOptions& options, const Logger& log)
     Descriptor desc;
     desc.media_type = "application/octet-stream";
     desc.digest = d;
-    desc.size = reader->blobs().at(d).size;
+    desc.size = reader->blob(d)->size;
     if (auto bytes = reader->metadata().get(d)) {
       known(desc, *bytes);
       continue;

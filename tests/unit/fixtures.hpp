@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -23,6 +26,21 @@ inline ferry::verify::VerifyReport verify_path(const std::filesystem::path& path
   read.depth = ferry::ReadDepth::verify;
   auto bundle = ferry::LayoutReader::open(path, ferry::format_from_path(path), read);
   return ferry::verify::verify_bundle(*bundle, options);
+}
+
+/// A tar's entry names in order (libarchive directly, independent of ferry's reader).
+inline std::vector<std::string> tar_entry_names(const std::filesystem::path& p)
+{
+  std::vector<std::string> out;
+  archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_all(a);
+  if (archive_read_open_filename(a, p.c_str(), 65536) == ARCHIVE_OK) {
+    archive_entry* e;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) out.push_back(archive_entry_pathname(e));
+  }
+  archive_read_free(a);
+  return out;
 }
 
 /// Writes `bytes` to `dir / name` and returns that path.

@@ -610,20 +610,6 @@ struct Fixture {
   }
 };
 
-// A tar's entry names in order (libarchive, independent of ferry's reader).
-std::vector<std::string> entry_names(const fs::path& bundle)
-{
-  std::vector<std::string> names;
-  archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_all(a);
-  REQUIRE(archive_read_open_filename(a, bundle.c_str(), 65536) == ARCHIVE_OK);
-  archive_entry* e;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) names.push_back(archive_entry_pathname(e));
-  archive_read_free(a);
-  return names;
-}
-
 void no_log(const std::string&) {}
 
 } // namespace
@@ -671,7 +657,7 @@ TEST_CASE("sign: signs every root of a bundle in each format; ferry verify accep
 
       if (format_from_path(bundle) != BundleFormat::dir) {
         // Tar order (design §3): oci-layout, index.json, manifests, small blobs, layers.
-        auto names = entry_names(bundle);
+        auto names = fixtures::tar_entry_names(bundle);
         REQUIRE(names.size() == 12);  // 4 manifests, 2 configs, empty config, 2 envelopes, 1 layer
         CHECK(names[0] == "oci-layout");
         CHECK(names[1] == "index.json");
@@ -712,7 +698,7 @@ TEST_CASE("sign: REF selects roots by reference, tag or digest; re-signing adds 
   CHECK(report.verified);
   for (const auto& a : report.artifacts) CHECK(a.signatures.size() == (a.desc.digest == f.other.digest ? 2u : 1u));
   // The empty config blob is stored once.
-  auto names = entry_names(bundle);
+  auto names = fixtures::tar_entry_names(bundle);
   CHECK(std::count(names.begin(), names.end(), blob_path(Digest::parse(k_empty_json_digest))) == 1);
 }
 

@@ -27,20 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Lists a tar's entry names in order (libarchive, independent of ferry's reader).
-std::vector<std::string> tar_names(const fs::path& p)
-{
-  std::vector<std::string> out;
-  archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_all(a);
-  REQUIRE(archive_read_open_filename(a, p.c_str(), 65536) == ARCHIVE_OK);
-  archive_entry* e;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) out.push_back(archive_entry_pathname(e));
-  archive_read_free(a);
-  return out;
-}
-
 std::string slurp(const fs::path& p)
 {
   std::ifstream in(p, std::ios::binary);
@@ -201,7 +187,7 @@ TEST_CASE("layout: write and read back tar, tar.zst and directory, at every dept
     fs::path out = tmp.path() / name;
     g.write(out);
     if (format_from_path(out) != BundleFormat::dir) {
-      auto names = tar_names(out);
+      auto names = fixtures::tar_entry_names(out);
       REQUIRE(names.size() >= 5);
       CHECK(names[0] == "oci-layout");
       CHECK(names[1] == "index.json");
@@ -532,7 +518,7 @@ TEST_CASE("layout: content problems are collected at verify depth and thrown at 
     auto r = LayoutReader::open(out, format_from_path(out), at(ReadDepth::verify));
     REQUIRE(r->problems().total == 1);
     CHECK(r->problems().listed[0].digest == layer.digest.str());
-    CHECK_FALSE(r->blobs().at(layer.digest).intact);
+    CHECK_FALSE(r->blob(layer.digest)->intact);
     // The structure depth does not hash layers: push hashes them on the way out.
     auto s = LayoutReader::open(out, format_from_path(out), at(ReadDepth::structure));
     CHECK(s->problems().empty());

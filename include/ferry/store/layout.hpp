@@ -6,6 +6,8 @@
 #include <ferry/store/memory_store.hpp>
 #include <ferry/store/target.hpp>
 
+#include <array>
+#include <compare>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -79,6 +81,16 @@ enum class ReadDepth {
   verify,
 };
 
+/// A blob's digest as 65 bytes (algorithm, raw hash) instead of two strings: a bundle of
+/// half a million entries is held in a few tens of MiB (design §8, bounded work).
+struct BlobKey {
+  std::uint8_t algorithm = 0;  ///< 0 sha256, 1 sha512
+  std::array<std::uint8_t, 64> bytes{};
+  static BlobKey of(const Digest& digest);
+  Digest digest() const;
+  auto operator<=>(const BlobKey&) const = default;
+};
+
 /// A blob entry of the bundle.
 struct BlobEntry {
   std::uint64_t size = 0;
@@ -128,10 +140,11 @@ public:
   const std::string* manifest_error(const Digest& digest) const;
   /// ReadDepth::verify: a signature envelope or trust file kept in memory (checked).
   const std::string* kept(const Digest& digest) const;
-  /// Every blob entry seen, by digest, and their digests in storage order (after a
-  /// ReadDepth::head open of a `.tar.zst`, only those of its head).
-  const std::map<Digest, BlobEntry>& blobs() const { return m_blobs; }
-  const std::vector<Digest>& blob_order() const { return m_blob_order; }
+  /// Every blob entry seen (after a ReadDepth::head open of a `.tar.zst`, only those of its
+  /// head): one by digest, all by key, and their digests in storage order.
+  const BlobEntry* blob(const Digest& digest) const;
+  const std::map<BlobKey, BlobEntry>& blobs() const { return m_blobs; }
+  std::vector<Digest> blob_order() const;
   /// Entries seen (files and directories).
   std::uint64_t entry_count() const { return m_entry_count; }
   /// Content problems found (ReadDepth::verify).
@@ -180,8 +193,8 @@ protected:
   MemoryStore m_metadata;
   std::map<Digest, std::string> m_kept;
   std::map<Digest, std::string> m_rejected;
-  std::map<Digest, BlobEntry> m_blobs;
-  std::vector<Digest> m_blob_order;
+  std::map<BlobKey, BlobEntry> m_blobs;
+  std::vector<const BlobKey*> m_blob_order;  ///< keys of m_blobs, in storage order
   std::uint64_t m_entry_count = 0;
   ProblemList m_problems;
 

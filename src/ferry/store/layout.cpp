@@ -206,9 +206,9 @@ private:
   void on_blob(WalkEntry& e)
   {
     const Digest& d = *e.path.digest;
-    auto [it, inserted] = m_r.m_blobs.emplace(d, BlobEntry{e.size, e.offset, false, false});
+    auto [it, inserted] = m_r.m_blobs.emplace(BlobKey::of(d), BlobEntry{e.size, e.offset, false, false});
     if (!inserted) refuse(e, "duplicate entry");
-    m_r.m_blob_order.push_back(d);
+    m_r.m_blob_order.push_back(&it->first);
     bool wanted = m_wanted.count(d) || m_wanted_kept.count(d);
     bool candidate = m_streaming && !wanted && e.size <= k_max_manifest_size &&
                      m_candidate_bytes + e.size <= k_candidate_budget;
@@ -375,8 +375,8 @@ private:
   {
     std::vector<Digest> out;
     for (const auto& d : wanted_digests()) {
-      auto it = m_r.m_blobs.find(d);
-      if (it != m_r.m_blobs.end() && (!it->second.hashed || it->second.intact)) out.push_back(d);
+      const BlobEntry* entry = m_r.blob(d);
+      if (entry && (!entry->hashed || entry->intact)) out.push_back(d);
     }
     return out;
   }
@@ -394,8 +394,8 @@ private:
         for (const auto& d : present) {
           auto r = m_r.open_blob(d);
           BlobEntry scratch;
-          auto& entry = m_verify ? m_r.m_blobs.at(d) : scratch;
-          if (auto bytes = read_blob(*r, d, m_r.m_blobs.at(d).size, limit_for(d), entry, true)) take(d, std::move(*bytes));
+          auto& entry = m_verify ? m_r.m_blobs.at(BlobKey::of(d)) : scratch;
+          if (auto bytes = read_blob(*r, d, m_r.blob(d)->size, limit_for(d), entry, true)) take(d, std::move(*bytes));
         }
         continue;
       }
@@ -443,6 +443,43 @@ const std::string* LayoutReader::kept(const Digest& digest) const
   return it == m_kept.end() ? nullptr : &it->second;
 }
 
+BlobKey BlobKey::of(const Digest& digest)
+{
+  BlobKey k;
+  k.algorithm = digest.algorithm() == "sha512" ? 1 : 0;
+  const std::string& hex = digest.hex();
+  auto nibble = [](char c) { return static_cast<std::uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10); };
+  for (std::size_t i = 0; i + 1 < hex.size() && i / 2 < k.bytes.size(); i += 2)
+    k.bytes[i / 2] = static_cast<std::uint8_t>(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
+  return k;
+}
+
+Digest BlobKey::digest() const
+{
+  static const char* hex = "0123456789abcdef";
+  std::size_t n = algorithm == 1 ? 64 : 32;
+  std::string text = algorithm == 1 ? "sha512:" : "sha256:";
+  for (std::size_t i = 0; i < n; ++i) {
+    text += hex[bytes[i] >> 4];
+    text += hex[bytes[i] & 15];
+  }
+  return Digest::parse(text);
+}
+
+const BlobEntry* LayoutReader::blob(const Digest& digest) const
+{
+  auto it = m_blobs.find(BlobKey::of(digest));
+  return it == m_blobs.end() ? nullptr : &it->second;
+}
+
+std::vector<Digest> LayoutReader::blob_order() const
+{
+  std::vector<Digest> out;
+  out.reserve(m_blob_order.size());
+  for (const BlobKey* k : m_blob_order) out.push_back(k->digest());
+  return out;
+}
+
 const std::string* LayoutReader::manifest_error(const Digest& digest) const
 {
   auto it = m_rejected.find(digest);
@@ -466,7 +503,7 @@ std::unique_ptr<Reader> LayoutReader::fetch(const Descriptor& desc)
 
 bool LayoutReader::exists(const Descriptor& desc)
 {
-  return m_metadata.get(desc.digest).has_value() || m_blobs.count(desc.digest) != 0;
+  return m_metadata.get(desc.digest).has_value() || blob(desc.digest) != nullptr;
 }
 
 Descriptor LayoutReader::resolve(const std::string& ref)

@@ -51,11 +51,11 @@ public:
     if (random_access()) {
       std::vector<Descriptor> order;
       for (const auto& [d, desc] : left) {
-        if (!m_blobs.count(d)) throw Error(Errc::not_found, where + ": blob " + d.str() + " is missing");
+        if (!blob(d)) throw Error(Errc::not_found, where + ": blob " + d.str() + " is missing");
         order.push_back(desc);
       }
       std::sort(order.begin(), order.end(),
-                [&](const Descriptor& a, const Descriptor& b) { return m_blobs.at(a.digest).offset < m_blobs.at(b.digest).offset; });
+                [&](const Descriptor& a, const Descriptor& b) { return blob(a.digest)->offset < blob(b.digest)->offset; });
       for (const auto& desc : order) {
         auto r = fetch(desc);
         fn(desc, *r);
@@ -80,8 +80,8 @@ public:
       // The archive failed between blobs (cut, or changed since it was opened and scanned):
       // name the blob that was next.
       if (!in_fn)
-        for (const auto& d : m_blob_order)
-          if (left.count(d))
+        for (const BlobKey* k : m_blob_order)
+          if (Digest d = k->digest(); left.count(d))
             throw Error(e.code(), std::string(e.what()) + " (while reading up to blob " + d.str() + ")" + change_note());
       if (auto note = change_note(); !note.empty()) throw Error(e.code(), std::string(e.what()) + note);
       throw;
@@ -101,10 +101,10 @@ protected:
 
   std::unique_ptr<Reader> open_blob(const Digest& digest) override
   {
-    auto it = m_blobs.find(digest);
-    if (it == m_blobs.end() || m_format != BundleFormat::tar)
+    const BlobEntry* entry = blob(digest);
+    if (!entry || m_format != BundleFormat::tar)
       throw Error(Errc::not_found, m_path.string() + ": blob " + digest.str() + " is missing");
-    return std::make_unique<RegionReader>(m_fd.get(), it->second.offset, it->second.size,
+    return std::make_unique<RegionReader>(m_fd.get(), entry->offset, entry->size,
                                           m_path.string() + ": " + blob_path(digest));
   }
 

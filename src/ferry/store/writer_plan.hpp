@@ -309,6 +309,17 @@ inline Plan make_plan(BundleFormat format, const std::string& index_json, std::v
   return plan;
 }
 
+// The end of a single-file bundle's commit (.tar, .tar.zst): fsync, close, rename the
+// partial output into place, drop the sidecar, fsync the directory.
+inline void commit_file(UniqueFd& fd, const fs::path& partial, const fs::path& path, Sidecar& sidecar)
+{
+  if (::fsync(fd.get()) != 0) fail_errno(partial, "fsync", errno);
+  fd.reset();
+  if (::rename(partial.c_str(), path.c_str()) != 0) fail_errno(path, "rename", errno);
+  sidecar.remove();
+  fsync_dir(path.has_parent_path() ? path.parent_path() : fs::path("."));
+}
+
 // What the writers that take blobs in any order, from several threads (.tar, directory),
 // share: the plan, the sidecar, blobs continued from a checkpoint, what was written.
 class UnorderedPlanWriter : public BundleWriter {

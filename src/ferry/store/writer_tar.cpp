@@ -99,12 +99,8 @@ public:
     fs::path partial = partial_path();
     std::string end(1024, '\0');
     pwrite_all(m_fd.get(), partial, end.data(), end.size(), m_plan.tar_size - 1024);
-    if (::fsync(m_fd.get()) != 0) fail_errno(partial, "fsync", errno);
-    m_fd.reset();
-    if (::rename(partial.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    commit_file(m_fd, partial, m_path, m_sidecar);
     m_committed = true;
-    m_sidecar.remove();
-    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
   }
 
 private:

@@ -214,13 +214,8 @@ public:
     std::string end(1024, '\0');
     compress(end.data(), end.size());
     end_frame();
-    fs::path partial = partial_path();
-    if (::fsync(m_fd.get()) != 0) fail_errno(partial, "fsync", errno);
-    m_fd.reset();
-    if (::rename(partial.c_str(), m_path.c_str()) != 0) fail_errno(m_path, "rename", errno);
+    commit_file(m_fd, partial_path(), m_path, m_sidecar);
     m_committed = true;
-    m_sidecar.remove();
-    fsync_dir(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
   }
 
 private:

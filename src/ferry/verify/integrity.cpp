@@ -13,21 +13,20 @@ void check_graph(LayoutReader& bundle)
   if (bundle.options().depth != ReadDepth::verify)
     throw Error(Errc::internal, bundle.path().string() + ": the graph check needs a bundle read at verify depth");
   auto& problems = bundle.problems();
-  const auto& blobs = bundle.blobs();
   std::set<Digest> seen;
   std::vector<std::pair<Descriptor, std::string>> stack;
   for (const auto& e : bundle.index_entries()) stack.emplace_back(e, "index.json");
   while (!stack.empty()) {
     auto [desc, parent] = stack.back();
     stack.pop_back();
-    auto it = blobs.find(desc.digest);
-    if (it == blobs.end()) {
+    const BlobEntry* blob = bundle.blob(desc.digest);
+    if (!blob) {
       problems.add(desc.digest.str(), "blob " + desc.digest.str() + " referenced by " + parent + " is missing");
       continue;
     }
-    if (it->second.size != desc.size)
+    if (blob->size != desc.size)
       problems.add(desc.digest.str(), "descriptor in " + parent + " gives size " + std::to_string(desc.size) + " for " +
-                                          desc.digest.str() + ", the blob has " + std::to_string(it->second.size) + " bytes");
+                                          desc.digest.str() + ", the blob has " + std::to_string(blob->size) + " bytes");
     if (!seen.insert(desc.digest).second) continue;
     if (!media_type::is_manifest(desc.media_type)) continue;
     auto bytes = bundle.metadata().get(desc.digest);
@@ -36,7 +35,7 @@ void check_graph(LayoutReader& bundle)
     for (const auto& child : m.manifests) stack.emplace_back(child, desc.digest.str());
     if (m.config) stack.emplace_back(*m.config, desc.digest.str());
     for (const auto& layer : m.layers) stack.emplace_back(layer, desc.digest.str());
-    if (m.subject && !blobs.count(m.subject->digest))
+    if (m.subject && !bundle.blob(m.subject->digest))
       problems.add(desc.digest.str(), "subject " + m.subject->digest.str() + " of referrer " + desc.digest.str() + " is missing");
   }
 }
