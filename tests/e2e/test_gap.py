@@ -1545,6 +1545,34 @@ class EntryBomb(GapTest):
                 self.assertEqual(integ.get("problemsTotal"), self.PROBLEMS, "problemsTotal")
 
 
+    def test_output_lines_are_capped(self):
+        """A bundle of 400 unsigned roots: verify prints a line per root and its reason; with
+        --max-lines 50 the detail stops after 50 lines with one line saying so, while the
+        summary and the error line still go out; --json is never cut; without the flag
+        (default 100,000) everything is printed."""
+        lay = V.Layout(self.new_path("many-roots"))
+        for i in range(400):
+            lay.image(name=f"reg.ferry.test/team/app:v{i}", seed=f"many-{i}", layer_sizes=(64,))
+        bundle = lay.pack("tar")
+        proc = self.ferry_run("verify", bundle, *self.trust_args(), "--max-lines", "50")
+        self.assertEqual(proc.returncode, 3, R.describe(proc))
+        out = proc.stdout.splitlines()
+        cut = [l for l in out if "further output cut after 50 lines" in l]
+        self.assertEqual(len(cut), 1, R.describe(proc))
+        self.assertLessEqual(len(out), 52, R.describe(proc))
+        self.assertTrue(out[-1].startswith("verification FAILED: 400 artifacts"), R.describe(proc))
+        self.assert_one_error(proc, 3, ["verification failed"])
+        full = self.ferry_run("verify", bundle, *self.trust_args())
+        self.assertGreaterEqual(len(full.stdout.splitlines()), 400, R.describe(full))
+        self.assertNotIn("further output cut", full.stdout)
+        doc = self.json_of(self.ferry_run("verify", bundle, *self.trust_args(), "--max-lines", "50", "--json"))
+        self.assertEqual(len(doc["artifacts"]), 400)
+        # inspect's tree is cut the same way.
+        proc = self.ferry_run("inspect", bundle, "--max-lines", "10")
+        self.assertEqual(proc.returncode, 0, R.describe(proc))
+        self.assertLessEqual(len(proc.stdout.splitlines()), 12, R.describe(proc))
+        self.assertIn("further output cut after 10 lines", proc.stdout)
+
 # ---------------------------------------------------------------------------
 # 7. Escapes (light; the thorough suite is elsewhere)
 # ---------------------------------------------------------------------------
