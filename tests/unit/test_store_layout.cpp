@@ -9,6 +9,7 @@
 #include <ferry/store/bundle_writer.hpp>
 #include <ferry/store/layout.hpp>
 #include <ferry/store/layout_path.hpp>
+#include <ferry/store/zstd.hpp>
 #include <ferry/util/file.hpp>
 
 #include <archive.h>
@@ -534,4 +535,38 @@ TEST_CASE("layout: content problems are collected at verify depth and thrown at 
     CHECK(LayoutReader::open(out, BundleFormat::tar, at(ReadDepth::verify))->problems().total >= 1);
     CHECK_THROWS_WITH_AS(LayoutReader::open(out), doctest::Contains("index.json is not a JSON object"), Error);
   }
+}
+
+TEST_CASE("zstd: one decoder for every stream — frames, skippable frames, truncation")
+{
+  auto compress = [](const std::string& text) {
+    std::string out(ZSTD_compressBound(text.size()), '\0');
+    out.resize(ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3));
+    return out;
+  };
+  // Two frames and a skippable frame between them (zstd's seekable format puts its table in one).
+  std::string skippable = std::string("\x50\x2a\x4d\x18\x04\x00\x00\x00", 8) + "abcd";
+  std::string stream = compress("first frame, ") + skippable + compress("second frame");
+  for (bool background : {false, true}) {
+    CAPTURE(background);
+    ZstdReader r(std::make_unique<StringReader>(stream), "t.zst", background);
+    CHECK(read_all(r, 1 << 20) == "first frame, second frame");
+    std::string cut = stream.substr(0, stream.size() - 3);
+    ZstdReader t(std::make_unique<StringReader>(cut), "t.zst", background);
+    CHECK_THROWS_WITH_AS(read_all(t, 1 << 20), doctest::Contains("t.zst: zstd: truncated input"), Error);
+    ZstdReader g(std::make_unique<StringReader>("not zstd at all"), "g.zst", background);
+    CHECK_THROWS_WITH_AS(read_all(g, 1 << 20), doctest::Contains("g.zst: zstd:"), Error);
+    ZstdReader e(std::make_unique<StringReader>(""), "e.zst", background);
+    CHECK_THROWS_AS(read_all(e, 1 << 20), Error);
+  }
+}
+
+TEST_CASE("BlobKey: a digest and back, ordered like digests")
+{
+  Digest a = Digest::of("a"), b = Digest::of("b"), c = Digest::of("c", "sha512");
+  CHECK(BlobKey::of(a).digest() == a);
+  CHECK(BlobKey::of(c).digest() == c);
+  CHECK(BlobKey::of(a) == BlobKey::of(Digest::parse(a.str())));
+  CHECK((BlobKey::of(a) < BlobKey::of(b)) == (a.hex() < b.hex()));
+  CHECK(BlobKey::of(a) < BlobKey::of(c));  // sha256 before sha512, as blobs/sha256 < blobs/sha512
 }
