@@ -7,7 +7,67 @@
 
 #include <ferry/error.hpp>
 
+#include <algorithm>
+#include <optional>
 #include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+// Optimal string alignment distance (Levenshtein with adjacent transpositions): "pusj" and
+// "psuh" are both one edit from "push".
+std::size_t edit_distance(std::string_view a, std::string_view b)
+{
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// The first word that is not an option, when it names no command: "unknown command", with
+// the closest commands (as git and cargo do) when one is near enough to be a typo.
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv)
+{
+  for (int i = 1; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word == "--") return std::nullopt;
+    if (!word.empty() && word[0] == '-') continue;  // ferry's own options take no value
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->check_name(std::string(word))) return std::nullopt;
+      if (!sub->get_name().empty() && !sub->get_group().empty()) names.push_back(sub->get_name());
+    }
+    std::size_t best = std::max<std::size_t>(2, word.size() / 3) + 1;
+    std::vector<std::string> near;
+    for (const auto& n : names) {
+      std::size_t dist = edit_distance(word, n);
+      if (n.rfind(word, 0) == 0 && word.size() >= 2) dist = std::min<std::size_t>(dist, 1);  // a prefix: "ver"
+      if (dist < best) {
+        best = dist;
+        near.clear();
+      }
+      if (dist == best) near.push_back(n);
+    }
+    std::string msg = "unknown command " + ferry::quote_name(word);
+    if (!near.empty()) {
+      msg += "; did you mean ";
+      for (std::size_t k = 0; k < near.size(); ++k) msg += (k ? (k + 1 == near.size() ? " or " : ", ") : "") + ("'" + near[k] + "'");
+      msg += "?";
+    }
+    return msg;
+  }
+  return std::nullopt;
+}
+
+} // namespace
 
 int main(int argc, char** argv)
 {
@@ -27,6 +87,10 @@ int main(int argc, char** argv)
   cli::register_sign(app, global, action);
   cli::register_copy(app, global, action);
   cli::register_docs(app, action);  // last: it walks every subcommand
+  if (auto unknown = unknown_command(app, argc, argv)) {
+    cli::err_line("ferry: error: %s (see ferry --help)", unknown->c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -81,8 +81,9 @@ void register_sign(CLI::App& app, const GlobalOptions& global, Action& action)
         return 0;
       }
       for (const auto& x : r.signatures)
-        out_line("signed %s (%s): signature %s", x.reference.c_str(), x.subject.digest.str().c_str(),
-                 x.signature.digest.str().c_str());
+        out_line("signed %s (%s): signature %s (%s, %s%s)", x.reference.c_str(), x.subject.digest.str().c_str(),
+                 x.signature.digest.str().c_str(), r.alg.c_str(), x.envelope.media_type.c_str(),
+                 x.timestamped ? ", timestamped" : "");
       return 0;
     };
   });

@@ -173,8 +173,6 @@ SignResult sign_bundle(const SignOptions& options, const Logger& log)
         };
       Envelope env = make_envelope(options.envelope, id, req);
       SignatureManifest sm = make_signature_manifest(req.target, env, id.chain, signing_time);
-      log("signed " + ref + " " + root.desc.digest.str() + ": signature " + sm.desc.digest.str() + " (" + id.alg + ", " +
-          env.media_type + (req.timestamper ? ", timestamped" : "") + ")");
       result.signatures.push_back({ref, req.target, sm.desc, sm.envelope, static_cast<bool>(req.timestamper)});
       sigs.push_back(std::move(sm));
       envelopes.push_back(std::move(env));

@@ -291,6 +291,11 @@ class Sign(SignTest):
         names, data = self.read_bundle(bundle)
         envs = [json.loads(v) for k, v in data.items() if v.startswith(b'{"payload"')]
         self.assertEqual(len(envs), 1)
+        # The result is printed once (issue 14): one line on stdout, not again on stderr.
+        lines = [l for l in (proc.stdout + proc.stderr).splitlines() if other["digest"] in l]
+        self.assertEqual(len(lines), 1, R.describe(proc))
+        self.assertRegex(lines[0], r"^signed .*: signature sha256:[0-9a-f]{64} \(PS256, "
+                                   r"application/jose\+json\)$")
         self.assertEqual(envs[0]["header"]["io.cncf.notary.signingAgent"], "acme-signer/2.0")
 
 
