@@ -1,4 +1,5 @@
 #include <ferry/proof.hpp>
+#include <ferry/util/text.hpp>
 
 #include <ferry/error.hpp>
 #include <ferry/util/parallel.hpp>
@@ -55,9 +56,9 @@ std::string Proof::summary() const
 {
   std::size_t total = checked.manifests + checked.tags + checked.referrers;
   if (ok())
-    return "all " + std::to_string(checked.manifests) + " manifests, " + std::to_string(checked.tags) + " tags and " +
-           std::to_string(checked.referrers) + " referrer links arrived";
-  std::string s = std::to_string(missing.size()) + " of " + std::to_string(total) + " checks failed: " + missing.front().str();
+    return "all " + counted(checked.manifests, "manifest") + ", " + counted(checked.tags, "tag") + " and " +
+           counted(checked.referrers, "referrer link") + " arrived";
+  std::string s = std::to_string(missing.size()) + " of " + counted(total, "check") + " failed: " + missing.front().str();
   if (missing.size() > 1) s += " (and " + std::to_string(missing.size() - 1) + " more)";
   return s;
 }

@@ -238,7 +238,7 @@ class PushProof(Base):
                                         "checked": {"manifests": 4, "tags": 1, "referrers": 3}})
         self.assertIsNone(doc["verification"])
         proc = self.ferry("push", "--plain-http", self.bundle, f"{self.dst.host}/good")
-        self.assertIn("proof: all 4 manifests, 1 tags and 3 referrer links arrived", proc.stderr)
+        self.assertIn("proof: all 4 manifests, 1 tag and 3 referrer links arrived", proc.stderr)
         self.assert_same_graph("demo/app", self.dst, "good/demo/app")
         self.assertIn(self.fx["app"], proc.stdout)
 

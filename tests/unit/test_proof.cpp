@@ -95,7 +95,7 @@ TEST_CASE("proof: a complete destination proves every manifest, tag and referrer
     CHECK(p.checked.manifests == 6);  // index, 2 images, sig, sbom, sbom_sig
     CHECK(p.checked.tags == 1);
     CHECK(p.checked.referrers == 3);
-    CHECK(p.summary() == "all 6 manifests, 1 tags and 3 referrer links arrived");
+    CHECK(p.summary() == "all 6 manifests, 1 tag and 3 referrer links arrived");
   }
 }
 

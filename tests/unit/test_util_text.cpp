@@ -96,3 +96,13 @@ TEST_CASE("escape_for_terminal: the result is printable UTF-8, whatever the inpu
   CHECK(out.find("\xE2\x80\xAE") == std::string::npos);
   CHECK(out.find("\xC2\x85") == std::string::npos);
 }
+
+TEST_CASE("counted: singular for exactly one, the plural otherwise")
+{
+  CHECK(ferry::counted(0, "blob") == "0 blobs");
+  CHECK(ferry::counted(1, "blob") == "1 blob");
+  CHECK(ferry::counted(2, "blob") == "2 blobs");
+  CHECK(ferry::counted(1, "entry", "entries") == "1 entry");
+  CHECK(ferry::counted(500000, "entry", "entries") == "500000 entries");
+  CHECK(ferry::counted(1, "repository", "repositories") == "1 repository");
+}

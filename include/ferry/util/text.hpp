@@ -9,6 +9,11 @@ namespace ferry {
 /// "1.1 MiB" style sizes.
 std::string human_bytes(std::uint64_t n);
 
+/// A count and its noun, singular for exactly one: counted(1, "blob") is "1 blob",
+/// counted(2, "blob") "2 blobs", counted(3, "entry", "entries") "3 entries". Every count in
+/// human output goes through it, so "1 blobs" never appears.
+std::string counted(std::uint64_t n, std::string_view singular, std::string_view plural = {});
+
 /// True for the code points a terminal must never see raw in text that came from outside
 /// (design §8): C0 controls (all of them, newline and tab included), DEL, C1 controls, the
 /// Unicode bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), the line

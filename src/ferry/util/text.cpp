@@ -5,6 +5,18 @@
 
 namespace ferry {
 
+std::string counted(std::uint64_t n, std::string_view singular, std::string_view plural)
+{
+  std::string out = std::to_string(n) + " ";
+  if (n == 1) out += singular;
+  else if (!plural.empty()) out += plural;
+  else {
+    out += singular;
+    out += 's';
+  }
+  return out;
+}
+
 std::string human_bytes(std::uint64_t n)
 {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
