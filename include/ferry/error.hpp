@@ -18,6 +18,8 @@ enum class Errc {
   denied,
   network,
   io,
+  /// The disk (or a quota) is full: ENOSPC, EDQUOT.
+  no_space,
   verification_failed,
   internal,
 };
@@ -28,6 +30,9 @@ const char* errc_name(Errc code);
 /// Process exit code for an error code: 3 for verification failures, 2 for usage
 /// errors, 1 for everything else (design §2).
 int exit_code_for(Errc code);
+
+/// Errc::no_space for ENOSPC and EDQUOT, Errc::io for every other errno.
+Errc errc_for_errno(int err);
 
 /// The exception thrown for every failure that is not an expected outcome.
 class Error : public std::runtime_error {

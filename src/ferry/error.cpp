@@ -1,5 +1,6 @@
 #include <ferry/error.hpp>
 
+#include <cerrno>
 #include <filesystem>
 #include <string_view>
 
@@ -20,6 +21,7 @@ const char* errc_name(Errc code)
   case Errc::denied: return "denied";
   case Errc::network: return "network";
   case Errc::io: return "io";
+  case Errc::no_space: return "no_space";
   case Errc::verification_failed: return "verification_failed";
   case Errc::internal: return "internal";
   }
@@ -35,6 +37,8 @@ int exit_code_for(Errc code)
   }
 }
 
+Errc errc_for_errno(int err) { return err == ENOSPC || err == EDQUOT ? Errc::no_space : Errc::io; }
+
 void rethrow_with_context(const std::string& context)
 {
   try {
@@ -46,7 +50,7 @@ void rethrow_with_context(const std::string& context)
       throw;  // it names the context already
     throw Error(e.code(), context + ": " + e.what());
   } catch (const std::filesystem::filesystem_error& e) {
-    throw Error(Errc::io, context + ": " + e.code().message());
+    throw Error(e.code() == std::errc::no_space_on_device ? Errc::no_space : Errc::io, context + ": " + e.code().message());
   } catch (const std::bad_alloc&) {
     throw Error(Errc::internal, context + ": out of memory");
   } catch (const std::exception& e) {

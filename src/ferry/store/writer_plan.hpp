@@ -31,7 +31,7 @@ constexpr std::size_t k_chunk = 256 << 10;
 
 [[noreturn]] inline void fail_errno(const fs::path& p, const char* what, int err)
 {
-  throw Error(Errc::io, p.string() + ": " + what + ": " + std::strerror(err));
+  throw Error(errc_for_errno(err), p.string() + ": " + what + ": " + std::strerror(err));
 }
 
 

@@ -35,7 +35,7 @@ public:
     if (!resumed) {
       // Reserve the space now: a disk too small fails here, before any download.
       if (::fallocate(m_fd.get(), 0, 0, static_cast<off_t>(m_plan.tar_size)) != 0 && errno == ENOSPC)
-        throw Error(Errc::io, partial.string() + ": not enough space for " + std::to_string(m_plan.tar_size) + " bytes");
+        throw Error(Errc::no_space, partial.string() + ": not enough space for " + std::to_string(m_plan.tar_size) + " bytes");
       if (::ftruncate(m_fd.get(), static_cast<off_t>(m_plan.tar_size)) != 0) fail_errno(partial, "truncate", errno);
       m_sidecar.start(m_plan.id);
     } else {

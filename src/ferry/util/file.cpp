@@ -15,7 +15,7 @@ namespace ferry {
 namespace {
 [[noreturn]] void fail(const fs::path& p, const char* what, int err)
 {
-  throw Error(Errc::io, p.string() + ": " + what + ": " + std::strerror(err));
+  throw Error(errc_for_errno(err), p.string() + ": " + what + ": " + std::strerror(err));
 }
 } // namespace
 
