@@ -50,8 +50,19 @@ BundleContents classify_complete(const LayoutReader& bundle);
 /// True for a `sha256-<hex>` / `sha512-<hex>` referrers fallback tag.
 bool is_fallback_tag(const std::string& tag);
 
+/// The `org.opencontainers.image.ref.name` of each root as save writes it, unique within the
+/// bundle (skopeo, umoci and podman select an image by this name and take the first match):
+/// the tag when no other root has the same tag; else the full reference
+/// `registry/repository:tag` (which classify() reads back as that tag); else, should even
+/// that repeat, `registry/repository:tag@digest`. Empty for a root without a tag.
+std::vector<std::string> root_ref_names(const std::vector<BundleRoot>& roots);
+
+/// Problems a bundle made elsewhere may have that make other tools guess (issue 14): one
+/// line per `ref.name` that names different manifests in index.json.
+std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& index_entries);
+
 /// index.json for a saved graph: the roots with `io.containerd.image.name` and (when
-/// tagged) `org.opencontainers.image.ref.name`, then every referrer untagged.
+/// tagged) `org.opencontainers.image.ref.name` (root_ref_names), then every referrer untagged.
 /// With `trust`, the trust artifact is listed too, as `ferry.trust`.
 std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph,
                              const std::optional<Descriptor>& trust = std::nullopt);

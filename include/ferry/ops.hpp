@@ -243,6 +243,8 @@ struct InspectResult {
   std::size_t manifests = 0;
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;
+  /// What other tools would trip on (ref_name_collisions): one line each.
+  std::vector<std::string> warnings;
 };
 
 /// The graph of a bundle opened at ReadDepth::head (a `.tar.zst` only as far as the

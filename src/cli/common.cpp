@@ -341,6 +341,14 @@ void print_json(const nlohmann::json& j)
   std::cout << j.dump(2, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace) << std::endl;
 }
 
+nlohmann::json platform_json(const Platform& p)
+{
+  nlohmann::json j = {{"os", p.os}, {"architecture", p.architecture}};
+  if (!p.variant.empty()) j["variant"] = p.variant;
+  if (!p.os_version.empty()) j["os.version"] = p.os_version;
+  return j;
+}
+
 nlohmann::json plan_json(const std::vector<PlanStep>& plan)
 {
   nlohmann::json out = nlohmann::json::array();

@@ -109,6 +109,9 @@ Logger make_logger(const GlobalOptions& global);
 
 /// A dry run's plan as JSON (save/push --dry-run --json) and as lines for people.
 nlohmann::json plan_json(const std::vector<PlanStep>& plan);
+/// A platform as OCI writes it: {"os", "architecture"}, with "variant" and "os.version"
+/// only when present (save and inspect --json).
+nlohmann::json platform_json(const Platform& p);
 void print_plan(const std::vector<PlanStep>& plan);
 
 /// The verification report as JSON (verify --json; push/copy --verify under `verification`).

@@ -12,7 +12,7 @@ nlohmann::json node_json(const InspectNode& n)
 {
   nlohmann::json j = {{"digest", n.desc.digest.str()}, {"mediaType", n.desc.media_type}, {"size", n.size}};
   if (!n.artifact_type.empty()) j["artifactType"] = n.artifact_type;
-  if (n.desc.platform) j["platform"] = n.desc.platform->str();
+  if (n.desc.platform) j["platform"] = platform_json(*n.desc.platform);
   if (!n.desc.annotations.empty()) j["annotations"] = n.desc.annotations;
   if (!n.manifests.empty()) {
     j["manifests"] = nlohmann::json::array();
@@ -70,14 +70,15 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
           if (!root.tag.empty()) j["tag"] = root.tag;
           roots.push_back(j);
         }
-        nlohmann::json doc = {{"schemaVersion", 1}, {"command", "inspect"}, {"bundle", r.bundle.string()},
+        nlohmann::json doc = {{"schemaVersion", 2}, {"command", "inspect"}, {"bundle", r.bundle.string()},
                               {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
-                              {"blobs", r.blobs}, {"bytes", r.bytes}};
+                              {"blobs", r.blobs}, {"bytes", r.bytes}, {"warnings", r.warnings}};
         doc["trust"] = r.trust ? nlohmann::json{{"digest", r.trust->digest.str()}, {"files", r.trust_files}}
                                : nlohmann::json(nullptr);
         print_json(doc);
         return 0;
       }
+      for (const auto& w : r.warnings) err_line("warning: %s", w.c_str());
       summary_line("%s (%s): %zu images, %zu manifests, %zu blobs, %s", r.bundle.c_str(), format_name(r.format),
                r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
       for (const auto& root : r.roots) {

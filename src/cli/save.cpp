@@ -29,16 +29,19 @@ std::vector<std::string> read_images_file(const std::string& path)
 nlohmann::json to_json(const SaveResult& r)
 {
   nlohmann::json roots = nlohmann::json::array();
-  for (const auto& root : r.roots) {
+  auto names = root_ref_names(r.roots);
+  for (std::size_t i = 0; i < r.roots.size(); ++i) {
+    const auto& root = r.roots[i];
     nlohmann::json j = {{"reference", root.source ? root.source->str() : ""},
                         {"digest", root.desc.digest.str()},
                         {"mediaType", root.desc.media_type},
                         {"size", root.desc.size}};
     if (!root.tag.empty()) j["tag"] = root.tag;
-    if (root.desc.platform) j["platform"] = root.desc.platform->str();
+    if (!names[i].empty()) j["refName"] = names[i];
+    if (root.desc.platform) j["platform"] = platform_json(*root.desc.platform);
     roots.push_back(j);
   }
-  return {{"schemaVersion", 1}, {"command", "save"},          {"output", r.output.string()},
+  return {{"schemaVersion", 2}, {"command", "save"},          {"output", r.output.string()},
           {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
           {"referrers", r.referrers},        {"blobs", r.blobs}, {"bytes", r.bytes},
           {"trustPin", r.trust_pin ? nlohmann::json(r.trust_pin->str()) : nlohmann::json(nullptr)},
@@ -160,8 +163,13 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           out_line("%s holds an interrupted save: a real run resumes from it (--no-resume starts afresh)",
                    result.partial->c_str());
       } else {
-        for (const auto& root : result.roots)
-          out_line("saved %s %s", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str());
+        auto names = root_ref_names(result.roots);
+        for (std::size_t i = 0; i < result.roots.size(); ++i) {
+          const auto& root = result.roots[i];
+          // The name other tools select it by (oci-archive:BUNDLE:NAME), when not its tag.
+          std::string as = names[i] != root.tag ? " as " + names[i] : "";
+          out_line("saved %s %s%s", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str(), as.c_str());
+        }
         summary_line("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s", result.output.c_str(),
                  result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str(),
                  time_and_rate(global, result.bytes - result.resumed_bytes).c_str());

@@ -4,6 +4,8 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 
+#include <algorithm>
+#include <map>
 #include <regex>
 
 using nlohmann::json;
@@ -90,16 +92,61 @@ BundleContents classify_complete(const LayoutReader& bundle)
   return out;
 }
 
+std::vector<std::string> root_ref_names(const std::vector<BundleRoot>& roots)
+{
+  std::map<std::string, std::size_t> tags, full;
+  auto full_name = [](const BundleRoot& r) { return r.source ? r.source->name() + ":" + r.tag : r.tag; };
+  for (const auto& r : roots)
+    if (!r.tag.empty()) {
+      ++tags[r.tag];
+      ++full[full_name(r)];
+    }
+  std::vector<std::string> out;
+  for (const auto& r : roots) {
+    if (r.tag.empty()) out.emplace_back();
+    else if (tags[r.tag] == 1) out.push_back(r.tag);
+    else if (full[full_name(r)] == 1 && r.source) out.push_back(full_name(r));
+    else out.push_back((r.source ? full_name(r) : r.tag) + "@" + r.desc.digest.str());
+  }
+  return out;
+}
+
+std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& index_entries)
+{
+  std::map<std::string, std::vector<Digest>> names;
+  std::vector<std::string> order;
+  for (const auto& e : index_entries) {
+    std::string name = e.annotation(std::string(k_annotation_ref_name));
+    if (name.empty()) continue;
+    auto& digests = names[name];
+    if (digests.empty()) order.push_back(name);
+    if (std::find(digests.begin(), digests.end(), e.digest) == digests.end()) digests.push_back(e.digest);
+  }
+  std::vector<std::string> out;
+  for (const auto& name : order) {
+    const auto& digests = names[name];
+    if (digests.size() < 2) continue;
+    std::string list;
+    for (const auto& d : digests) list += (list.empty() ? "" : ", ") + d.str();
+    out.push_back("index.json: ref.name \"" + name + "\" names " + std::to_string(digests.size()) +
+                  " different manifests (" + list +
+                  "): skopeo, umoci and podman take one of them by that name; select the image by digest");
+  }
+  return out;
+}
+
 std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph, const std::optional<Descriptor>& trust)
 {
   json manifests = json::array();
   std::set<Digest> listed;
-  for (const auto& r : roots) {
+  auto names = root_ref_names(roots);
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    const BundleRoot& r = roots[i];
     json e = r.desc.to_json_basic();
     if (r.desc.platform) e["platform"] = r.desc.to_json()["platform"];
     json ann = json::object();
     if (r.source) ann[std::string(k_annotation_image_name)] = r.source->str();
-    if (!r.tag.empty()) ann[std::string(k_annotation_ref_name)] = r.tag;
+    if (!names[i].empty()) ann[std::string(k_annotation_ref_name)] = names[i];
     if (!ann.empty()) e["annotations"] = ann;
     manifests.push_back(e);
     listed.insert(r.desc.digest);

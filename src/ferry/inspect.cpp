@@ -41,6 +41,7 @@ InspectResult inspect(LayoutReader& bundle)
   result.format = bundle.format();
   // The one definition of the roots (design §3), on the index.json and manifests read once.
   BundleContents contents = classify_complete(bundle);
+  result.warnings = ref_name_collisions(bundle.index_entries());
   result.trust = contents.trust;
   if (contents.trust)
     for (const auto& [title, desc] : trust_artifact_files(*contents.trust, *bundle.metadata().get(contents.trust->digest)))

@@ -11,6 +11,7 @@
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -190,6 +191,104 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
   pool.finish();
 }
 
+// Reference: Notary Project signature specification (artifactType
+// application/vnd.cncf.notary.signature); cosign's OCI 1.1 referrers
+// (application/vnd.dev.cosign.artifact.sig.v1+json) and Sigstore bundles
+// (application/vnd.dev.sigstore.bundle*+json).
+bool is_signature_referrer(remote::Repository& repo, const Descriptor& r)
+{
+  if (r.artifact_type == media_type::k_notary_signature || r.artifact_type == "application/vnd.dev.cosign.artifact.sig.v1+json" ||
+      r.artifact_type.rfind("application/vnd.dev.sigstore.bundle", 0) == 0)
+    return true;
+  if (!r.artifact_type.empty() || !media_type::is_image_manifest(r.media_type)) return false;
+  // Listed without an artifactType (an older Notation signature carries its type as the
+  // config's media type): the manifest decides.
+  std::string bytes = repo.fetch_manifest_bytes(r);
+  return is_signature_manifest(Manifest::parse(bytes, r.media_type, r.digest.str()));
+}
+
+// `--platform` on an index saves some of its platform images as roots, without the index
+// (issue 14): a signature of the index covers the index's bytes, so it would be left behind
+// and nothing in the bundle could verify against it. Refused, naming the signed index and
+// the ways that keep signed content verifiable. Not when the user asked for no signatures
+// (--no-referrers, or --artifact-type filters that leave the signature out anyway).
+void refuse_signed_index_subset(remote::Repository& repo, const Reference& ref, const SaveOptions& options)
+{
+  if (options.platforms.empty() || !options.graph.referrers) return;
+  Descriptor top = repo.resolve(ref.digest ? ref.digest->str() : ref.ref_or_default());
+  if (!media_type::is_index(top.media_type)) return;
+  auto chosen = select_platforms(top, repo.fetch_manifest_bytes(top), options.platforms);
+  if (chosen.empty()) return;  // resolve_roots names the platforms not found
+  const auto& types = options.graph.artifact_types;
+  for (const auto& r : repo.referrers(top)) {
+    if (!types.empty() && std::find(types.begin(), types.end(), r.artifact_type) == types.end()) continue;
+    if (!is_signature_referrer(repo, r)) continue;
+    std::string wanted, children;
+    for (const auto& p : options.platforms) wanted += (wanted.empty() ? "" : " ") + std::string("--platform ") + p.str();
+    for (const auto& c : chosen) children += (children.empty() ? "" : " ") + ref.name() + "@" + c.digest.str();
+    throw Error(Errc::unsupported,
+                ref.str() + ": signed index " + ref.name() + "@" + top.digest.str() + " (signature " + r.digest.str() + "): " + wanted +
+                    " would save its platform images as images of their own, without the index that its signature covers, "
+                    "so that signature could never verify; either drop --platform to save every platform (the signature stays "
+                    "verifiable), or save the platform images by digest (ferry save " + children +
+                    " -o BUNDLE) and sign them after saving (ferry sign BUNDLE --key KEY --cert CHAIN)");
+  }
+}
+
+// Tags that stay apart (issue 14): several platform images of one index saved with
+// --platform would all carry the index's tag, and one tag cannot name several manifests
+// (skopeo, umoci and a push would each pick one): each becomes `<tag>-<os>-<arch>[-<variant>]`,
+// or `<tag>-<12 hex of its digest>` where that is not unique or not a valid tag.
+void name_platform_images(std::vector<BundleRoot>& roots, const Logger& log)
+{
+  if (roots.size() < 2) return;
+  std::vector<std::string> tags;
+  for (const auto& r : roots) {
+    if (r.tag.empty()) return;  // saved by digest: no tag to share
+    std::string suffix;
+    if (r.desc.platform) {
+      const auto& p = *r.desc.platform;
+      for (const auto& part : {p.os, p.architecture, p.variant}) {
+        if (part.empty()) continue;
+        suffix += "-";
+        for (char ch : part) suffix += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_') ? ch : '-';
+      }
+    }
+    tags.push_back(r.tag + suffix);
+  }
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    std::string& t = tags[i];
+    if (!Reference::is_valid_tag(t) || std::count(tags.begin(), tags.end(), t) > 1)
+      t = roots[i].tag.substr(0, 114) + "-" + roots[i].desc.digest.hex().substr(0, 12);
+  }
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    log("note: " + (roots[i].desc.platform ? roots[i].desc.platform->str() : std::string("the image")) + " of " +
+        roots[i].source->str() + " is tagged " + tags[i] + " in the bundle (one tag cannot name several platform images)");
+    roots[i].tag = tags[i];
+    roots[i].source->tag = tags[i];
+  }
+}
+
+// The disk filled up while writing the bundle (issue 14): the partial output and its resume
+// sidecar are removed, not kept for a re-run — left there they would keep the disk full,
+// and a re-run needs the space anyway; an existing bundle at `output` stays as it was.
+Error disk_full(const fs::path& output, std::uint64_t bytes, std::unique_ptr<BundleWriter> writer)
+{
+  fs::path given = output.has_filename() ? output : output.parent_path();
+  fs::path partial = given.string() + ".partial";
+  writer.reset();  // closes the files (and would keep them for a resume)
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  fs::remove(given.string() + ".partial.resume", ec);
+  fs::remove(given.string() + ".partial.resume.tmp", ec);
+  fs::path dir = given.has_parent_path() ? given.parent_path() : fs::path(".");
+  auto space = fs::space(dir, ec);
+  std::string free = ec ? std::string() : ", " + human_bytes(space.available) + " free there";
+  return Error(Errc::no_space, given.string() + ": no space left on device while writing the bundle (its content is " +
+                                   human_bytes(bytes) + free + "); removed the partial output " + partial.string() +
+                                   "; free some space or write the bundle elsewhere, then run save again");
+}
+
 } // namespace
 
 SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const Logger& log)
@@ -213,6 +312,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     try {
       auto repo = open(ref.registry, ref.repository);
       repos.push_back(repo);
+      refuse_signed_index_subset(*repo, ref, options);
       for (const auto& root : resolve_roots(*repo, ref, options.platforms)) {
         log("resolved " + ref.str() + " -> " + root.digest.str() +
             (root.platform ? " (" + root.platform->str() + ")" : ""));
@@ -224,6 +324,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
         br.tag = br.source->tag;
         own_roots.push_back(std::move(br));
       }
+      name_platform_images(own_roots, log);
     } catch (...) {
       try {
         rethrow_with_context(ref.str());
@@ -235,7 +336,13 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       }
     }
     graph.merge(own);
-    for (auto& r : own_roots) result.roots.push_back(std::move(r));
+    for (auto& r : own_roots) {
+      // The same reference given twice is one root.
+      bool again = std::any_of(result.roots.begin(), result.roots.end(), [&](const BundleRoot& x) {
+        return x.desc.digest == r.desc.digest && x.tag == r.tag && x.source->str() == r.source->str();
+      });
+      if (!again) result.roots.push_back(std::move(r));
+    }
   }
   if (result.roots.empty())
     throw Error(Errc::not_found, "save: no reference could be saved (" + std::to_string(result.failures.size()) + " failed)");
@@ -287,50 +394,60 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   }
   BundleWriter::Options wopts;
   wopts.resume = options.resume;
-  auto writer = BundleWriter::create(options.output, result.format, index, std::move(items), wopts);
-  if (writer->reused_bytes() > 0) {
-    result.resumed_blobs = writer->reused_blobs();
-    result.continued_blobs = writer->continued_blobs();
-    result.resumed_bytes = writer->reused_bytes();
-    log("resuming " + writer->partial_path().string() + ": " + std::to_string(writer->reused_blobs()) +
-        " blobs already there, " + std::to_string(writer->continued_blobs()) + " to continue from a checkpoint (" +
-        human_bytes(writer->reused_bytes()) + " verified on disk)");
-  }
-  ProgressPhase phase(options.progress, "saving", writer->pending());
-  auto fetch = [&](const Descriptor& d) { return with_progress(graph.origin.at(d.digest)->fetch(d), d, options.progress); };
-  // One blob from the registry into the bundle; a blob an interrupted save got part of
-  // continues from there (a Range request), or from its start when the kept part was bad.
-  auto transfer = [&](const Descriptor& d) {
-    std::uint64_t from = writer->resume_offset(d.digest);
-    if (from > 0) {
-      try {
-        auto r = with_progress(graph.origin.at(d.digest)->fetch_from(d, from), d, options.progress, from);
-        writer->write(d, *r);
-        return;
-      } catch (const Error& e) {
-        if (e.code() != Errc::digest_mismatch && e.code() != Errc::size_exceeds_limit) throw;
-        log("blob " + d.digest.short_str() + ": the part kept from an interrupted save does not match; fetching it whole");
-      }
-    }
-    auto r = fetch(d);
-    writer->write(d, *r);
-  };
+  std::unique_ptr<BundleWriter> writer;
   try {
-    if (writer->ordered()) write_in_order(*writer, fetch, transfer, options.concurrency);
-    else
-      parallel_for_each(writer->pending(), options.concurrency, [&](const Descriptor& d) {
+    writer = BundleWriter::create(options.output, result.format, index, std::move(items), wopts);
+    if (writer->reused_bytes() > 0) {
+      result.resumed_blobs = writer->reused_blobs();
+      result.continued_blobs = writer->continued_blobs();
+      result.resumed_bytes = writer->reused_bytes();
+      log("resuming " + writer->partial_path().string() + ": " + std::to_string(writer->reused_blobs()) +
+          " blobs already there, " + std::to_string(writer->continued_blobs()) + " to continue from a checkpoint (" +
+          human_bytes(writer->reused_bytes()) + " verified on disk)");
+    }
+    ProgressPhase phase(options.progress, "saving", writer->pending());
+    auto fetch = [&](const Descriptor& d) { return with_progress(graph.origin.at(d.digest)->fetch(d), d, options.progress); };
+    // One blob from the registry into the bundle; a blob an interrupted save got part of
+    // continues from there (a Range request), or from its start when the kept part was bad.
+    auto transfer = [&](const Descriptor& d) {
+      std::uint64_t from = writer->resume_offset(d.digest);
+      if (from > 0) {
         try {
-          transfer(d);
-        } catch (...) {
-          rethrow_with_context("blob " + d.digest.str());
+          auto r = with_progress(graph.origin.at(d.digest)->fetch_from(d, from), d, options.progress, from);
+          writer->write(d, *r);
+          return;
+        } catch (const Error& e) {
+          if (e.code() != Errc::digest_mismatch && e.code() != Errc::size_exceeds_limit) throw;
+          log("blob " + d.digest.short_str() + ": the part kept from an interrupted save does not match; fetching it whole");
         }
-      });
-  } catch (...) {
-    if (writer->resumable())
-      log("kept the partial output " + writer->partial_path().string() + ": run the same command again to resume");
-    throw;
+      }
+      auto r = fetch(d);
+      writer->write(d, *r);
+    };
+    try {
+      if (writer->ordered()) write_in_order(*writer, fetch, transfer, options.concurrency);
+      else
+        parallel_for_each(writer->pending(), options.concurrency, [&](const Descriptor& d) {
+          try {
+            transfer(d);
+          } catch (...) {
+            rethrow_with_context("blob " + d.digest.str());
+          }
+        });
+    } catch (const Error& e) {
+      if (writer->resumable() && e.code() != Errc::no_space)
+        log("kept the partial output " + writer->partial_path().string() + ": run the same command again to resume");
+      throw;
+    } catch (...) {
+      if (writer->resumable())
+        log("kept the partial output " + writer->partial_path().string() + ": run the same command again to resume");
+      throw;
+    }
+    writer->commit();
+  } catch (const Error& e) {
+    if (e.code() != Errc::no_space) throw;
+    throw disk_full(options.output, result.bytes, std::move(writer));
   }
-  writer->commit();
   return result;
 }
 

@@ -134,3 +134,38 @@ TEST_CASE("graph: platform selection and index.json building")
                                                  std::string(R"({"architecture":"arm64","os":"linux"})").size() +
                                                  std::string("arm64 layer").size());
 }
+
+TEST_CASE("bundle: ref.name unique within the bundle (issue 14)")
+{
+  auto root = [](const std::string& ref, const std::string& digest_of) {
+    BundleRoot r;
+    r.desc.media_type = "application/vnd.oci.image.manifest.v1+json";
+    r.desc.digest = Digest::of(digest_of);
+    r.source = Reference::parse(ref);
+    r.tag = r.source->tag;
+    return r;
+  };
+  auto names = root_ref_names({root("a.example/x:v1", "x"), root("b.example/y:v1", "y"), root("b.example/y:v2", "z"),
+                               root("b.example/y@" + Digest::of("w").str(), "w"), root("c.example/z:v1", "x"),
+                               root("c.example/z:v1", "q")});
+  REQUIRE(names.size() == 6);
+  CHECK(names[0] == "a.example/x:v1");
+  CHECK(names[1] == "b.example/y:v1");
+  CHECK(names[2] == "v2");  // unique: the tag
+  CHECK(names[3].empty());  // by digest: no name
+  CHECK(names[4] == "c.example/z:v1@" + Digest::of("x").str());
+  CHECK(names[5] == "c.example/z:v1@" + Digest::of("q").str());
+
+  std::vector<Descriptor> entries(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    entries[i].digest = Digest::of(std::to_string(i));
+    entries[i].annotations["org.opencontainers.image.ref.name"] = "v1";
+  }
+  entries[2].digest = entries[0].digest;  // the same manifest twice is no collision
+  auto warnings = ref_name_collisions(entries);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("\"v1\" names 2 different manifests") != std::string::npos);
+  entries.pop_back();
+  entries[1].annotations["org.opencontainers.image.ref.name"] = "v2";
+  CHECK(ref_name_collisions(entries).empty());
+}
