@@ -58,7 +58,8 @@ bool is_fallback_tag(const std::string& tag);
 std::vector<std::string> root_ref_names(const std::vector<BundleRoot>& roots);
 
 /// Problems a bundle made elsewhere may have that make other tools guess (issue 14): one
-/// line per `ref.name` that names different manifests in index.json.
+/// line per `ref.name` that names different manifests in index.json (at most 100 lines, then
+/// one counting the rest; long names and digest lists cut).
 std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& index_entries);
 
 /// index.json for a saved graph: the roots with `io.containerd.image.name` and (when

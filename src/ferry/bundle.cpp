@@ -122,16 +122,28 @@ std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& inde
     if (digests.empty()) order.push_back(name);
     if (std::find(digests.begin(), digests.end(), e.digest) == digests.end()) digests.push_back(e.digest);
   }
+  // Bounded (design §8): at most 100 lines, 4 digests and 256 bytes of a name in each.
+  constexpr std::size_t k_max_lines = 100, k_max_digests = 4, k_max_name = 256;
   std::vector<std::string> out;
+  std::size_t more = 0;
   for (const auto& name : order) {
     const auto& digests = names[name];
     if (digests.size() < 2) continue;
+    if (out.size() == k_max_lines) {
+      ++more;
+      continue;
+    }
     std::string list;
-    for (const auto& d : digests) list += (list.empty() ? "" : ", ") + d.str();
-    out.push_back("index.json: ref.name \"" + name + "\" names " + std::to_string(digests.size()) +
+    for (std::size_t i = 0; i < digests.size() && i < k_max_digests; ++i) list += (i ? ", " : "") + digests[i].str();
+    if (digests.size() > k_max_digests) list += " and " + std::to_string(digests.size() - k_max_digests) + " more";
+    std::string shown = name.size() > k_max_name ? name.substr(0, k_max_name) + "..." : name;
+    out.push_back("index.json: ref.name \"" + shown + "\" names " + std::to_string(digests.size()) +
                   " different manifests (" + list +
                   "): skopeo, umoci and podman take one of them by that name; select the image by digest");
   }
+  if (more)
+    out.push_back("index.json: " + std::to_string(more) + " more ref.name" + (more == 1 ? "" : "s") +
+                  " each naming several different manifests");
   return out;
 }
 

@@ -168,4 +168,17 @@ TEST_CASE("bundle: ref.name unique within the bundle (issue 14)")
   entries.pop_back();
   entries[1].annotations["org.opencontainers.image.ref.name"] = "v2";
   CHECK(ref_name_collisions(entries).empty());
+
+  // Bounded: 150 names each given to two manifests, one with a 10,000-byte name.
+  std::vector<Descriptor> many;
+  for (int i = 0; i < 300; ++i) {
+    Descriptor d;
+    d.digest = Digest::of("m" + std::to_string(i));
+    d.annotations["org.opencontainers.image.ref.name"] = i / 2 == 0 ? std::string(10000, 'x') : "t" + std::to_string(i / 2);
+    many.push_back(d);
+  }
+  auto cut = ref_name_collisions(many);
+  REQUIRE(cut.size() == 101);
+  CHECK(cut[0].size() < 600);
+  CHECK(cut[100] == "index.json: 50 more ref.names each naming several different manifests");
 }
