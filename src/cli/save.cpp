@@ -80,7 +80,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("-f,--images-file", s->images_file, "File with one reference per line (# comments)");
   cmd->add_option("-o,--output", s->output, "Bundle to write: *.tar, *.tar.zst, or a directory")->required();
   cmd->add_option("--format", s->format, "Override the format: tar, tar.zst or dir");
-  cmd->add_option("--platform", s->platforms, "Keep only this platform os/arch[/variant] of an index (repeatable)")
+  cmd->add_option("--platform", s->platforms, "Keep only this platform os/arch[/variant] of an index (repeatable); refused for an index with a signature, "
+                  "which covers the whole index")
       ->allow_extra_args(false);
   cmd->add_flag("--no-referrers", s->no_referrers, "Do not copy referrers (signatures, SBOMs)");
   cmd->add_option("--artifact-type", s->artifact_types, "Copy only referrers of this artifact type (repeatable)")

@@ -146,6 +146,34 @@ class SignedIndexPlatform(Base):
         self.assertEqual(proc.returncode, 0, R.describe(proc))
         self.assertEqual([a["digest"] for a in report["artifacts"] if a["verified"]], [self.arm])
 
+    def test_other_signature_forms_are_recognised(self):
+        """A Sigstore bundle referrer, and a Notation signature in the older form (no
+        artifactType: the config's media type says it), listed without artifactType."""
+        for n, kind in enumerate(("sigstore", "old-notation")):
+            with self.subTest(kind=kind):
+                repo = f"signed/{kind}"
+                amd = R.push_image(self.src, repo, None, [R.seeded_bytes(f"sf-{n}", 3000)], platform="linux/amd64")
+                index = R.push_index(self.src, repo, "v1", [amd])
+                if kind == "sigstore":
+                    sig = R.push_referrer(self.src, repo, index, "application/vnd.dev.sigstore.bundle.v0.3+json",
+                                          b'{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}',
+                                          "application/vnd.dev.sigstore.bundle.v0.3+json")["digest"]
+                else:
+                    envelope = R.seeded_bytes("sf-env", 300)
+                    self.src.put_blob(repo, R.EMPTY_JSON)
+                    self.src.put_blob(repo, envelope)
+                    m = R.canonical_json({"schemaVersion": 2, "mediaType": R.OCI_MANIFEST,
+                                          "config": {"mediaType": N.NOTARY_SIGNATURE, "digest": R.EMPTY_DIGEST, "size": 2},
+                                          "layers": [R.descriptor(N.JWS_MEDIA_TYPE, envelope)],
+                                          "subject": R.subject_of(index)})
+                    sig = self.src.put_manifest(repo, R.sha256_digest(m), m, R.OCI_MANIFEST)
+                    self.src.add_referrer(repo, index["digest"], R.descriptor(R.OCI_MANIFEST, m))
+                out = self.path(f"{kind}.tar")
+                proc = self.ferry("save", "--plain-http", "--platform", "linux/amd64",
+                                  f"{self.src.host}/{repo}:v1", "-o", out, expect=None)
+                self.assert_error(proc, 1, f"{self.src.host}/{repo}@{index['digest']}", sig)
+                self.assert_nothing_at(out)
+
     def test_no_referrers_and_unsigned_indexes_still_select_platforms(self):
         # --no-referrers: the user asked for no signature at all; nothing is dropped silently.
         out = self.path("noref.tar")
