@@ -315,6 +315,18 @@ void err_line(const char* fmt, ...)
   print_line(stderr, line);
 }
 
+std::string ignored_entries_note(const LayoutReader& bundle)
+{
+  const auto& names = bundle.ignored_entries();
+  if (names.empty()) return {};
+  constexpr std::size_t k_listed = 5;
+  std::string list;
+  for (std::size_t i = 0; i < names.size() && i < k_listed; ++i) list += (i ? ", " : "") + quote_name(names[i]);
+  if (names.size() > k_listed) list += " and " + std::to_string(names.size() - k_listed) + " more";
+  return "note: " + bundle.path().string() + ": ignored " + std::to_string(names.size()) +
+         (names.size() == 1 ? " file" : " files") + " beside the OCI layout (not part of it, never pushed): " + list;
+}
+
 Logger make_logger(const GlobalOptions& global)
 {
   bool quiet = global.quiet;

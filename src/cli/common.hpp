@@ -104,6 +104,9 @@ void err_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 /// printf into a std::string (to build a line in pieces for print_line).
 std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/// Issue 14: the one line saying which files of other tools beside the layout (ctr
+/// export's manifest.json, ...) were ignored and never pushed; empty when there were none.
+std::string ignored_entries_note(const LayoutReader& bundle);
 /// A logger writing to stderr unless quiet (escaped, as print_line; above the progress bars).
 Logger make_logger(const GlobalOptions& global);
 

@@ -94,7 +94,8 @@ ValueKind value_kind(const CLI::Option* opt)
   std::string name = opt->get_lnames().empty() ? opt->get_name(true, false) : opt->get_lnames().front();
   if (name == "format")
     return {ValueKind::choice,
-            {format_name(BundleFormat::tar), format_name(BundleFormat::tar_zst), format_name(BundleFormat::dir)}};
+            {format_name(BundleFormat::tar), format_name(BundleFormat::tar_zst), format_name(BundleFormat::tar_gz),
+             format_name(BundleFormat::dir)}};
   if (name == "trust-store") return {ValueKind::dir, {}};
   for (const char* file : {"bundle", "output", "images-file", "trust-policy", "crl", "ca-file", "registry-config", "key",
                            "cert", "tsa-ca", "report"})
@@ -198,8 +199,12 @@ Project signature (JWS or COSE) on every root that passes a Notation trust polic
 revocation checked against CRLs given or carried in the bundle.
 .PP
 A \fIBUNDLE\fR's format follows its name: \fI*.tar\fR a plain tar, \fI*.tar.zst\fR or
-\fI*.tzst\fR a zstd\-compressed tar, anything else an OCI layout directory;
-\fB\-\-format\fR tar|tar.zst|dir overrides.
+\fI*.tzst\fR a zstd\-compressed tar, \fI*.tar.gz\fR or \fI*.tgz\fR a gzip\-compressed tar,
+anything else an OCI layout directory (\fBsave\fR refuses other archive names such as
+\fI*.zip\fR or \fI*.tar.xz\fR); \fB\-\-format\fR tar|tar.zst|tar.gz|dir overrides.
+An archive is read as what its bytes are (a zstd or gzip stream whatever its name).
+Files of other tools beside the layout (\fImanifest.json\fR of \fBctr export\fR and
+\fBdocker save\fR) are ignored with a note, never pushed.
 A bundle is written to \fIBUNDLE\fB.partial\fR, synced and renamed, so a failed command leaves
 nothing at \fIBUNDLE\fR.
 .PP

@@ -41,7 +41,7 @@ void print_tree(const InspectNode& n, const std::string& prefix)
 
 } // namespace
 
-void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
+void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action)
 {
   auto* cmd = app.add_subcommand("inspect", "Show a bundle's images and their referrer trees");
   struct State {
@@ -51,12 +51,12 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
     LimitFlags limits;
   };
   auto s = std::make_shared<State>();
-  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
-  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
+  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst, *.tar.gz/*.tgz or a layout directory)")->required();
+  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst, tar.gz or dir");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->limits.add_to(*cmd, false);
-  cmd->callback([s, &action] {
-    action = [s] {
+  cmd->callback([s, &global, &action] {
+    action = [s, &global] {
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       // Every entry of a directory or plain tar is checked (a listing, a header walk); a
       // `.tar.zst` is read only up to its head (design §3), each entry checked as it passes.
@@ -72,13 +72,15 @@ void register_inspect(CLI::App& app, const GlobalOptions&, Action& action)
         }
         nlohmann::json doc = {{"schemaVersion", 2}, {"command", "inspect"}, {"bundle", r.bundle.string()},
                               {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
-                              {"blobs", r.blobs}, {"bytes", r.bytes}, {"warnings", r.warnings}};
+                              {"blobs", r.blobs}, {"bytes", r.bytes}, {"warnings", r.warnings},
+                              {"ignoredEntries", bundle->ignored_entries()}};
         doc["trust"] = r.trust ? nlohmann::json{{"digest", r.trust->digest.str()}, {"files", r.trust_files}}
                                : nlohmann::json(nullptr);
         print_json(doc);
         return 0;
       }
       for (const auto& w : r.warnings) err_line("warning: %s", w.c_str());
+      if (auto note = ignored_entries_note(*bundle); !note.empty()) make_logger(global)(note);
       summary_line("%s (%s): %zu images, %zu manifests, %zu blobs, %s", r.bundle.c_str(), format_name(r.format),
                r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
       for (const auto& root : r.roots) {

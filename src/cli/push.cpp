@@ -170,7 +170,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle to push (*.tar, *.tar.zst or a layout directory)")->required();
   cmd->add_option("target", s->target, "host[:port][/namespace]; images land at TARGET/<source repository>")->required();
-  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
+  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst, tar.gz or dir");
   cmd->add_option("--map", s->maps, "Rename a source repository: SRC_REPO=DST_REPO (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--dry-run", s->dry_run,
@@ -205,9 +205,11 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       opts.concurrency = s->registry.concurrency;
       remote::Registries registries(s->registry.options);
       auto log = make_logger(global);
+      if (auto note = ignored_entries_note(*bundle); !note.empty()) log(note);
       auto result =
           push(*bundle, opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
-      nlohmann::json doc = {{"schemaVersion", 1}, {"command", "push"}, {"target", s->target}};
+      nlohmann::json doc = {{"schemaVersion", 1}, {"command", "push"}, {"target", s->target},
+                            {"ignoredEntries", bundle->ignored_entries()}};
       std::string subject = result.verification_failed() ? s->bundle : "push to " + s->target;
       return report_transfer(result, s->out.json, doc, "pushed", subject, log, global);
     };

@@ -78,8 +78,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   auto s = std::make_shared<State>();
   cmd->add_option("references", s->refs, "Image references (registry/repo:tag or @digest)");
   cmd->add_option("-f,--images-file", s->images_file, "File with one reference per line (# comments)");
-  cmd->add_option("-o,--output", s->output, "Bundle to write: *.tar, *.tar.zst, or a directory")->required();
-  cmd->add_option("--format", s->format, "Override the format: tar, tar.zst or dir");
+  cmd->add_option("-o,--output", s->output, "Bundle to write: *.tar, *.tar.zst, *.tar.gz/*.tgz, or a directory (another archive suffix is an error)")->required();
+  cmd->add_option("--format", s->format, "Override the format: tar, tar.zst, tar.gz or dir (any output name then)");
   cmd->add_option("--platform", s->platforms, "Keep only this platform os/arch[/variant] of an index (repeatable); refused for an index with a signature, "
                   "which covers the whole index")
       ->allow_extra_args(false);

@@ -40,7 +40,7 @@ void register_sign(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--tsa-ca,--timestamp-root-cert", s->tsa_ca, "PEM root certificate(s) the TSA's token must chain to");
   cmd->add_option("--signing-time", s->signing_time, "RFC 3339 signing time claimed (default now; for reproducible tests)")
       ->group("");
-  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
+  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst, tar.gz or dir");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->limits.add_to(*cmd, false);
   cmd->callback([s, &action, &global] {

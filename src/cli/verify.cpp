@@ -85,8 +85,8 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string report;
   };
   auto s = std::make_shared<State>();
-  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory)")->required();
-  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
+  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst, *.tar.gz/*.tgz or a layout directory)")->required();
+  cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst, tar.gz or dir");
   s->trust.add_to(*cmd);
   s->limits.add_to(*cmd, true);
   cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
@@ -107,10 +107,12 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
         // One document for --json and --report, so the two cannot disagree.
         auto doc = verify_report_json(report);
         doc["trust"] = trust_json(s->trust, opts.integrity_only);
+        doc["ignoredEntries"] = bundle->ignored_entries();
         if (!s->report.empty()) write_report(s->report, verify_report_html(doc));
         if (s->out.json) print_json(doc);
       }
       if (!s->out.json) {
+        if (auto note = ignored_entries_note(*bundle); !note.empty()) make_logger(global)(note);
         print_human(report, opts.integrity_only, global);
       }
       if (!report.verified)  // one line on stderr saying why, as for every failure (design §2)

@@ -299,7 +299,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
 
   SaveResult result;
   result.output = options.output;
-  result.format = options.format.value_or(format_from_path(options.output));
+  result.format = options.format ? *options.format : format_for_output(options.output);
   check_output(options.output, result.format);
 
   Graph graph;

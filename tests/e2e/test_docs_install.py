@@ -338,10 +338,10 @@ class Completion(unittest.TestCase):
         self.assertEqual(self.complete("ferry save --out"), ["--output"])
 
     def test_values(self):
-        self.assertEqual(self.complete("ferry verify --format "), ["tar", "tar.zst", "dir"])
-        self.assertEqual(self.complete("ferry push --format tar."), ["tar.zst"])
-        self.assertEqual(self.complete("ferry inspect --format="), ["tar", "tar.zst", "dir"])
-        self.assertEqual(self.complete("ferry save --format=t"), ["tar", "tar.zst"])
+        self.assertEqual(self.complete("ferry verify --format "), ["tar", "tar.zst", "tar.gz", "dir"])
+        self.assertEqual(self.complete("ferry push --format tar."), ["tar.zst", "tar.gz"])
+        self.assertEqual(self.complete("ferry inspect --format="), ["tar", "tar.zst", "tar.gz", "dir"])
+        self.assertEqual(self.complete("ferry save --format=t"), ["tar", "tar.zst", "tar.gz"])
         self.assertEqual(sorted(self.complete("ferry sign --envelope ")), ["cose", "jws"])
         self.assertEqual(self.complete("ferry completion "), ["bash"])
         # A value ferry cannot guess: no options offered in its place.

@@ -14,6 +14,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <zlib.h>
 
 #include <cstdio>
 #include <cstring>
@@ -86,11 +87,12 @@ LayoutReader::Options at(ReadDepth depth, std::uint64_t max_entries = 500'000)
 // A tar of `entries` (name, bytes; a name ending in '/' is a directory) written by
 // libarchive in `format`.
 void write_tar(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& entries, bool zstd = false,
-               int format = ARCHIVE_FORMAT_TAR_PAX_RESTRICTED)
+               int format = ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, bool gzip = false)
 {
   archive* a = archive_write_new();
   archive_write_set_format(a, format);
   if (zstd) archive_write_add_filter_zstd(a);
+  if (gzip) archive_write_add_filter_gzip(a);
   REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
   for (const auto& [name, bytes] : entries) {
     archive_entry* e = archive_entry_new();
@@ -128,6 +130,20 @@ TEST_CASE("layout: bundle format from the name")
   CHECK(format_from_path("bundle") == BundleFormat::dir);
   CHECK(parse_format("tar.zst") == BundleFormat::tar_zst);
   CHECK_THROWS_AS(parse_format("zip"), Error);
+  // Issue 14: gzip-compressed tars, and output names ferry does not write.
+  CHECK(format_from_path("a.tar.gz") == BundleFormat::tar_gz);
+  CHECK(format_from_path("a.tgz") == BundleFormat::tar_gz);
+  CHECK(format_from_path("A.TGZ") == BundleFormat::tar_gz);
+  CHECK(parse_format("tar.gz") == BundleFormat::tar_gz);
+  CHECK(parse_format("tgz") == BundleFormat::tar_gz);
+  CHECK(std::string(format_name(BundleFormat::tar_gz)) == "tar.gz");
+  CHECK(format_for_output("a.tgz") == BundleFormat::tar_gz);
+  CHECK(format_for_output("bundle") == BundleFormat::dir);
+  CHECK(format_for_output("bundle.v1") == BundleFormat::dir);
+  for (const char* name : {"a.zip", "a.tar.bz2", "a.tar.xz", "a.TXZ", "a.gz", "a.zst"}) {
+    CAPTURE(name);
+    CHECK_THROWS_WITH_AS(format_for_output(name), doctest::Contains(".tar.gz (.tgz)"), Error);
+  }
   CHECK(digest_from_blob_path("blobs/sha256/" + std::string(64, 'a')).has_value());
   CHECK_FALSE(digest_from_blob_path("blobs/sha256/../x").has_value());
   CHECK_FALSE(digest_from_blob_path("blobs/md5/" + std::string(32, 'a')).has_value());
@@ -140,6 +156,10 @@ TEST_CASE("layout_path: the one canonical name of an entry")
   CHECK(role("index.json", EntryType::file) == LayoutPath::Role::index_json);
   CHECK(role("./index.json", EntryType::file) == LayoutPath::Role::index_json);
   CHECK(role("oci-layout", EntryType::file) == LayoutPath::Role::oci_layout);
+  // Other tools' files beside the layout (ctr export, docker save): ignored, not refused.
+  CHECK(role("manifest.json", EntryType::file) == LayoutPath::Role::extra);
+  CHECK(role("./repositories", EntryType::file) == LayoutPath::Role::extra);
+  CHECK(role(std::string(255, 'n').c_str(), EntryType::file) == LayoutPath::Role::extra);
   CHECK(role("./", EntryType::directory) == LayoutPath::Role::ignored);
   CHECK(role(".", EntryType::directory) == LayoutPath::Role::ignored);
   CHECK(role("./blobs/", EntryType::directory) == LayoutPath::Role::directory);
@@ -165,7 +185,15 @@ TEST_CASE("layout_path: the one canonical name of an entry")
       {"index.json\x1b[2J", EntryType::file, "a control character"},
       {std::string("index.json\0x", 12), EntryType::file, "a control character"},
       {".", EntryType::file, "unsafe entry name"},
-      {"README", EntryType::file, "unexpected entry \"README\""},
+      {"blobs", EntryType::file, "\"blobs\" is a regular file, not a directory"},
+      {"etc/README", EntryType::file, "unexpected entry \"etc/README\""},
+      {"blobs/manifest.json", EntryType::file, "unexpected entry \"blobs/manifest.json\""},
+      {std::string(256, 'n'), EntryType::file, "unexpected entry"},
+      {"blobs\\sha256\\abc", EntryType::file, "unexpected entry"},
+      {"INDEX.JSON", EntryType::file, "unexpected entry \"INDEX.JSON\""},
+      {"./Blobs", EntryType::file, "unexpected entry"},
+      {"manifest.json", EntryType::symlink, "\"manifest.json\" is a symbolic link"},
+      {"manifest.json", EntryType::other, "is not a regular file"},
       {"blobs/md5/" + std::string(32, 'a'), EntryType::file, "unexpected entry"},
       {"blobs/sha256/ABC", EntryType::file, "unexpected entry"},
       {"etc/", EntryType::directory, "unexpected directory \"etc/\""},
@@ -336,7 +364,8 @@ TEST_CASE("layout: entry rules (design §8) for every reader: only the layout's 
     const char* needle;
   };
   const std::vector<Case> cases{
-      {"a file outside the layout", {{"README", "hello"}}, "unexpected entry \"README\""},
+      {"a file in a directory outside the layout", {{"etc/README", "hello"}}, "unexpected entry \"etc/README\""},
+      {"another tool's file twice", {{"manifest.json", "[]"}, {"./manifest.json", "[]"}}, "duplicate entry \"./manifest.json\""},
       {"an unknown algorithm", {{"blobs/md5/0123456789abcdef0123456789abcdef", "x"}}, "blobs/md5/"},
       {"a malformed digest", {{"blobs/sha256/ABC", "x"}}, "blobs/sha256/ABC"},
       {"a directory outside the layout", {{"etc/", ""}}, "unexpected directory \"etc/\""},
@@ -362,6 +391,23 @@ TEST_CASE("layout: entry rules (design §8) for every reader: only the layout's 
       for (auto depth : {ReadDepth::structure, ReadDepth::verify})
         CHECK_THROWS_WITH_AS(LayoutReader::open(out, format_from_path(out), at(depth)), doctest::Contains(c.needle), Error);
     }
+  SUBCASE("other tools' files beside the layout are ignored, listed, never read as blobs")
+  {
+    for (bool zstd : {false, true}) {
+      TempDir tmp;
+      fs::path out = tmp.path() / (zstd ? "b.tar.zst" : "b.tar");
+      auto entries = good;
+      entries.insert(entries.begin() + 2, {"manifest.json", "[{\"Config\":\"blobs/sha256/x\"}]"});
+      entries.push_back({"./repositories", "{}"});
+      write_tar(out, entries, zstd);
+      for (auto depth : {ReadDepth::structure, ReadDepth::verify}) {
+        auto r = LayoutReader::open(out, format_from_path(out), at(depth));
+        CHECK(r->ignored_entries() == std::vector<std::string>{"manifest.json", "repositories"});
+        CHECK(r->problems().empty());
+        CHECK(r->index_json() == g.index_json);
+      }
+    }
+  }
   SUBCASE("the good layout passes; a cut archive and data after its end do not")
   {
     for (bool zstd : {false, true}) {
@@ -418,6 +464,20 @@ TEST_CASE("layout: a directory bundle refuses links, FIFOs and stray files by na
     fs::remove(blob);
     REQUIRE(::mkfifo(blob.c_str(), 0644) == 0);
     CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains("is not a regular file"), Error);
+  }
+  {
+    // Other tools' files at the top level are ignored (never opened), a directory is not.
+    fs::path dir = tmp.path() / "extra";
+    g.write(dir);
+    std::ofstream(dir / "manifest.json") << "[]";
+    auto r = LayoutReader::open(dir, BundleFormat::dir, at(ReadDepth::verify));
+    CHECK(r->ignored_entries() == std::vector<std::string>{"manifest.json"});
+    CHECK(r->problems().empty());
+    fs::create_symlink("index.json", dir / "repositories");
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains("\"repositories\" is a symbolic link"), Error);
+    fs::remove(dir / "repositories");
+    fs::create_directory(dir / "extra");
+    CHECK_THROWS_WITH_AS(LayoutReader::open(dir), doctest::Contains("unexpected directory \"extra\""), Error);
   }
   {
     fs::path dir = tmp.path() / "stray";
@@ -569,4 +629,76 @@ TEST_CASE("BlobKey: a digest and back, ordered like digests")
   CHECK(BlobKey::of(a) == BlobKey::of(Digest::parse(a.str())));
   CHECK((BlobKey::of(a) < BlobKey::of(b)) == (a.hex() < b.hex()));
   CHECK(BlobKey::of(a) < BlobKey::of(c));  // sha256 before sha512, as blobs/sha256 < blobs/sha512
+}
+
+TEST_CASE("layout: a gzip-compressed tar (another tool's .tgz, ferry's own) is read through the one gzip decoder")
+{
+  Sample g;
+  TempDir tmp;
+  auto entries = layout_entries(g, "./");
+  entries.insert(entries.begin(), {"./", ""});
+  fs::path tgz = tmp.path() / "b.tgz";
+  write_tar(tgz, entries, false, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, true);
+  for (auto depth : {ReadDepth::head, ReadDepth::structure, ReadDepth::verify}) {
+    auto r = LayoutReader::open(tgz, format_from_path(tgz), at(depth));
+    CHECK(r->format() == BundleFormat::tar_gz);
+    CHECK_FALSE(r->random_access());
+    CHECK(r->index_json() == g.index_json);
+    CHECK(r->problems().empty());
+  }
+  // The content decides, not the name: a gzip stream named .tar is read as one.
+  fs::path named_tar = tmp.path() / "b.tar";
+  fs::copy_file(tgz, named_tar);
+  CHECK(LayoutReader::open(named_tar)->format() == BundleFormat::tar_gz);
+  // Every blob comes out of a pass, checked.
+  auto r = LayoutReader::open(tgz, BundleFormat::tar_gz, at(ReadDepth::structure));
+  std::size_t seen = 0;
+  std::vector<Descriptor> all = g.store.all();
+  r->for_each_blob(all, [&](const Descriptor& d, Reader& data) {
+    CHECK(read_all(data, 1 << 24, "blob") == *g.store.get(d.digest));
+    ++seen;
+  });
+  CHECK(seen == all.size());
+  std::string whole = slurp(tgz);
+  SUBCASE("cut short")
+  {
+    spit(tgz, whole.substr(0, whole.size() - 3));
+    CHECK_THROWS_WITH_AS(LayoutReader::open(tgz), doctest::Contains("gzip"), Error);
+  }
+  SUBCASE("a byte changed (the CRC-32 or the deflate stream says so)")
+  {
+    std::string bad = whole;
+    bad[bad.size() - 6] = static_cast<char>(bad[bad.size() - 6] ^ 0x40);
+    spit(tgz, bad);
+    CHECK_THROWS_AS(LayoutReader::open(tgz), Error);
+  }
+  SUBCASE("data after the last member")
+  {
+    spit(tgz, whole + "trailing junk");
+    CHECK_THROWS_WITH_AS(LayoutReader::open(tgz), doctest::Contains("data after the end of the gzip stream"), Error);
+  }
+  SUBCASE("two members are one stream")
+  {
+    // The archive split in two gzip members (what ferry's writer and `cat a.gz b.gz` make).
+    fs::path plain = tmp.path() / "p.tar";
+    write_tar(plain, entries);
+    std::string t = slurp(plain);
+    auto gz = [](const std::string& in) {
+      z_stream z{};
+      REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+      std::string out(deflateBound(&z, in.size()) + 64, '\0');
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+      z.avail_in = static_cast<uInt>(in.size());
+      z.next_out = reinterpret_cast<Bytef*>(out.data());
+      z.avail_out = static_cast<uInt>(out.size());
+      REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+      out.resize(z.total_out);
+      deflateEnd(&z);
+      return out;
+    };
+    spit(tgz, gz(t.substr(0, 1000)) + gz(t.substr(1000)));
+    auto two = LayoutReader::open(tgz, BundleFormat::tar_gz, at(ReadDepth::verify));
+    CHECK(two->index_json() == g.index_json);
+    CHECK(two->problems().empty());
+  }
 }

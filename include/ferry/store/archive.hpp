@@ -1,5 +1,5 @@
 #pragma once
-/// The one archive codec (design §8): a tar or zstd-compressed tar read through libarchive
+/// The one archive codec (design §8): a tar, zstd- or gzip-compressed tar read through libarchive
 /// from the bundle's one file descriptor. Every command that reads an archive reads it
 /// through ArchiveReader, so no two commands can disagree about what an archive holds.
 #include <ferry/store/layout_path.hpp>
@@ -21,10 +21,13 @@ public:
     std::uint64_t offset = 0;  ///< where the content starts in the (uncompressed) tar stream
   };
 
+  /// How the tar stream is stored in the file.
+  enum class Compression { none, zstd, gzip };
+
   /// Reads the archive in `fd` (not owned; read with pread, so the descriptor's offset is
-  /// untouched) of `file_size` bytes, decompressing it when `zstd`. `where` names the bundle
-  /// in messages.
-  ArchiveReader(int fd, std::uint64_t file_size, bool zstd, std::string where);
+  /// untouched) of `file_size` bytes, decompressing it (the one zstd decoder, the one gzip
+  /// decoder). `where` names the bundle in messages.
+  ArchiveReader(int fd, std::uint64_t file_size, Compression compression, std::string where);
   ~ArchiveReader();
   ArchiveReader(const ArchiveReader&) = delete;
   ArchiveReader& operator=(const ArchiveReader&) = delete;

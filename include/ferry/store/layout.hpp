@@ -18,12 +18,20 @@
 
 namespace ferry {
 
-enum class BundleFormat { dir, tar, tar_zst };
+enum class BundleFormat { dir, tar, tar_zst, tar_gz };
 
-/// The format a bundle path names: `*.tar` → tar, `*.tar.zst`/`*.tzst` → tar_zst, else dir.
+/// The format a bundle path names: `*.tar` → tar, `*.tar.zst`/`*.tzst` → tar_zst,
+/// `*.tar.gz`/`*.tgz` → tar_gz, else dir (case-insensitive).
 BundleFormat format_from_path(const std::filesystem::path& path);
-/// Parses `--format` ("tar", "tar.zst", "dir"); throws Errc::invalid_argument.
+/// The format of an output path (save): format_from_path, but a name ending like an
+/// archive ferry does not write (`.zip`, `.tar.bz2`, `.tar.xz`, `.gz`, ...) throws
+/// Errc::invalid_argument naming the formats, instead of becoming a directory.
+BundleFormat format_for_output(const std::filesystem::path& path);
+/// Parses `--format` ("tar", "tar.zst"/"tzst", "tar.gz"/"tgz", "dir"); throws
+/// Errc::invalid_argument.
 BundleFormat parse_format(const std::string& text);
+/// "directory, .tar, .tar.zst, .tar.gz/.tgz": the formats, for messages.
+inline constexpr std::string_view k_format_names = "a directory, .tar, .tar.zst (.tzst) or .tar.gz (.tgz)";
 const char* format_name(BundleFormat format);
 
 /// `{"imageLayoutVersion":"1.0.0"}`
@@ -147,6 +155,11 @@ public:
   std::vector<Digest> blob_order() const;
   /// Entries seen (files and directories).
   std::uint64_t entry_count() const { return m_entry_count; }
+  /// Files of other tools found beside the layout at its top level (`manifest.json` of
+  /// `ctr export` and `docker save`, `repositories`), in the order seen: never read, never
+  /// pushed (LayoutPath::Role::extra). After a ReadDepth::head open of a compressed tar,
+  /// only those in its head.
+  const std::vector<std::string>& ignored_entries() const { return m_ignored; }
   /// Content problems found (ReadDepth::verify).
   const ProblemList& problems() const { return m_problems; }
   ProblemList& problems() { return m_problems; }
@@ -196,6 +209,7 @@ protected:
   std::map<BlobKey, BlobEntry> m_blobs;
   std::vector<const BlobKey*> m_blob_order;  ///< keys of m_blobs, in storage order
   std::uint64_t m_entry_count = 0;
+  std::vector<std::string> m_ignored;
   ProblemList m_problems;
 
   friend class LayoutScanner;

@@ -2,6 +2,7 @@
 
 #include <ferry/error.hpp>
 #include <ferry/util/text.hpp>
+#include <ferry/store/gzip.hpp>
 #include <ferry/store/zstd.hpp>
 
 #include <archive.h>
@@ -32,7 +33,7 @@ struct ArchiveReader::Impl {
   std::string where;
   // The client stream libarchive reads: the file itself (plain tar), read with pread and
   // skipped by seeking, or its decompressed content.
-  std::unique_ptr<ZstdReader> decoded;
+  std::unique_ptr<Reader> decoded;
   std::uint64_t pos = 0;  ///< client stream bytes handed to libarchive
   // The last chunks handed over, with their stream offsets: after the end-of-archive
   // marker, what libarchive read ahead of it is checked from here.
@@ -51,16 +52,19 @@ struct ArchiveReader::Impl {
     }
   } data;
 
-  Impl(int f, std::uint64_t size, bool zstd, std::string w) : fd(f), file_size(size), where(std::move(w))
+  Impl(int f, std::uint64_t size, Compression compression, std::string w) : fd(f), file_size(size), where(std::move(w))
   {
     data.self = this;
-    if (zstd) decoded = std::make_unique<ZstdReader>(std::make_unique<RegionReader>(fd, 0, file_size, where), where, true);
+    if (compression == Compression::zstd)
+      decoded = std::make_unique<ZstdReader>(std::make_unique<RegionReader>(fd, 0, file_size, where), where, true);
+    else if (compression == Compression::gzip)
+      decoded = std::make_unique<GzipReader>(std::make_unique<RegionReader>(fd, 0, file_size, where), where);
     a.reset(archive_read_new());
     if (!a) throw Error(Errc::io, where + ": libarchive: out of memory");
     archive_read_support_format_tar(a.get());
     archive_read_set_callback_data(a.get(), this);
     archive_read_set_read_callback(a.get(), &Impl::read_cb);
-    if (!zstd) archive_read_set_skip_callback(a.get(), &Impl::skip_cb);
+    if (!decoded) archive_read_set_skip_callback(a.get(), &Impl::skip_cb);
     if (archive_read_open1(a.get()) != ARCHIVE_OK) throw damaged("");
   }
 
@@ -199,8 +203,8 @@ struct ArchiveReader::Impl {
   }
 };
 
-ArchiveReader::ArchiveReader(int fd, std::uint64_t file_size, bool zstd, std::string where)
-  : m_impl(std::make_unique<Impl>(fd, file_size, zstd, std::move(where)))
+ArchiveReader::ArchiveReader(int fd, std::uint64_t file_size, Compression compression, std::string where)
+  : m_impl(std::make_unique<Impl>(fd, file_size, compression, std::move(where)))
 {
 }
 

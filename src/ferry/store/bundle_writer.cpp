@@ -83,6 +83,7 @@ std::unique_ptr<BundleWriter> BundleWriter::create(const fs::path& given, Bundle
     switch (format) {
     case BundleFormat::tar: return detail::make_tar_writer(path, std::move(plan), options);
     case BundleFormat::tar_zst: return detail::make_zstd_writer(path, std::move(plan), options);
+    case BundleFormat::tar_gz: return detail::make_gzip_writer(path, std::move(plan), options);
     case BundleFormat::dir: return detail::make_dir_writer(path, std::move(plan), options);
     }
     throw Error(Errc::invalid_argument, "unknown bundle format");

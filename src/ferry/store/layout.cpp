@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -31,24 +32,57 @@ constexpr std::size_t k_candidate_budget = 32 << 20;
 constexpr std::uint64_t k_max_metadata_bytes = 512ull << 20;
 // Extra passes over a `.tar.zst` for manifests written after what points at them.
 constexpr int k_max_passes = 16;
+// Files of other tools beside the layout (ctr export, docker save write one or two).
+constexpr std::size_t k_max_extra_entries = 1000;
+
+} // namespace
+
+namespace {
+
+std::string lower_name(const fs::path& path)
+{
+  std::string s = path.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 } // namespace
 
 BundleFormat format_from_path(const fs::path& path)
 {
-  std::string s = path.string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  std::string s = lower_name(path);
   if (ends_with(s, ".tar")) return BundleFormat::tar;
   if (ends_with(s, ".tar.zst") || ends_with(s, ".tzst")) return BundleFormat::tar_zst;
+  if (ends_with(s, ".tar.gz") || ends_with(s, ".tgz")) return BundleFormat::tar_gz;
   return BundleFormat::dir;
+}
+
+BundleFormat format_for_output(const fs::path& path)
+{
+  BundleFormat format = format_from_path(path);
+  if (format != BundleFormat::dir) return format;
+  // Archive and compression suffixes ferry does not write: a user naming one wants a file,
+  // and would otherwise get a directory of that name.
+  static const char* const foreign[] = {".zip",  ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz",  ".tar.lz",
+                                        ".tlz",  ".tar.lzma", ".tar.lz4", ".tar.z", ".taz", ".7z", ".rar",
+                                        ".gz",   ".bz2",  ".xz",  ".zst", ".lz4", ".lzma", ".lz", ".jar", ".cpio"};
+  std::string s = lower_name(path);
+  for (const char* suffix : foreign)
+    if (ends_with(s, suffix))
+      throw Error(Errc::invalid_argument, "output " + path.string() + ": ferry does not write " + suffix +
+                                              " files; name the output as " + std::string(k_format_names) +
+                                              ", or give --format");
+  return format;
 }
 
 BundleFormat parse_format(const std::string& text)
 {
   if (text == "tar") return BundleFormat::tar;
   if (text == "tar.zst" || text == "tzst") return BundleFormat::tar_zst;
+  if (text == "tar.gz" || text == "tgz") return BundleFormat::tar_gz;
   if (text == "dir") return BundleFormat::dir;
-  throw Error(Errc::invalid_argument, "invalid --format \"" + text + "\": want tar, tar.zst or dir");
+  throw Error(Errc::invalid_argument, "invalid --format \"" + text + "\": want tar, tar.zst, tar.gz or dir");
 }
 
 const char* format_name(BundleFormat format)
@@ -56,6 +90,7 @@ const char* format_name(BundleFormat format)
   switch (format) {
   case BundleFormat::tar: return "tar";
   case BundleFormat::tar_zst: return "tar.zst";
+  case BundleFormat::tar_gz: return "tar.gz";
   case BundleFormat::dir: return "dir";
   }
   return "?";
@@ -139,6 +174,14 @@ private:
                                               " entries; refusing to read further (--max-entries raises the limit)");
     switch (e.path.role) {
     case LayoutPath::Role::ignored: return;
+    case LayoutPath::Role::extra:
+      // Never read: only its name is kept, for the note saying it was left out.
+      if (!m_extras.insert(e.path.path).second) refuse(e, "duplicate entry");
+      if (m_extras.size() > k_max_extra_entries)
+        throw Error(Errc::invalid_manifest, m_where + ": more than " + std::to_string(k_max_extra_entries) +
+                                                " files outside the OCI layout; refusing to read further");
+      m_r.m_ignored.push_back(e.path.path);
+      return;
     case LayoutPath::Role::directory:
       if (!m_dirs.insert(e.path.path).second) refuse(e, "duplicate entry");
       return;
@@ -422,6 +465,7 @@ private:
   bool m_have_layout = false;
   bool m_have_index = false;
   std::set<std::string> m_dirs;
+  std::set<std::string> m_extras;
   std::map<Digest, Descriptor> m_wanted;       ///< manifests
   std::map<Digest, Descriptor> m_wanted_kept;  ///< envelopes, trust files
   std::map<Digest, std::string> m_candidates;

@@ -4,7 +4,24 @@
 #include <ferry/util/text.hpp>
 #include <ferry/store/layout.hpp>
 
+#include <cctype>
+
 namespace ferry {
+
+namespace {
+
+// A file another tool may keep beside the layout: one short name at the top level that no
+// reader could take for a path (a backslash is one on Windows) or, on a case-insensitive
+// file system, for one of the layout's own names.
+bool is_extra_name(const std::string& name)
+{
+  if (name.size() > k_max_extra_name || name.find_first_of("/\\") != std::string::npos) return false;
+  std::string folded;
+  for (char c : name) folded += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return folded != "oci-layout" && folded != "index.json" && folded != "blobs";
+}
+
+} // namespace
 
 LayoutPath layout_path(std::string_view raw, EntryType type, const std::string& where)
 {
@@ -47,7 +64,10 @@ LayoutPath layout_path(std::string_view raw, EntryType type, const std::string& 
   if (out.path == "oci-layout") out.role = LayoutPath::Role::oci_layout;
   else if (out.path == "index.json") out.role = LayoutPath::Role::index_json;
   else if ((out.digest = digest_from_blob_path(out.path))) out.role = LayoutPath::Role::blob;
-  else throw refuse("unexpected entry " + quoted + " (a bundle holds oci-layout, index.json and blobs/<algorithm>/<hex>)");
+  else if (out.path == "blobs") throw refuse("entry " + quoted + " is a regular file, not a directory");
+  else if (is_extra_name(out.path))
+    out.role = LayoutPath::Role::extra;  // another tool's file beside the layout (ctr export's manifest.json)
+  else throw refuse("unexpected entry " + quoted + " (a bundle holds oci-layout, index.json, blobs/<algorithm>/<hex> and other files at its top level only)");
   return out;
 }
 

@@ -1,10 +1,11 @@
-// A bundle in an archive (`.tar`, `.tar.zst`): one file descriptor, read through the one
+// A bundle in an archive (`.tar`, `.tar.zst`, `.tar.gz`): one file descriptor, read through the one
 // archive codec. A plain tar is read in place afterwards (pread at the offsets its one pass
 // recorded); a compressed one in further streaming passes over the same descriptor.
 #include "readers.hpp"
 
 #include <ferry/error.hpp>
 #include <ferry/store/archive.hpp>
+#include <ferry/store/gzip.hpp>
 #include <ferry/store/zstd.hpp>
 #include <ferry/util/file.hpp>
 
@@ -37,8 +38,11 @@ public:
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     m_size = static_cast<std::uint64_t>(st.st_size);
     m_opened = st;
-    // What the bytes are decides, not the name: a zstd stream named `.tar` is read as one.
-    m_format = has_zstd_magic(fd) ? BundleFormat::tar_zst : BundleFormat::tar;
+    // What the bytes are decides, not the name: a zstd stream named `.tar` is read as one,
+    // and so is a gzip stream.
+    m_format = has_zstd_magic(fd)   ? BundleFormat::tar_zst
+               : has_gzip_magic(fd) ? BundleFormat::tar_gz
+                                    : BundleFormat::tar;
   }
 
   bool random_access() const override { return m_format == BundleFormat::tar; }
@@ -92,7 +96,11 @@ public:
 protected:
   void walk(const std::function<bool(WalkEntry&)>& fn) override
   {
-    ArchiveReader archive(m_fd.get(), m_size, m_format == BundleFormat::tar_zst, m_path.string());
+    ArchiveReader archive(m_fd.get(), m_size,
+                          m_format == BundleFormat::tar_zst  ? ArchiveReader::Compression::zstd
+                          : m_format == BundleFormat::tar_gz ? ArchiveReader::Compression::gzip
+                                                             : ArchiveReader::Compression::none,
+                          m_path.string());
     while (auto e = archive.next()) {
       WalkEntry w{std::move(e->path), std::move(e->name), e->size, e->offset, [&]() -> Reader& { return archive.data(); }};
       if (!fn(w)) return;

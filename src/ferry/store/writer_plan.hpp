@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -28,6 +29,8 @@ namespace fs = std::filesystem;
 
 
 constexpr std::size_t k_chunk = 256 << 10;
+// zlib's default level: `gzip`'s own, and what skopeo and docker write.
+constexpr int k_gzip_level = 6;
 
 [[noreturn]] inline void fail_errno(const fs::path& p, const char* what, int err)
 {
@@ -305,7 +308,8 @@ inline Plan make_plan(BundleFormat format, const std::string& index_json, std::v
   plan.tar_size += 1024;
   Hasher h;
   for (const auto& e : plan.entries) h.update(e.name + " " + std::to_string(e.desc.size) + " " + e.desc.digest.str() + "\n");
-  plan.id = std::string("ferry-resume 1 ") + format_name(format) + " zstd-" + std::to_string(zstd_level) + " " + h.finish().str();
+  std::string codec = format == BundleFormat::tar_gz ? "gzip-" + std::to_string(k_gzip_level) : "zstd-" + std::to_string(zstd_level);
+  plan.id = std::string("ferry-resume 1 ") + format_name(format) + " " + codec + " " + h.finish().str();
   return plan;
 }
 
@@ -368,8 +372,26 @@ protected:
   bool m_committed = false;
 };
 
+// A compressor of the tar stream that can end a frame anywhere: zstd frames, gzip members.
+// Each format's concatenation of frames is one valid stream of that format.
+class FrameEncoder {
+public:
+  virtual ~FrameEncoder() = default;
+  /// Compresses `n` bytes, then with `end` ends the frame; output goes to `sink`.
+  virtual void run(const char* data, std::size_t n, bool end, const std::function<void(const char*, std::size_t)>& sink) = 0;
+  /// Drops what a frame half-written holds: the next byte starts a new frame.
+  virtual void reset() = 0;
+  /// The one decoder of this format (to check what an interrupted run wrote).
+  virtual std::unique_ptr<Reader> decoder(std::unique_ptr<Reader> compressed, const std::string& what) const = 0;
+};
+
+// The `.tar.zst` / `.tar.gz` writer (writer_zstd.cpp): ordered, resumable frame by frame.
+std::unique_ptr<BundleWriter> make_compressed_writer(fs::path path, Plan plan, const BundleWriter::Options& options,
+                                                     std::unique_ptr<FrameEncoder> encoder);
+
 std::unique_ptr<BundleWriter> make_tar_writer(fs::path path, Plan plan, const BundleWriter::Options& options);
 std::unique_ptr<BundleWriter> make_zstd_writer(fs::path path, Plan plan, const BundleWriter::Options& options);
+std::unique_ptr<BundleWriter> make_gzip_writer(fs::path path, Plan plan, const BundleWriter::Options& options);
 std::unique_ptr<BundleWriter> make_dir_writer(fs::path path, Plan plan, const BundleWriter::Options& options);
 
 } // namespace ferry::detail

@@ -1,5 +1,7 @@
-// The `.tar.zst` bundle writer: the tar stream through multi-threaded zstd, a frame ending at
-// every blob and checkpoint so that an interrupted save resumes (issue 5).
+// The compressed bundle writers (`.tar.zst`, `.tar.gz`): the tar stream through one
+// encoder, a frame (a gzip member) ending at every blob and checkpoint so that an
+// interrupted save resumes (issue 5). The zstd encoder is here; the gzip one is in
+// writer_gzip.cpp.
 #include "writer_plan.hpp"
 
 #include <ferry/store/zstd.hpp>
@@ -10,17 +12,15 @@ namespace ferry::detail {
 
 namespace {
 
-// The tar stream compressed with (multi-threaded) zstd. Every blob written through write()
-// ends a zstd frame, and the sidecar records the compressed offset where it ends: a re-run
-// keeps the verified prefix of frames and compresses the rest exactly as the first run
-// would have.
-class ZstdPlanWriter : public BundleWriter {
+// The tar stream compressed by a FrameEncoder. Every blob written through write() ends a
+// frame, and the sidecar records the compressed offset where it ends: a re-run keeps the
+// verified prefix of frames and compresses the rest exactly as the first run would have.
+class CompressedPlanWriter : public BundleWriter {
 public:
-  ZstdPlanWriter(fs::path path, Plan plan, const Options& options)
+  CompressedPlanWriter(fs::path path, Plan plan, const Options& options, std::unique_ptr<FrameEncoder> encoder)
     : BundleWriter(std::move(path)), m_plan(std::move(plan)), m_options(options), m_sidecar(sidecar_path()),
-      m_out(ZSTD_CStreamOutSize()), m_cctx(ZSTD_createCCtx())
+      m_encoder(std::move(encoder))
   {
-    configure_compressor();
 
     std::vector<std::size_t> fetched;
     for (std::size_t i = 0; i < m_plan.entries.size(); ++i)
@@ -64,8 +64,10 @@ public:
         }
         if (!ends.empty() || part) {
           UniqueFd fd(partial, O_RDONLY);
-          ZstdReader r(std::make_unique<RegionReader>(fd.get(), 0, part ? part->end : ends.back(), partial.string()),
-                       partial.string(), false);
+          auto decoded = m_encoder->decoder(
+              std::make_unique<RegionReader>(fd.get(), 0, part ? part->end : ends.back(), partial.string()),
+              partial.string());
+          Reader& r = *decoded;
           std::size_t e = 0;
           bool ok = true;
           for (std::size_t j = 0; ok && j < ends.size(); ++j) {
@@ -142,7 +144,7 @@ public:
     return m_part && m_part->digest == digest ? m_part->bytes : 0;
   }
 
-  ~ZstdPlanWriter() override
+  ~CompressedPlanWriter() override
   {
     if (m_committed) return;
     m_fd.reset();
@@ -181,11 +183,8 @@ public:
           // The kept bytes were damaged, or the blob's bytes were wrong from the start (its
           // checkpoints in this run are of bytes that do not hash to its digest): back to the
           // last finished blob, so that writing this one again starts from its first byte
-          // (here, or in a re-run). A new
-          // compressor: resetting one whose worker threads are mid-frame crashed libzstd
-          // 1.5.4 (freeing one waits for its jobs).
-          m_cctx.reset(ZSTD_createCCtx());
-          configure_compressor();
+          // (here, or in a re-run), with a fresh encoder.
+          m_encoder->reset();
           if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
               ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
             fail_errno(partial_path(), "truncate", errno);
@@ -219,19 +218,6 @@ public:
   }
 
 private:
-  void configure_compressor()
-  {
-    if (!m_cctx) throw Error(Errc::io, "zstd: out of memory");
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_options.zstd_level);
-    unsigned threads =
-        m_options.zstd_threads ? m_options.zstd_threads : std::max(1u, std::thread::hardware_concurrency());
-    // Without multi-threading support in libzstd this fails and compression stays on one thread.
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
-    // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
-    // peak memory, small; the output depends on it, so it is fixed.
-    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 2 << 20);
-  }
-
   void emit_memory_entries(std::size_t until)
   {
     for (; m_cursor < until; ++m_cursor) {
@@ -241,27 +227,21 @@ private:
       compress(block.data(), block.size());
     }
   }
-  void compress(const char* data, std::size_t n) { run(data, n, ZSTD_e_continue); }
-  void end_frame() { run(nullptr, 0, ZSTD_e_end); }
-  void run(const char* data, std::size_t n, ZSTD_EndDirective mode)
+  void compress(const char* data, std::size_t n) { run(data, n, false); }
+  void end_frame() { run(nullptr, 0, true); }
+  void run(const char* data, std::size_t n, bool end)
   {
-    ZSTD_inBuffer in{data, n, 0};
-    for (;;) {
-      ZSTD_outBuffer out{m_out.data(), m_out.size(), 0};
-      std::size_t left = ZSTD_compressStream2(m_cctx.get(), &out, &in, mode);
-      if (ZSTD_isError(left)) throw Error(Errc::io, partial_path().string() + ": zstd: " + ZSTD_getErrorName(left));
-      write_all(m_fd.get(), partial_path(), m_out.data(), out.pos);
-      m_offset += out.pos;
-      if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0) return;
-    }
+    m_encoder->run(data, n, end, [&](const char* out, std::size_t k) {
+      write_all(m_fd.get(), partial_path(), out, k);
+      m_offset += k;
+    });
   }
 
   Plan m_plan;
   Options m_options;
   Sidecar m_sidecar;
   UniqueFd m_fd;
-  std::vector<char> m_out;
-  std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> m_cctx;
+  std::unique_ptr<FrameEncoder> m_encoder;
   struct PartialBlob {
     Digest digest;
     std::uint64_t bytes;
@@ -278,11 +258,68 @@ private:
   bool m_committed = false;
 };
 
+// (Multi-threaded) zstd: one frame per run(…, end).
+class ZstdEncoder : public FrameEncoder {
+public:
+  ZstdEncoder(int level, unsigned threads, std::string what)
+    : m_level(level), m_threads(threads), m_what(std::move(what)), m_out(ZSTD_CStreamOutSize())
+  {
+    reset();
+  }
+
+  void reset() override
+  {
+    // A new compressor: resetting one whose worker threads are mid-frame crashed libzstd
+    // 1.5.4 (freeing one waits for its jobs).
+    m_cctx.reset(ZSTD_createCCtx());
+    if (!m_cctx) throw Error(Errc::io, m_what + ": zstd: out of memory");
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_level);
+    unsigned threads = m_threads ? m_threads : std::max(1u, std::thread::hardware_concurrency());
+    // Without multi-threading support in libzstd this fails and compression stays on one thread.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_nbWorkers, static_cast<int>(threads));
+    // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and so the
+    // peak memory, small; the output depends on it, so it is fixed.
+    ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_jobSize, 2 << 20);
+  }
+
+  void run(const char* data, std::size_t n, bool end, const std::function<void(const char*, std::size_t)>& sink) override
+  {
+    ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
+    ZSTD_inBuffer in{data, n, 0};
+    for (;;) {
+      ZSTD_outBuffer out{m_out.data(), m_out.size(), 0};
+      std::size_t left = ZSTD_compressStream2(m_cctx.get(), &out, &in, mode);
+      if (ZSTD_isError(left)) throw Error(Errc::io, m_what + ": zstd: " + ZSTD_getErrorName(left));
+      sink(m_out.data(), out.pos);
+      if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0) return;
+    }
+  }
+
+  std::unique_ptr<Reader> decoder(std::unique_ptr<Reader> compressed, const std::string& what) const override
+  {
+    return std::make_unique<ZstdReader>(std::move(compressed), what, false);
+  }
+
+private:
+  int m_level;
+  unsigned m_threads;
+  std::string m_what;
+  std::vector<char> m_out;
+  std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> m_cctx;
+};
+
 } // namespace
+
+std::unique_ptr<BundleWriter> make_compressed_writer(fs::path path, Plan plan, const BundleWriter::Options& options,
+                                                     std::unique_ptr<FrameEncoder> encoder)
+{
+  return std::make_unique<CompressedPlanWriter>(std::move(path), std::move(plan), options, std::move(encoder));
+}
 
 std::unique_ptr<BundleWriter> make_zstd_writer(fs::path path, Plan plan, const BundleWriter::Options& options)
 {
-  return std::make_unique<ZstdPlanWriter>(std::move(path), std::move(plan), options);
+  auto encoder = std::make_unique<ZstdEncoder>(options.zstd_level, options.zstd_threads, path.string() + ".partial");
+  return make_compressed_writer(std::move(path), std::move(plan), options, std::move(encoder));
 }
 
 } // namespace ferry::detail
