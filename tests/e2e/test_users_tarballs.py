@@ -594,6 +594,14 @@ class Podman(Base):
         p = run(podman + ["images", "-q", "--no-trunc"], timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout.split(), [config])
+        # From a ferry .tgz as well, into an empty store.
+        self.assertEqual(run(podman + ["rmi", "-a", "-f"], timeout=120).returncode, 0)
+        tgz = self.path("two-images.tgz")
+        self.ferry("save", "-q", "--plain-http", self.app_ref, f"{self.src.host}/demo/tool:v2", "-o", tgz)
+        p = run(podman + ["pull", "-q", f"oci-archive:{tgz}:v2"], timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run(podman + ["images", "-q", "--no-trunc"], timeout=120)
+        self.assertEqual(p.stdout.split(), [config])
 
 
 def main():
