@@ -92,7 +92,9 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst or dir");
   s->trust.add_to(*cmd);
   s->limits.add_to(*cmd, true);
-  cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
+  auto* integrity = cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
+  // It asks for signatures to be checked, which --integrity-only does not do.
+  cmd->get_option("--require-referrer-signatures")->excludes(integrity);
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
   cmd->add_option("--report", s->report, "Also write the report to this file as a self-contained HTML page");
   cmd->callback([s, &global, &action] {

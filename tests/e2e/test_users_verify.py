@@ -177,6 +177,9 @@ class ReferrerSignatures(ReferrerBundle):
         good, _ = self.referrer_bundle("require-good", good_only=True)
         proc, rep = self.verify(good.pack("tar"), policy=policy, extra=["--require-referrer-signatures"], expect=0)
         self.assertTrue(all(r["verified"] for r in rep["artifacts"][0]["referrers"]), R.describe(proc))
+        # It asks for signatures to be checked: a usage error with --integrity-only.
+        proc = self.ferry("verify", "--integrity-only", "--require-referrer-signatures", good.pack("tar"))
+        self.assertEqual(proc.returncode, 2, R.describe(proc))
 
     def test_referrer_checked_under_its_roots_statement(self):
         """The referrer's signature is judged by the statement chosen for its root's scope:

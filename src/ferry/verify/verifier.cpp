@@ -12,6 +12,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace ferry::verify {
 
@@ -379,6 +380,21 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
     }
     parsed.emplace(desc.digest, std::make_pair(desc, std::move(m)));
   }
+  // A manifest's signatures under one statement are verified once, however many roots'
+  // graphs hold it (a hostile bundle's thousand indexes sharing signed children cost no more).
+  using Key = std::tuple<Digest, std::string, decltype(Descriptor::size), const TrustPolicyStatement*>;
+  std::map<Key, std::pair<std::vector<SignatureVerdict>, bool>> done;
+  auto signatures_of = [&](const Descriptor& subject, const TrustPolicyStatement& statement, bool& verified) {
+    Key key{subject.digest, subject.media_type, subject.size, &statement};
+    auto it = done.find(key);
+    if (it == done.end()) {
+      bool ok = false;
+      auto sigs = verify_signatures_of(bundle, subject, signatures, statement, options, ok);
+      it = done.emplace(key, std::make_pair(std::move(sigs), ok)).first;
+    }
+    verified = it->second.second;
+    return it->second.first;
+  };
   for (const auto& root : contents.roots) {
     const Descriptor& e = root.desc;
     ArtifactVerdict a = describe_root(root);
@@ -405,12 +421,12 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
       a.verified = true;
       for (auto& r : a.referrers) r.verified = true;
     } else {
-      a.signatures = verify_signatures_of(bundle, e, signatures, *statement, options, a.verified);
+      a.signatures = signatures_of(e, *statement, a.verified);
       if (a.signatures.empty()) a.reason = "no signature is associated with \"" + a.reference + "\"";
       else if (!a.verified) a.reason = none_verified(a.signatures);
       // Every other signature of the root's graph, under the root's statement.
       for (auto& r : a.referrers) {
-        r.signatures = verify_signatures_of(bundle, r.desc, signatures, *statement, options, r.verified);
+        r.signatures = signatures_of(r.desc, *statement, r.verified);
         if (r.signatures.empty()) r.reason = "no signature is associated with it";
         else if (!r.verified) r.reason = none_verified(r.signatures);
       }
