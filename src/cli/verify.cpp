@@ -68,9 +68,11 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
       referrers_verified += x.verified ? 1 : 0;
     }
   std::string referrer_count =
-      referrers == 0 ? std::string() : strprintf(", %zu of %zu referrers verified", referrers_verified, referrers);
-  summary_line("verification %s: %zu artifacts%s, %zu blobs, %s%s", r.verified ? "passed" : "FAILED", r.artifacts.size(),
-               referrer_count.c_str(), r.blobs, human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
+      referrers == 0 ? std::string()
+                     : strprintf(", %zu of %s verified", referrers_verified, counted(referrers, "referrer").c_str());
+  summary_line("verification %s: %s%s, %s, %s%s", r.verified ? "passed" : "FAILED",
+               counted(r.artifacts.size(), "artifact").c_str(), referrer_count.c_str(), counted(r.blobs, "blob").c_str(),
+               human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
 }
 
 } // namespace

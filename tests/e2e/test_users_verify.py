@@ -156,7 +156,7 @@ class ReferrerSignatures(ReferrerBundle):
         self.assertTrue(any(l.startswith("    signature " + d["sbom_sig"]["digest"]) for l in lines),
                         R.describe(proc))
         summary = lines[-1]
-        self.assertTrue(summary.startswith("verification passed: 1 artifacts, 2 of 4 referrers verified"),
+        self.assertTrue(summary.startswith("verification passed: 1 artifact, 2 of 4 referrers verified"),
                         R.describe(proc))
 
     def test_require_referrer_signatures_fails_on_unsigned_or_failing(self):
