@@ -6,7 +6,9 @@
 #include <ferry/manifest.hpp>
 #include <ferry/trust_material.hpp>
 #include <ferry/util/file.hpp>
+#include <ferry/util/reader.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -82,6 +84,10 @@ void TrustFlags::add_to(CLI::App& cmd)
                  "Use the trust material carried in the bundle, if its manifest has this digest (printed by ferry save)");
   cmd.add_option("--scope", scope, "Repository used to select the trust policy statement (registry/repo)");
   cmd.add_option("--verification-time", time, "Verify as of this RFC 3339 time instead of now (audits, reproducible tests)");
+  cmd.add_flag("--require-referrer-signatures", require_referrer_signatures,
+               "Fail verification (exit 3) when a referrer (SBOM, attestation, ...) or another signed manifest of an "
+               "artifact's graph is unsigned or its signatures fail the trust policy; without it they are reported, "
+               "not fatal");
 }
 
 void TrustFlags::check(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const
@@ -129,48 +135,101 @@ verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integri
   };
   if (integrity_only) return opts;
 
+  opts.require_referrer_signatures = require_referrer_signatures;
   // Local trust material overrides what the bundle carries; the bundle's own is used only
   // when pinned (design §3: a bundle must not vouch for itself), and only as read and
-  // checked in the bundle's one scan.
+  // checked in the bundle's one scan. The report names carried files by their titles.
+  carried.clear();
+  carried_policy.clear();
+  carried_store = false;
+  carried_crls.clear();
+  policy_digest.clear();
   std::string policy_path = trust_policy, store_path = trust_store;
   std::vector<std::string> crl_paths = crls;
+  std::vector<TrustFile> files;
   if (!trust_pin.empty()) {
     if (!bundle) throw Error(Errc::invalid_argument, "--trust-pin names trust material carried in a bundle; give --trust-policy and --trust-store here");
-    auto files = carried_trust_files(*bundle, Digest::parse(trust_pin));
+    files = carried_trust_files(*bundle, Digest::parse(trust_pin));
     auto dir = std::make_shared<TempDir>(fs::path(), "ferry-trust-");
     materialise_trust_files(files, dir->path());
     bundled = dir;
-    if (policy_path.empty()) {
+    auto has = [&](const std::string& title) {
+      return std::any_of(files.begin(), files.end(), [&](const TrustFile& f) { return f.title == title; });
+    };
+    if (policy_path.empty())
       for (const char* name : {"trustpolicy.oci.json", "trustpolicy.json"})
-        if (fs::exists(dir->path() / name)) {
-          policy_path = (dir->path() / name).string();
+        if (has(name)) {
+          carried_policy = name;
           break;
         }
+    if (store_path.empty() && fs::exists(dir->path() / "truststore")) {
+      store_path = (dir->path() / "truststore").string();
+      carried_store = true;
     }
-    if (store_path.empty() && fs::exists(dir->path() / "truststore")) store_path = (dir->path() / "truststore").string();
-    if (crl_paths.empty() && fs::exists(dir->path() / "crl")) crl_paths.push_back((dir->path() / "crl").string());
-    if (policy_path.empty() || store_path.empty())
+    bool use_crls = crl_paths.empty();
+    for (const auto& f : files) {
+      bool used = (!carried_policy.empty() && f.title == carried_policy) ||
+                  (carried_store && f.title.rfind("truststore/", 0) == 0) || (use_crls && f.title.rfind("crl/", 0) == 0);
+      if (!used) continue;
+      carried.push_back({f.title, f.media_type, Digest::of(f.bytes).str()});
+      if (use_crls && f.title.rfind("crl/", 0) == 0) carried_crls.push_back(f.title);
+    }
+    if ((policy_path.empty() && carried_policy.empty()) || store_path.empty())
       throw Error(Errc::invalid_argument, "the pinned trust material has no " +
-                                              std::string(policy_path.empty() ? "trust policy" : "trust store") +
+                                              std::string(store_path.empty() ? "trust store" : "trust policy") +
                                               "; give it with --trust-policy / --trust-store");
   }
   try {
-    opts.policy = TrustPolicyDocument::load(policy_path);
+    if (!carried_policy.empty()) {
+      auto it = std::find_if(files.begin(), files.end(), [&](const TrustFile& f) { return f.title == carried_policy; });
+      opts.policy = TrustPolicyDocument::parse(it->bytes, carried_policy + " (carried in the bundle)");
+      policy_digest = Digest::of(it->bytes).str();
+    } else {
+      opts.policy = TrustPolicyDocument::load(policy_path);
+      FileReader r(policy_path);
+      policy_digest = Digest::of(read_all(r, 16 << 20, policy_path)).str();
+    }
   } catch (const Error& e) {
     throw as_input_error(e);
   }
   fs::path store = store_path;
   if (!fs::is_directory(store)) throw Error(Errc::not_found, store.string() + ": no such trust store directory");
-  if (!fs::exists(store / "x509") && fs::exists(store / "truststore" / "x509")) store /= "truststore";
-  opts.trust_store.emplace(store);
-  for (const auto& c : crl_paths) {
-    try {
-      opts.crls.add_path(c);
-    } catch (const Error& e) {
-      throw as_input_error(e);
-    }
+  if (carried_store) {
+    opts.trust_store.emplace(store, "truststore (carried in the bundle)");
+  } else {
+    if (!fs::exists(store / "x509") && fs::exists(store / "truststore" / "x509")) store /= "truststore";
+    opts.trust_store.emplace(store);
+  }
+  try {
+    for (const auto& c : crl_paths) opts.crls.add_path(c);
+    // Carried CRLs are read from the bundle's bytes and named by their titles there.
+    for (const auto& f : files)
+      if (std::find(carried_crls.begin(), carried_crls.end(), f.title) != carried_crls.end()) opts.crls.add_bytes(f.bytes, f.title);
+  } catch (const Error& e) {
+    throw as_input_error(e);
   }
   return opts;
+}
+
+nlohmann::json TrustFlags::report_json(bool integrity_only) const
+{
+  if (integrity_only) return nullptr;
+  auto str_or_null = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
+  nlohmann::json crl_list = crls;
+  for (const auto& c : carried_crls) crl_list.push_back(c);
+  nlohmann::json files = nullptr;
+  if (!trust_pin.empty()) {
+    files = nlohmann::json::array();
+    for (const auto& f : carried) files.push_back({{"title", f.title}, {"mediaType", f.media_type}, {"digest", f.digest}});
+  }
+  return {{"source", trust_pin.empty() ? "files" : "bundle"},
+          {"pin", str_or_null(trust_pin)},
+          {"trustPolicy", carried_policy.empty() ? str_or_null(trust_policy) : nlohmann::json(carried_policy)},
+          {"trustPolicyDigest", str_or_null(policy_digest)},
+          {"trustStore", carried_store ? nlohmann::json("truststore") : str_or_null(trust_store)},
+          {"crls", crl_list},
+          {"carried", files},
+          {"scope", str_or_null(scope)}};
 }
 
 nlohmann::json verify_report_json(const verify::VerifyReport& r)
@@ -182,10 +241,9 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
     if (!p.digest.empty()) j["digest"] = p.digest;
     problems.push_back(j);
   }
-  nlohmann::json artifacts = nlohmann::json::array();
-  for (const auto& a : r.artifacts) {
+  auto signatures_json = [](const std::vector<SignatureVerdict>& list) {
     nlohmann::json sigs = nlohmann::json::array();
-    for (const auto& s : a.signatures) {
+    for (const auto& s : list) {
       nlohmann::json checks = nlohmann::json::array();
       for (const auto& c : s.checks)
         checks.push_back({{"name", c.name}, {"action", action_name(c.action)}, {"result", check_result_name(c.result)},
@@ -196,15 +254,30 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
                       {"reason", s.reason},
                       {"checks", checks}});
     }
+    return sigs;
+  };
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& a : r.artifacts) {
+    nlohmann::json referrers = nlohmann::json::array();
+    for (const auto& x : a.referrers)
+      referrers.push_back({{"digest", x.desc.digest.str()},
+                           {"mediaType", x.desc.media_type},
+                           {"artifactType", x.artifact_type},
+                           {"subject", x.subject ? nlohmann::json(x.subject->str()) : nlohmann::json(nullptr)},
+                           {"verified", x.verified},
+                           {"reason", x.reason},
+                           {"signatures", signatures_json(x.signatures)}});
     artifacts.push_back({{"reference", a.reference},
                          {"digest", a.desc.digest.str()},
                          {"mediaType", a.desc.media_type},
                          {"scope", a.scope},
                          {"policy", a.policy ? nlohmann::json(*a.policy) : nlohmann::json(nullptr)},
-                         {"level", level_name(a.level)},
+                         {"level", a.signatures_checked ? nlohmann::json(level_name(a.level)) : nlohmann::json(nullptr)},
+                         {"signaturesChecked", a.signatures_checked},
                          {"verified", a.verified},
                          {"reason", a.reason},
-                         {"signatures", sigs}});
+                         {"signatures", signatures_json(a.signatures)},
+                         {"referrers", referrers}});
   }
   nlohmann::json crls = nlohmann::json::array();
   for (const auto& c : r.crls)

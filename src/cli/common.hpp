@@ -58,8 +58,22 @@ struct TrustFlags {
   std::string trust_pin;
   std::string scope;
   std::string time;
+  /// --require-referrer-signatures (VerifyOptions::require_referrer_signatures).
+  bool require_referrer_signatures = false;
   /// The bundle's own trust material, unpacked while verification runs.
   mutable std::shared_ptr<void> bundled;
+  /// What build() used of the bundle's own trust material (--trust-pin): each file by its
+  /// title in the trust artifact, for the report (never the directory it was unpacked in).
+  struct CarriedFile {
+    std::string title;
+    std::string media_type;
+    std::string digest;
+  };
+  mutable std::vector<CarriedFile> carried;
+  mutable std::string carried_policy;  ///< title of the carried policy used; empty: local or none
+  mutable bool carried_store = false;  ///< the carried trust store was used
+  mutable std::vector<std::string> carried_crls;  ///< titles of the carried CRLs used
+  mutable std::string policy_digest;   ///< digest of the policy bytes used
   void add_to(CLI::App& cmd);
   /// Usage checks, before the bundle is read: malformed values, and trust options missing
   /// (a usage error, exit 2; the bundle's head is read only to suggest the way forward).
@@ -68,6 +82,10 @@ struct TrustFlags {
   /// bundle verification reads, opened once). Malformed trust material is exit 1
   /// (Errc::invalid_manifest).
   verify::VerifyOptions build(const LayoutReader* bundle, bool integrity_only) const;
+  /// The trust material the verdict rests on, for the auditor's record (verify's `trust`):
+  /// files given by path, or the carried material by title and digest; null with
+  /// --integrity-only. Call after build().
+  nlohmann::json report_json(bool integrity_only) const;
 };
 
 /// --max-entries and --max-problems: the bounds on the work one bundle can cause

@@ -197,6 +197,9 @@ every digest, tag and referrer link intact.
 It verifies a bundle offline: every blob against its digest, the graph complete, and a Notary
 Project signature (JWS or COSE) on every root that passes a Notation trust policy, with
 revocation checked against CRLs given or carried in the bundle.
+The signatures of referrers (an SBOM's, an attestation's) are checked too, under their root's
+statement, and each referrer is reported with its own verdict; an unsigned or failing one fails
+verification only with \fB\-\-require\-referrer\-signatures\fR.
 .PP
 A \fIBUNDLE\fR's format follows its name: \fI*.tar\fR a plain tar, \fI*.tar.zst\fR or
 \fI*.tzst\fR a zstd\-compressed tar, \fI*.tar.gz\fR or \fI*.tgz\fR a gzip\-compressed tar,

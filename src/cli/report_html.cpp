@@ -123,6 +123,14 @@ void render_trust(std::string& out, const json& trust)
   row(out, "CRL files", crls.empty() ? "<span class=\"none\">none</span>" : crls);
   row(out, "scope", code(field(trust, "scope")));
   out += "</tbody></table>\n";
+  // --trust-pin: the carried files used, as titled in the bundle's trust artifact.
+  const json& carried = array(field(trust, "carried"));
+  if (carried.empty()) return;
+  out += "<table class=\"carried\"><thead><tr><th>carried file</th><th>media type</th><th>digest</th></tr></thead><tbody>\n";
+  for (const auto& f : carried)
+    out += "<tr><td>" + code(field(f, "title")) + "</td><td>" + code(field(f, "mediaType")) + "</td><td>" +
+           code(field(f, "digest")) + "</td></tr>\n";
+  out += "</tbody></table>\n";
 }
 
 void render_integrity(std::string& out, const json& integrity)
@@ -171,9 +179,29 @@ void render_signature(std::string& out, const json& s)
   out += "</tbody></table>\n</section>\n";
 }
 
+void render_referrer(std::string& out, const json& x)
+{
+  bool ok = truthy(field(x, "verified"));
+  bool is_referrer = !field(x, "subject").is_null();
+  out += std::string("<section class=\"signature ") + (ok ? "ok" : "bad") + "\">\n<h3>" + (ok ? "✓ " : "✗ ") +
+         (is_referrer ? "Referrer " : "Manifest ") + code(field(x, "digest")) + "</h3>\n<table class=\"fields\"><tbody>\n";
+  row(out, "artifact type", text(field(x, "artifactType")).empty() ? "<span class=\"none\">none</span>" : code(field(x, "artifactType")));
+  row(out, "media type", code(field(x, "mediaType")));
+  if (is_referrer) row(out, "subject", code(field(x, "subject")));
+  row(out, "verdict", verdict(ok));
+  if (!text(field(x, "reason")).empty()) row(out, "reason", esc(field(x, "reason")));
+  out += "</tbody></table>\n";
+  const json& sigs = array(field(x, "signatures"));
+  if (sigs.empty()) out += "<p class=\"none\">No signature checked.</p>\n";
+  for (const auto& s : sigs) render_signature(out, s);
+  out += "</section>\n";
+}
+
 void render_artifact(std::string& out, const json& a, std::size_t n)
 {
   bool ok = truthy(field(a, "verified"));
+  // --integrity-only lists every root with the integrity verdict; no signature was checked.
+  bool checked = !field(a, "signaturesChecked").is_boolean() || truthy(field(a, "signaturesChecked"));
   out += "<section class=\"artifact " + std::string(ok ? "ok" : "bad") + "\" id=\"artifact-" + std::to_string(n) +
          "\">\n<h2>" + (ok ? "✓ " : "✗ ") + esc(field(a, "reference")) + "</h2>\n<table class=\"fields\"><tbody>\n";
   row(out, "reference", esc(field(a, "reference")));
@@ -181,13 +209,15 @@ void render_artifact(std::string& out, const json& a, std::size_t n)
   row(out, "media type", code(field(a, "mediaType")));
   row(out, "scope", code(field(a, "scope")));
   row(out, "policy", field(a, "policy").is_null() ? "<span class=\"none\">none</span>" : esc(field(a, "policy")));
-  row(out, "level", esc(field(a, "level")));
-  row(out, "verdict", verdict(ok));
+  row(out, "level", field(a, "level").is_null() ? "<span class=\"none\">none</span>" : esc(field(a, "level")));
+  row(out, "verdict", checked ? verdict(ok) : verdict(ok, "verified: integrity only, signatures not checked", "FAILED: integrity"));
   if (!text(field(a, "reason")).empty()) row(out, "reason", esc(field(a, "reason")));
   out += "</tbody></table>\n";
   const json& sigs = array(field(a, "signatures"));
-  if (sigs.empty()) out += "<p class=\"none\">No signature.</p>\n";
+  if (!checked) out += "<p class=\"none\">Signatures not checked (integrity only).</p>\n";
+  else if (sigs.empty()) out += "<p class=\"none\">No signature.</p>\n";
   for (const auto& s : sigs) render_signature(out, s);
+  for (const auto& x : array(field(a, "referrers"))) render_referrer(out, x);
   out += "</section>\n";
 }
 
@@ -264,8 +294,18 @@ std::string verify_report_html(const json& r)
   row(out, "ferry version", esc(field(r, "ferryVersion")));
   std::size_t total = array(field(r, "artifacts")).size(), passed = 0;
   for (const auto& a : array(field(r, "artifacts"))) passed += truthy(field(a, "verified")) ? 1 : 0;
-  if (field(r, "trust").is_object())
+  if (field(r, "trust").is_object()) {
     row(out, "artifacts", std::to_string(passed) + " of " + std::to_string(total) + " verified");
+    std::size_t referrers = 0, referrers_ok = 0;
+    for (const auto& a : array(field(r, "artifacts")))
+      for (const auto& x : array(field(a, "referrers"))) {
+        ++referrers;
+        referrers_ok += truthy(field(x, "verified")) ? 1 : 0;
+      }
+    if (referrers > 0) row(out, "referrers", std::to_string(referrers_ok) + " of " + std::to_string(referrers) + " verified");
+  } else {
+    row(out, "artifacts", std::to_string(total) + " listed (integrity only: signatures not checked)");
+  }
   out += "</tbody></table>\n";
   render_trust(out, field(r, "trust"));
   out += "</header>\n<main>\n";

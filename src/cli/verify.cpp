@@ -14,7 +14,7 @@ namespace {
 
 using namespace ferry::verify;
 
-void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions& global)
+void print_human(const VerifyReport& r, bool integrity_only, bool require_referrers, const GlobalOptions& global)
 {
   out_line("%s: integrity %s (%zu blobs, %s)", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
            human_bytes(r.bytes).c_str());
@@ -24,22 +24,36 @@ void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions
     out_line("  ... and %zu more problems (--max-problems lists more, --json lists as many)",
              r.problems.total - r.problems.listed.size());
   if (!integrity_only) {
+    auto print_signatures = [](const std::vector<SignatureVerdict>& sigs, const std::string& indent) {
+      for (const auto& s : sigs) {
+        out_line("%ssignature %s (%s): %s", indent.c_str(), s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
+                 s.verified ? "verified" : "failed");
+        for (const auto& c : s.checks) {
+          std::string line = strprintf("%s  %-19s %-7s", indent.c_str(), c.name.c_str(), check_result_name(c.result));
+          if (c.result != CheckResult::skipped || c.action == verify::Action::skip)
+            line += strprintf(" [%s]", action_name(c.action));
+          if (!c.reason.empty()) line += " " + c.reason;
+          print_line(stdout, line);
+        }
+      }
+    };
     for (const auto& a : r.artifacts) {
       std::string line = strprintf("%s %s %s: %s", a.verified ? "✓" : "✗", a.reference.c_str(), a.desc.digest.str().c_str(),
                                    a.verified ? "verified" : "NOT verified");
       if (a.policy) line += strprintf(" (policy \"%s\", %s)", a.policy->c_str(), level_name(a.level));
       if (!a.verified && !a.reason.empty()) line += ": " + a.reason;
       print_line(stdout, line);
-      for (const auto& s : a.signatures) {
-        out_line("  signature %s (%s): %s", s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
-                 s.verified ? "verified" : "failed");
-        for (const auto& c : s.checks) {
-          line = strprintf("    %-19s %-7s", c.name.c_str(), check_result_name(c.result));
-          if (c.result != CheckResult::skipped || c.action == verify::Action::skip)
-            line += strprintf(" [%s]", action_name(c.action));
-          if (!c.reason.empty()) line += " " + c.reason;
-          print_line(stdout, line);
-        }
+      print_signatures(a.signatures, "  ");
+      // Each referrer (and other signed manifest of the graph) with its own verdict, under its root.
+      for (const auto& x : a.referrers) {
+        line = strprintf("  %s %s %s", x.verified ? "✓" : "✗", x.subject ? "referrer" : "manifest", x.desc.digest.str().c_str());
+        if (!x.artifact_type.empty()) line += " (" + x.artifact_type + ")";
+        if (x.subject) line += " of " + x.subject->str();
+        line += x.verified ? ": verified" : ": NOT verified";
+        if (!x.verified && !x.reason.empty()) line += ": " + x.reason;
+        if (!x.verified && !require_referrers && r.problems.empty()) line += " (reported, not fatal without --require-referrer-signatures)";
+        print_line(stdout, line);
+        print_signatures(x.signatures, "    ");
       }
     }
     for (const auto& c : r.crls)
@@ -47,27 +61,18 @@ void print_human(const VerifyReport& r, bool integrity_only, const GlobalOptions
                format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
                c.fresh ? "fresh" : "STALE");
   }
-  summary_line("verification %s: %zu artifacts, %zu blobs, %s%s", r.verified ? "passed" : "FAILED", r.artifacts.size(),
-           r.blobs, human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
-}
-
-// The trust material the verdict rests on, for the auditor's record: the pin of bundled
-// trust, or the files given (with the trust policy's digest).
-nlohmann::json trust_json(const TrustFlags& t, bool integrity_only)
-{
-  if (integrity_only) return nullptr;
-  nlohmann::json j = {{"source", t.trust_pin.empty() ? "files" : "bundle"},
-                      {"pin", t.trust_pin.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.trust_pin)},
-                      {"trustPolicy", t.trust_policy.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.trust_policy)},
-                      {"trustStore", t.trust_store.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.trust_store)},
-                      {"crls", t.crls},
-                      {"scope", t.scope.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.scope)}};
-  j["trustPolicyDigest"] = nullptr;
-  if (!t.trust_policy.empty()) {
-    FileReader r(t.trust_policy);
-    j["trustPolicyDigest"] = Digest::of(read_all(r, 16 << 20, t.trust_policy)).str();
-  }
-  return j;
+  std::size_t referrers = 0, referrers_verified = 0;
+  for (const auto& a : r.artifacts)
+    for (const auto& x : a.referrers) {
+      ++referrers;
+      referrers_verified += x.verified ? 1 : 0;
+    }
+  std::string referrer_count =
+      referrers == 0 ? std::string()
+                     : strprintf(", %zu of %s verified", referrers_verified, counted(referrers, "referrer").c_str());
+  summary_line("verification %s: %s%s, %s, %s%s", r.verified ? "passed" : "FAILED",
+               counted(r.artifacts.size(), "artifact").c_str(), referrer_count.c_str(), counted(r.blobs, "blob").c_str(),
+               human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
 }
 
 } // namespace
@@ -89,7 +94,9 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst, tar.gz or dir");
   s->trust.add_to(*cmd);
   s->limits.add_to(*cmd, true);
-  cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
+  auto* integrity = cmd->add_flag("--integrity-only", s->integrity_only, "Check digests and the graph only; no trust material needed");
+  // It asks for signatures to be checked, which --integrity-only does not do.
+  cmd->get_option("--require-referrer-signatures")->excludes(integrity);
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
   cmd->add_option("--report", s->report, "Also write the report to this file as a self-contained HTML page");
   cmd->callback([s, &global, &action] {
@@ -106,14 +113,14 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
       if (s->out.json || !s->report.empty()) {
         // One document for --json and --report, so the two cannot disagree.
         auto doc = verify_report_json(report);
-        doc["trust"] = trust_json(s->trust, opts.integrity_only);
+        doc["trust"] = s->trust.report_json(opts.integrity_only);
         doc["ignoredEntries"] = bundle->ignored_entries();
         if (!s->report.empty()) write_report(s->report, verify_report_html(doc));
         if (s->out.json) print_json(doc);
       }
       if (!s->out.json) {
         if (auto note = ignored_entries_note(*bundle); !note.empty()) make_logger(global)(note);
-        print_human(report, opts.integrity_only, global);
+        print_human(report, opts.integrity_only, opts.require_referrer_signatures, global);
       }
       if (!report.verified)  // one line on stderr saying why, as for every failure (design §2)
         err_line("ferry: error: %s: verification failed: %s", s->bundle.c_str(), verification_failure(report).c_str());

@@ -61,20 +61,26 @@ std::string refusal_reason(const PushResult& result)
 
 std::vector<UnverifiedManifest> unverified_manifests(const verify::VerifyReport& report, const Graph& graph)
 {
-  // Covered: every root with a signature that verified, what hangs under it through
-  // `manifests` (their digests are in the signed bytes), and those signatures themselves.
+  // Covered: every root, referrer or other manifest of a root's graph with a signature of
+  // its own that verified, what hangs under it through `manifests` (their digests are in
+  // the signed bytes), and those signatures themselves.
   std::set<Digest> covered, visited;
-  std::map<Digest, std::string> skipped;  // roots admitted without a signature check
+  std::map<Digest, std::string> skipped;  // admitted without a signature check
   std::vector<Digest> stack;
-  for (const auto& a : report.artifacts) {
+  auto consider = [&](const Descriptor& desc, const std::vector<verify::SignatureVerdict>& signatures, bool verified,
+                      const std::optional<std::string>& policy) {
     bool signed_ok = false;
-    for (const auto& s : a.signatures)
+    for (const auto& s : signatures)
       if (s.verified) {
         signed_ok = true;
         covered.insert(s.manifest.digest);
       }
-    if (signed_ok) stack.push_back(a.desc.digest);
-    else if (a.verified && a.policy) skipped.emplace(a.desc.digest, *a.policy);
+    if (signed_ok) stack.push_back(desc.digest);
+    else if (verified && policy) skipped.emplace(desc.digest, *policy);
+  };
+  for (const auto& a : report.artifacts) {
+    consider(a.desc, a.signatures, a.verified, a.policy);
+    for (const auto& r : a.referrers) consider(r.desc, r.signatures, r.verified, a.policy);
   }
   while (!stack.empty()) {
     Digest d = stack.back();

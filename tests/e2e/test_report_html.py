@@ -283,7 +283,7 @@ class HtmlReport(V.VerifyTest):
             self.assertEqual(fields["media type"], art["mediaType"])
             self.assertEqual(fields["scope"], art["scope"])
             self.assertEqual(fields["policy"], art["policy"] if art["policy"] is not None else "none")
-            self.assertEqual(fields["level"], art["level"])
+            self.assertEqual(fields["level"], art["level"] if art["level"] is not None else "none")
             self.assertIn("verified" if art["verified"] else "FAILED", fields["verdict"])
             if art["reason"]:
                 self.assertEqual(fields["reason"], art["reason"])

@@ -11,7 +11,10 @@ namespace ferry::verify {
 class TrustStore {
 public:
   /// `root` is the directory holding `x509/` (notation's `truststore` directory).
-  explicit TrustStore(std::filesystem::path root) : m_root(std::move(root)) {}
+  explicit TrustStore(std::filesystem::path root) : m_root(std::move(root)), m_display(m_root.string()) {}
+  /// `display` names the store in messages instead of `root` (trust material carried in a
+  /// bundle: its title there, never the temporary directory it was unpacked in).
+  TrustStore(std::filesystem::path root, std::string display) : m_root(std::move(root)), m_display(std::move(display)) {}
 
   /// The certificates of store `type:name`. Throws ferry::Error(Errc::invalid_argument)
   /// with the reason when: type is not ca/signingAuthority/tsa; the name is not
@@ -25,6 +28,7 @@ public:
 
 private:
   std::filesystem::path m_root;
+  std::string m_display;
 };
 
 } // namespace ferry::verify

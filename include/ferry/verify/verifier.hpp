@@ -34,15 +34,38 @@ struct SignatureVerdict {
   std::vector<Check> checks;
 };
 
+/// A manifest of a root's graph, other than the root, that has a verdict of its own: a
+/// referrer that is not a signature (an SBOM, an attestation, at any depth: the SBOM of a
+/// platform manifest, the attestation of an SBOM), or any other manifest that carries
+/// signatures of its own (a platform manifest signed besides its index). Checked against
+/// its root's trust policy statement (the same scope).
+struct ReferrerVerdict {
+  Descriptor desc;
+  std::string artifact_type;
+  /// The manifest it refers to; none for a manifest reached through its root's manifests.
+  std::optional<Digest> subject;
+  bool verified = false;
+  std::string reason;  ///< why not verified ("no signature is associated with it", ...)
+  std::vector<SignatureVerdict> signatures;
+};
+
 struct ArtifactVerdict {
   std::string reference;
   Descriptor desc;
   std::string scope;  ///< the repository the statement was chosen for, normalised (Reference::normalise_scope)
   std::optional<std::string> policy;
   Level level = Level::strict;
+  /// Its own signatures satisfy the statement, the bundle's integrity held, and (with
+  /// VerifyOptions::require_referrer_signatures) every referrer verified too.
   bool verified = false;
   std::string reason;
   std::vector<SignatureVerdict> signatures;
+  /// False with integrity_only: every root is listed, `verified` is the bundle's integrity
+  /// and no signature was checked.
+  bool signatures_checked = true;
+  /// Referrers and other signed manifests of its graph, each with its own verdict
+  /// (in the order a walk from the root meets them).
+  std::vector<ReferrerVerdict> referrers;
 };
 
 struct VerifyOptions {
@@ -56,6 +79,9 @@ struct VerifyOptions {
   TimePoint now{};
   /// notation-go tries at most this many signatures per artifact.
   std::size_t max_signatures = 100;
+  /// A referrer that is unsigned or whose signatures fail fails its root (and the bundle);
+  /// otherwise it is reported, not fatal (as notation for artifacts it was not asked about).
+  bool require_referrer_signatures = false;
 };
 
 struct VerifyReport {
@@ -73,7 +99,8 @@ struct VerifyReport {
 };
 
 /// Verifies a bundle opened at ReadDepth::verify (its one scan hashed every blob): the
-/// graph, then every root's signatures. Throws when the bundle's roots cannot be defined
+/// graph, then every root's signatures and those of every referrer in its graph. No
+/// artifact is verified when the bundle's integrity failed. Throws when the bundle's roots cannot be defined
 /// (classify); every other failure is in the report.
 /// `scope_of`, when given, names the repository whose trust policy statement applies to a
 /// root (push --verify: the repository it lands in); it takes precedence over

@@ -189,7 +189,7 @@ std::string read_file(const std::filesystem::path& path)
 Chain TrustStore::load(const std::string& type, const std::string& name) const
 {
   auto fail = [&](const std::string& reason) -> Error {
-    return Error(Errc::invalid_argument, m_root.string() + ": " + reason);
+    return Error(Errc::invalid_argument, m_display + ": " + reason);
   };
   if (type != "ca" && type != "signingAuthority" && type != "tsa") throw fail("unsupported trust store type: " + type);
   if (!valid_store_name(name))
@@ -203,7 +203,8 @@ Chain TrustStore::load(const std::string& type, const std::string& name) const
     throw fail("failed to access the trust store " + q(name) + " of type " + q(type) + ": " + std::strerror(errno));
   }
   if (!S_ISDIR(st.st_mode))
-    throw fail("the trust store " + name + " of type " + type + " with path " + dir.string() +
+    throw fail("the trust store " + name + " of type " + type + " with path " +
+               (std::filesystem::path(m_display) / "x509" / type / name).string() +
                " is not a regular directory (symlinks are not supported)");
 
   // os.ReadDir: entries sorted by name.

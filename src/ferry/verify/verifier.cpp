@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <map>
+#include <set>
+#include <tuple>
 
 namespace ferry::verify {
 
@@ -251,6 +254,76 @@ SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& m
   return verdict;
 }
 
+namespace {
+
+using SignatureList = std::vector<std::pair<Descriptor, Manifest>>;
+
+/// The signatures of `subject` among `all` (subject → signature manifests): those whose
+/// subject equals it by mediaType, digest and size (SPEC §1.2), verified against
+/// `statement`, at most options.max_signatures. Sets `verified` when one verifies.
+std::vector<SignatureVerdict> verify_signatures_of(LayoutReader& bundle, const Descriptor& subject,
+                                                   const std::map<Digest, SignatureList>& all,
+                                                   const TrustPolicyStatement& statement, const VerifyOptions& options,
+                                                   bool& verified)
+{
+  std::vector<SignatureVerdict> out;
+  verified = false;
+  auto it = all.find(subject.digest);
+  if (it == all.end()) return out;
+  std::size_t tried = 0;
+  for (const auto& [sd, sm] : it->second) {
+    if (sm.subject->media_type != subject.media_type || sm.subject->size != subject.size) continue;
+    if (tried++ >= options.max_signatures) break;
+    const std::string* envelope = sm.layers.size() == 1 ? bundle.kept(sm.layers[0].digest) : nullptr;
+    // notation stops at the first signature that verifies; the verdict is the same, but the
+    // auditor's report states every signature.
+    auto v = verify_signature(subject, sd, sm, envelope, statement, options);
+    if (v.verified) verified = true;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::string none_verified(const std::vector<SignatureVerdict>& sigs)
+{
+  return sigs.size() == 1 ? sigs[0].reason : std::to_string(sigs.size()) + " signatures, none verified";
+}
+
+/// Every manifest of `root`'s graph that gets a verdict of its own (ReferrerVerdict): a walk
+/// through index children and referrers (subject links), each manifest once.
+std::vector<ReferrerVerdict> referrers_of(const Descriptor& root, const std::map<Digest, std::pair<Descriptor, Manifest>>& parsed,
+                                          const std::map<Digest, std::vector<Digest>>& referrers,
+                                          const std::map<Digest, SignatureList>& signatures)
+{
+  std::vector<ReferrerVerdict> out;
+  std::set<Digest> seen{root.digest};
+  std::vector<Digest> queue{root.digest};
+  for (std::size_t i = 0; i < queue.size(); ++i) {
+    auto node = parsed.find(queue[i]);
+    if (node == parsed.end()) continue;  // missing: an integrity problem, reported there
+    const Manifest& m = node->second.second;
+    if (i > 0) {
+      bool sig = is_signature_manifest(m);
+      bool has_sigs = signatures.count(queue[i]) != 0;
+      if ((m.subject && !sig) || has_sigs) {
+        ReferrerVerdict r;
+        r.desc = node->second.first;
+        r.artifact_type = m.effective_artifact_type();
+        if (m.subject) r.subject = m.subject->digest;
+        out.push_back(std::move(r));
+      }
+    }
+    std::vector<Digest> next;
+    for (const auto& child : m.manifests) next.push_back(child.digest);
+    if (auto it = referrers.find(queue[i]); it != referrers.end()) next.insert(next.end(), it->second.begin(), it->second.end());
+    for (const auto& d : next)
+      if (seen.insert(d).second) queue.push_back(d);
+  }
+  return out;
+}
+
+} // namespace
+
 VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
                            const std::function<std::string(const BundleRoot&)>& scope_of)
 {
@@ -268,33 +341,77 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
   report.bundle_digest = bundle.index_digest();
   report.problems = bundle.problems();
   report.crls = options.crls.describe(options.now);
-  if (options.integrity_only) {
-    report.verified = report.problems.empty();
-    return report;
-  }
+  bool intact = report.problems.empty();
 
-  std::map<Digest, std::vector<std::pair<Descriptor, Manifest>>> signatures;  // subject → signature manifests
-  for (const auto& desc : bundle.metadata().all()) {
-    Manifest m = Manifest::parse(*bundle.metadata().get(desc.digest), desc.media_type, desc.digest.str());
-    if (m.subject && is_signature_manifest(m)) signatures[m.subject->digest].emplace_back(desc, std::move(m));
-  }
-  for (const auto& root : contents.roots) {
-    const Descriptor& e = root.desc;
+  auto describe_root = [&](const BundleRoot& root) {
     ArtifactVerdict a;
-    a.desc = e;
-    a.reference = root.source ? root.source->str() : (root.tag.empty() ? e.digest.str() : root.tag);
+    a.desc = root.desc;
+    a.reference = root.source ? root.source->str() : (root.tag.empty() ? root.desc.digest.str() : root.tag);
     // Scopes are matched normalised (Reference::normalise_scope, issue 13 §4).
     if (scope_of) a.scope = Reference::normalise_scope(scope_of(root));
     else if (options.scope) a.scope = Reference::normalise_scope(*options.scope);
     else if (root.source) a.scope = root.source->scope();
+    return a;
+  };
+  if (options.integrity_only) {
+    // Every root is listed, so that the report names what the integrity check covered.
+    for (const auto& root : contents.roots) {
+      ArtifactVerdict a = describe_root(root);
+      // Verified as far as this run checks: the bundle's integrity.
+      a.signatures_checked = false;
+      a.verified = intact;
+      a.reason = intact ? "signatures not checked (--integrity-only)"
+                        : "the bundle failed its integrity check (see the integrity problems); signatures not checked "
+                          "(--integrity-only)";
+      report.artifacts.push_back(std::move(a));
+    }
+    report.verified = intact;
+    return report;
+  }
+
+  std::map<Digest, std::pair<Descriptor, Manifest>> parsed;  // every manifest of the bundle
+  std::map<Digest, SignatureList> signatures;                // subject → signature manifests
+  std::map<Digest, std::vector<Digest>> referrers;           // subject → every referrer
+  for (const auto& desc : bundle.metadata().all()) {
+    Manifest m = Manifest::parse(*bundle.metadata().get(desc.digest), desc.media_type, desc.digest.str());
+    if (m.subject) {
+      referrers[m.subject->digest].push_back(desc.digest);
+      if (is_signature_manifest(m)) signatures[m.subject->digest].emplace_back(desc, m);
+    }
+    parsed.emplace(desc.digest, std::make_pair(desc, std::move(m)));
+  }
+  // A manifest's signatures under one statement are verified once, however many roots'
+  // graphs hold it (a hostile bundle's thousand indexes sharing signed children cost no more).
+  using Key = std::tuple<Digest, std::string, decltype(Descriptor::size), const TrustPolicyStatement*>;
+  std::map<Key, std::pair<std::vector<SignatureVerdict>, bool>> done;
+  auto signatures_of = [&](const Descriptor& subject, const TrustPolicyStatement& statement, bool& verified) {
+    Key key{subject.digest, subject.media_type, subject.size, &statement};
+    auto it = done.find(key);
+    if (it == done.end()) {
+      bool ok = false;
+      auto sigs = verify_signatures_of(bundle, subject, signatures, statement, options, ok);
+      it = done.emplace(key, std::make_pair(std::move(sigs), ok)).first;
+    }
+    verified = it->second.second;
+    return it->second.first;
+  };
+  for (const auto& root : contents.roots) {
+    const Descriptor& e = root.desc;
+    ArtifactVerdict a = describe_root(root);
+    a.referrers = referrers_of(e, parsed, referrers, signatures);
+    // What keeps the root's signatures from being checked keeps its referrers' too.
+    auto unchecked = [&](const std::string& why) {
+      a.reason = why;
+      for (auto& r : a.referrers) r.reason = "not checked: " + why + " (its root's)";
+    };
     if (a.scope.empty()) {
-      a.reason = "no repository is known for this artifact: give --scope to select a trust policy";
+      unchecked("no repository is known for this artifact: give --scope to select a trust policy");
       report.artifacts.push_back(std::move(a));
       continue;
     }
     const TrustPolicyStatement* statement = options.policy->applicable(a.scope);
     if (!statement) {
-      a.reason = "no applicable trust policy statement for \"" + a.scope + "\"";
+      unchecked("no applicable trust policy statement for \"" + a.scope + "\"");
       report.artifacts.push_back(std::move(a));
       continue;
     }
@@ -302,38 +419,45 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
     a.level = statement->verification.level;
     if (a.level == Level::skip) {
       a.verified = true;
-      report.artifacts.push_back(std::move(a));
-      continue;
+      for (auto& r : a.referrers) r.verified = true;
+    } else {
+      a.signatures = signatures_of(e, *statement, a.verified);
+      if (a.signatures.empty()) a.reason = "no signature is associated with \"" + a.reference + "\"";
+      else if (!a.verified) a.reason = none_verified(a.signatures);
+      // Every other signature of the root's graph, under the root's statement.
+      for (auto& r : a.referrers) {
+        r.signatures = signatures_of(r.desc, *statement, r.verified);
+        if (r.signatures.empty()) r.reason = "no signature is associated with it";
+        else if (!r.verified) r.reason = none_verified(r.signatures);
+      }
     }
-    std::vector<std::pair<Descriptor, Manifest>> candidates;
-    if (auto it = signatures.find(e.digest); it != signatures.end())
-      for (const auto& [sd, sm] : it->second)
-        // The subject must equal the target by mediaType, digest and size (SPEC §1.2).
-        if (sm.subject->media_type == e.media_type && sm.subject->size == e.size) candidates.emplace_back(sd, sm);
-    if (candidates.empty()) {
-      a.reason = "no signature is associated with \"" + a.reference + "\"";
-      report.artifacts.push_back(std::move(a));
-      continue;
-    }
-    std::size_t tried = 0;
-    for (const auto& [sd, sm] : candidates) {
-      if (tried++ >= options.max_signatures) break;
-      const std::string* envelope = sm.layers.size() == 1 ? bundle.kept(sm.layers[0].digest) : nullptr;
-      // notation stops at the first signature that verifies; the verdict is the same, but the
-      // auditor's report states every signature.
-      auto v = verify_signature(e, sd, sm, envelope, *statement, options);
-      if (v.verified) a.verified = true;
-      a.signatures.push_back(std::move(v));
-    }
-    if (!a.verified) {
-      a.reason = a.signatures.size() == 1 ? a.signatures[0].reason
-                                          : std::to_string(a.signatures.size()) + " signatures, none verified";
-    }
+    if (options.require_referrer_signatures && a.verified)
+      for (const auto& r : a.referrers)
+        if (!r.verified) {
+          a.verified = false;
+          a.reason = (r.subject ? "referrer " : "manifest ") + r.desc.digest.str() +
+                     (r.artifact_type.empty() ? "" : " (" + r.artifact_type + ")") + " is not verified: " + r.reason +
+                     " (--require-referrer-signatures)";
+          break;
+        }
     report.artifacts.push_back(std::move(a));
   }
-  report.verified = report.problems.empty() && std::all_of(report.artifacts.begin(), report.artifacts.end(),
-                                                           [](const ArtifactVerdict& a) { return a.verified; });
-  if (report.artifacts.empty()) report.verified = false;
+  // A signature vouches for the digests it names, not for damaged or missing bytes: when
+  // the bundle's integrity failed, nothing in it is verified, whatever its signatures say.
+  if (!intact) {
+    const std::string why = "the bundle failed its integrity check (see the integrity problems)";
+    for (auto& a : report.artifacts) {
+      if (a.verified) a.reason = "its trust policy checks passed, but " + why;
+      a.verified = false;
+      for (auto& r : a.referrers) {
+        if (r.verified) r.reason = "its trust policy checks passed, but " + why;
+        r.verified = false;
+      }
+    }
+  }
+  report.verified = intact && !report.artifacts.empty() &&
+                    std::all_of(report.artifacts.begin(), report.artifacts.end(),
+                                [](const ArtifactVerdict& a) { return a.verified; });
   return report;
 }
 
