@@ -10,6 +10,7 @@
 #include <mutex>
 #include <numeric>
 #include <set>
+#include <tuple>
 
 namespace ferry::detail {
 
@@ -272,6 +273,8 @@ void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOpt
   each([&](RepositoryJob& job) { push_manifests(job, options, result); });
   each([&](RepositoryJob& job) { link_referrers(job, options, result); });
   each([&](RepositoryJob& job) { write_tags(job, options, result, log); });
+  std::sort(result.tags_moved.begin(), result.tags_moved.end(),
+            [](const auto& a, const auto& b) { return std::tie(a.repository, a.tag) < std::tie(b.repository, b.tag); });
   if (options.dry_run) {
     log("dry run: nothing was sent");
     return;
