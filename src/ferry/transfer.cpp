@@ -4,6 +4,7 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/util/parallel.hpp>
+#include <ferry/util/text.hpp>
 
 #include <algorithm>
 #include <map>
@@ -194,7 +195,7 @@ void refuse_tag_moves(const std::deque<RepositoryJob>& jobs, const TransferOptio
   throw Error(Errc::denied, options.verb + " to " + first_job->repo->display() + ": --no-clobber: tag " + first->tag +
                                 " points at " + first->current->digest.str() + ", the " + options.verb +
                                 " would move it to " + first->desc.digest.str() +
-                                (moves > 1 ? " (and " + std::to_string(moves - 1) + " more tag" + (moves > 2 ? "s" : "") + ")" : "") +
+                                (moves > 1 ? " (and " + counted(moves - 1, "more tag") + ")" : "") +
                                 "; nothing was sent");
 }
 

@@ -160,6 +160,13 @@ class TagMoves(Base):
                 self.assert_nothing_sent(before)
                 self.assertFalse(self.dst.manifest_exists(repo, self.v2["digest"]))
                 self.assertEqual(self.dst.list_tags(repo), ["v1"])
+        # Two tags that would move (v2 made the old image too, through a tag map): the first
+        # is named, the other counted.
+        self.ferry("push", "--plain-http", "--map", "team/app:v1=team/app:v2", self.old_bundle, target)
+        before = R.storage_snapshot(self.dst.storage)
+        proc = self.ferry("push", "--plain-http", "--no-clobber", self.new_bundle, target, expect=None)
+        self.assert_error(proc, 1, "tag v1", old, new, "(and 1 more tag)")
+        self.assert_nothing_sent(before)
 
     def test_no_clobber_lets_new_and_unchanged_tags_through(self):
         target, repo = self.target("fresh")
