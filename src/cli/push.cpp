@@ -139,9 +139,9 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
   std::string moved = r.tags_moved.empty() ? "" : " (" + std::to_string(r.tags_moved.size()) + " moved)";
   if (!json && r.dry_run) {
     print_plan(r.plan);
-    summary_line("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
+    summary_line("dry run, nothing sent: would push %s (%s) and mount %zu, %zu already there; manifests: %zu to "
              "push, %zu already there; tags: %zu to write%s, %zu unchanged; referrers: %zu to push, %zu already there",
-             r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
+             counted(r.blobs_pushed, "blob").c_str(), human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
              r.manifests_skipped, r.tags_written, moved.c_str(), r.tags_unchanged, r.referrers_pushed, r.referrers_skipped);
   } else if (!json) {
     for (const auto& root : r.roots) {
@@ -153,10 +153,11 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
       out_line("%s %s %s%s", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str(), note.c_str());
     }
     summary_line("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
-             "written%s, %zu unchanged; referrers: %zu pushed, %zu already there (%zu fallback indexes written)%s",
+             "written%s, %zu unchanged; referrers: %zu pushed, %zu already there (%s written)%s",
              r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
              r.manifests_skipped, r.tags_written, moved.c_str(), r.tags_unchanged, r.referrers_pushed, r.referrers_skipped,
-             r.fallback_indexes_written, time_and_rate(global, r.bytes_pushed).c_str());
+             counted(r.fallback_indexes_written, "fallback index", "fallback indexes").c_str(),
+             time_and_rate(global, r.bytes_pushed).c_str());
     std::fflush(stdout);
     for (const auto& g : r.proof.missing) err_line("  missing: %s", g.str().c_str());
   }
