@@ -194,7 +194,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_flag("--no-clobber", s->no_clobber,
                 "Refuse to move an existing destination tag to another digest: send nothing and fail naming the tag");
   cmd->add_flag("--dry-run", s->dry_run,
-                "Print the plan (what would be uploaded, mounted, already there; manifests; tags) and send nothing");
+                "Print the plan (what would be uploaded, mounted, already there; manifests; tags to write, move or leave) and send nothing");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   s->verify.add_to(*cmd);
