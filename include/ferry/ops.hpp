@@ -53,10 +53,12 @@ struct SaveOptions {
 /// One step of a dry run's plan: `action` on `desc` (in `repository`, for push).
 struct PlanStep {
   std::string action;      ///< save: "write" (manifests, trust files) or "fetch" (blobs); push:
-                           ///< "upload", "mount", "present", "push", "tag", "unchanged"
+                           ///< "upload", "mount", "present", "push", "tag" (a new tag),
+                           ///< "move" (an existing tag moved to `desc`), "unchanged"
   std::string repository;  ///< push: the destination repository; save: the source one
   Descriptor desc;
-  std::string tag;  ///< push "tag"/"unchanged": the tag
+  std::string tag;  ///< push "tag"/"move"/"unchanged": the tag
+  std::optional<Digest> previous = std::nullopt;  ///< push "move": the digest the tag points at now
 };
 
 struct SaveResult {
@@ -86,11 +88,31 @@ struct SaveResult {
 /// atomically. References are all parsed before anything is fetched.
 SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const Logger& log);
 
+/// One `--map` of push: `SRC_REPO=DST_REPO` renames a source repository;
+/// `SRC_REPO:TAG=DST_REPO:TAG` sends one tag of it to another repository and tag (its
+/// referrers follow it). DST is below the target namespace.
+struct PushMap {
+  std::string source_repository;
+  std::string source_tag;  ///< empty: the whole repository
+  std::string repository;
+  std::string tag;  ///< set exactly when source_tag is
+
+  /// Parses "SRC=DST"; throws Errc::invalid_argument (a usage error) for anything but
+  /// REPO=REPO or REPO:TAG=REPO:TAG with valid repository names and tags.
+  static PushMap parse(const std::string& text);
+  std::string str() const;
+};
+
 struct PushOptions {
   std::string target;
-  /// SRC_REPO=DST_REPO renames, applied before the target namespace is prefixed.
-  std::map<std::string, std::string> map;
+  /// Renames, applied before the target namespace is prefixed: a tag's map before its
+  /// repository's. No two may have the same source; a tag map that matches no root of the
+  /// bundle is an error (nothing is sent).
+  std::vector<PushMap> map;
   unsigned concurrency = 4;
+  /// `--no-clobber`: refuse (throw, before anything is sent) when a destination tag exists
+  /// and points at another digest than the one the push would give it.
+  bool no_clobber = false;
   /// `push --verify`: verify the bundle first (verify::verify_bundle with these options,
   /// each root's trust policy statement chosen by its destination repository); when it
   /// fails nothing is sent to any registry (design §1 promise 3). The bundle must have been
@@ -134,9 +156,21 @@ struct PushResult {
   std::uint64_t bytes_pushed = 0;
   std::size_t manifests_pushed = 0;
   std::size_t manifests_skipped = 0;
-  std::size_t tags_written = 0;
+  std::size_t tags_written = 0;  ///< new and moved tags
   std::size_t tags_unchanged = 0;
-  std::size_t referrers = 0;
+  /// A destination tag that pointed at another digest and was moved (dry run: would be).
+  struct MovedTag {
+    std::string repository;  ///< host/repository
+    std::string tag;
+    Digest previous;  ///< what it pointed at
+    Descriptor desc;  ///< what it points at now
+  };
+  std::vector<MovedTag> tags_moved;
+  /// Referrer manifests (signatures, SBOMs, ...: manifests reached through a subject) put
+  /// into a destination repository, and those already there; each counted once per
+  /// repository it lands in. Included in manifests_pushed/manifests_skipped.
+  std::size_t referrers_pushed = 0;
+  std::size_t referrers_skipped = 0;
   std::size_t fallback_indexes_written = 0;
   /// Per destination repository: whether it serves the referrers API.
   std::map<std::string, bool> referrers_api;
@@ -204,6 +238,8 @@ struct CopyOptions {
   std::function<void()> before_proof;
   /// As PushOptions::progress.
   Progress* progress = nullptr;
+  /// As PushOptions::no_clobber: refuse to move an existing destination tag.
+  bool no_clobber = false;
 };
 
 /// The roots `ref` names in `repo`: its manifest, or with `platforms` the matching children

@@ -444,6 +444,7 @@ nlohmann::json plan_json(const std::vector<PlanStep>& plan)
                         {"mediaType", step.desc.media_type},
                         {"size", step.desc.size}};
     if (!step.tag.empty()) j["tag"] = step.tag;
+    if (step.previous) j["previousDigest"] = step.previous->str();
     out.push_back(std::move(j));
   }
   return out;
@@ -452,8 +453,9 @@ nlohmann::json plan_json(const std::vector<PlanStep>& plan)
 void print_plan(const std::vector<PlanStep>& plan)
 {
   for (const auto& step : plan)
-    out_line("%-9s %s %s%s (%s, %s)", step.action.c_str(), step.repository.c_str(), step.desc.digest.str().c_str(),
-             step.tag.empty() ? "" : (" as :" + step.tag).c_str(), step.desc.media_type.c_str(),
+    out_line("%-9s %s %s%s%s (%s, %s)", step.action.c_str(), step.repository.c_str(), step.desc.digest.str().c_str(),
+             step.tag.empty() ? "" : (" as :" + step.tag).c_str(),
+             step.previous ? (", moved from " + step.previous->str()).c_str() : "", step.desc.media_type.c_str(),
              human_bytes(step.desc.size).c_str());
 }
 

@@ -14,6 +14,7 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string destination;
     std::vector<std::string> platforms;
     bool no_referrers = false;
+    bool no_clobber = false;
     std::vector<std::string> artifact_types;
     OutputOptions out;
     RegistryFlags registry;
@@ -29,6 +30,8 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_flag("--no-referrers", s->no_referrers, "Do not copy referrers (signatures, SBOMs)");
   cmd->add_option("--artifact-type", s->artifact_types, "Copy only referrers of this artifact type (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_flag("--no-clobber", s->no_clobber,
+                "Refuse to move an existing destination tag to another digest: send nothing and fail naming the tag");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   s->verify.add_to(*cmd);
@@ -42,6 +45,7 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
       for (const auto& p : s->platforms) opts.platforms.push_back(Platform::parse(p));
       opts.graph.referrers = !s->no_referrers;
       opts.graph.artifact_types = s->artifact_types;
+      opts.no_clobber = s->no_clobber;
       Reference src = Reference::parse(opts.source);
       Reference dst = Reference::parse(opts.destination);
       if (!s->registry.options.username.empty() && src.registry != dst.registry)

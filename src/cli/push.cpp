@@ -103,8 +103,15 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     doc["roots"] = roots;
     doc["blobs"] = {{"pushed", r.blobs_pushed}, {"skipped", r.blobs_skipped}, {"mounted", r.blobs_mounted}, {"bytes", r.bytes_pushed}};
     doc["manifests"] = {{"pushed", r.manifests_pushed}, {"skipped", r.manifests_skipped}};
-    doc["tags"] = {{"written", r.tags_written}, {"unchanged", r.tags_unchanged}};
-    doc["referrers"] = r.referrers;
+    nlohmann::json moved = nlohmann::json::array();
+    for (const auto& m : r.tags_moved)
+      moved.push_back({{"repository", m.repository},
+                       {"tag", m.tag},
+                       {"previousDigest", m.previous.str()},
+                       {"digest", m.desc.digest.str()},
+                       {"mediaType", m.desc.media_type}});
+    doc["tags"] = {{"written", r.tags_written}, {"unchanged", r.tags_unchanged}, {"moved", moved}};
+    doc["referrers"] = {{"pushed", r.referrers_pushed}, {"skipped", r.referrers_skipped}};
     doc["fallbackIndexesWritten"] = r.fallback_indexes_written;
     doc["referrersApi"] = r.referrers_api;
     doc["bundleDigest"] = r.bundle_digest ? nlohmann::json(r.bundle_digest->str()) : nlohmann::json(nullptr);
@@ -129,19 +136,27 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     err_line("ferry: error: %s: %s; nothing was sent", subject.c_str(), refusal_reason(r).c_str());
     return 3;
   }
+  std::string moved = r.tags_moved.empty() ? "" : " (" + std::to_string(r.tags_moved.size()) + " moved)";
   if (!json && r.dry_run) {
     print_plan(r.plan);
-    summary_line("dry run, nothing sent: would push %zu blobs (%s) and mount %zu, %zu already there; manifests: %zu to "
-             "push, %zu already there; tags: %zu to write, %zu unchanged",
-             r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
-             r.manifests_skipped, r.tags_written, r.tags_unchanged);
+    summary_line("dry run, nothing sent: would push %s (%s) and mount %zu, %zu already there; manifests: %zu to "
+             "push, %zu already there; tags: %zu to write%s, %zu unchanged; referrers: %zu to push, %zu already there",
+             counted(r.blobs_pushed, "blob").c_str(), human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
+             r.manifests_skipped, r.tags_written, moved.c_str(), r.tags_unchanged, r.referrers_pushed, r.referrers_skipped);
   } else if (!json) {
-    for (const auto& root : r.roots)
-      out_line("%s %s %s", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str());
+    for (const auto& root : r.roots) {
+      // A root whose tag moved says from where (the tag's last root, see the proof).
+      std::string note;
+      for (const auto& m : r.tags_moved)
+        if (root.destination == m.repository + ":" + m.tag && root.desc.digest == m.desc.digest)
+          note = " (tag moved from " + m.previous.str() + ")";
+      out_line("%s %s %s%s", verb.c_str(), root.destination.c_str(), root.desc.digest.str().c_str(), note.c_str());
+    }
     summary_line("blobs: %zu pushed (%s), %zu mounted, %zu already there; manifests: %zu pushed, %zu already there; tags: %zu "
-             "written; referrers: %zu (%zu fallback indexes written)%s",
+             "written%s, %zu unchanged; referrers: %zu pushed, %zu already there (%s written)%s",
              r.blobs_pushed, human_bytes(r.bytes_pushed).c_str(), r.blobs_mounted, r.blobs_skipped, r.manifests_pushed,
-             r.manifests_skipped, r.tags_written, r.referrers, r.fallback_indexes_written,
+             r.manifests_skipped, r.tags_written, moved.c_str(), r.tags_unchanged, r.referrers_pushed, r.referrers_skipped,
+             counted(r.fallback_indexes_written, "fallback index", "fallback indexes").c_str(),
              time_and_rate(global, r.bytes_pushed).c_str());
     std::fflush(stdout);
     for (const auto& g : r.proof.missing) err_line("  missing: %s", g.str().c_str());
@@ -161,6 +176,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string target;
     std::string format;
     std::vector<std::string> maps;
+    bool no_clobber = false;
     bool dry_run = false;
     OutputOptions out;
     RegistryFlags registry;
@@ -168,13 +184,17 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
     LimitFlags limits;
   };
   auto s = std::make_shared<State>();
-  cmd->add_option("bundle", s->bundle, "Bundle to push (*.tar, *.tar.zst or a layout directory)")->required();
+  cmd->add_option("bundle", s->bundle, "Bundle to push (*.tar, *.tar.zst, *.tar.gz/*.tgz or a layout directory)")->required();
   cmd->add_option("target", s->target, "host[:port][/namespace]; images land at TARGET/<source repository>")->required();
   cmd->add_option("--format", s->format, "Override the bundle format: tar, tar.zst, tar.gz or dir");
-  cmd->add_option("--map", s->maps, "Rename a source repository: SRC_REPO=DST_REPO (repeatable)")
+  cmd->add_option("--map", s->maps,
+                  "Rename a source repository (SRC_REPO=DST_REPO) or one tag of it (SRC_REPO:TAG=DST_REPO:TAG); "
+                  "referrers follow their image (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_flag("--no-clobber", s->no_clobber,
+                "Refuse to move an existing destination tag to another digest: send nothing and fail naming the tag");
   cmd->add_flag("--dry-run", s->dry_run,
-                "Print the plan (what would be uploaded, mounted, already there; manifests; tags) and send nothing");
+                "Print the plan (what would be uploaded, mounted, already there; manifests; tags to write, move or leave) and send nothing");
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   s->verify.add_to(*cmd);
@@ -184,12 +204,8 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       PushOptions opts;
       opts.target = s->target;
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
-      for (const auto& m : s->maps) {
-        auto eq = m.find('=');
-        if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
-          throw Error(Errc::invalid_argument, "invalid --map \"" + m + "\": want SRC_REPO=DST_REPO");
-        opts.map[m.substr(0, eq)] = m.substr(eq + 1);
-      }
+      for (const auto& m : s->maps) opts.map.push_back(PushMap::parse(m));
+      opts.no_clobber = s->no_clobber;
       s->verify.check(s->bundle, format);
       // The bundle is opened once: verification, the trust material it carries and every
       // byte pushed come from this one reader (issue 13 §3).

@@ -98,6 +98,7 @@ CopyResult copy(const CopyOptions& options, const RepositoryOpener& open, const 
   transfer.concurrency = options.concurrency;
   transfer.before_proof = options.before_proof;
   transfer.progress = options.progress;
+  transfer.no_clobber = options.no_clobber;
   if (options.verify) {
     copy_verified(options, dst, tag, open, log, std::move(transfer), result);
     return result;

@@ -6,6 +6,7 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <set>
 
@@ -13,8 +14,15 @@ namespace ferry {
 
 namespace {
 
-std::string destination_repository(const BundleRoot& root, const Target& target, const PushOptions& options,
-                                   const LayoutReader& bundle)
+struct Destination {
+  std::string repository;
+  std::string tag;
+};
+
+// Where `root` lands below `target`: its source repository (a tag's --map first, then its
+// repository's), under the target namespace, with its tag (or the map's).
+Destination destination_of(const BundleRoot& root, const Target& target, const PushOptions& options,
+                           const LayoutReader& bundle)
 {
   if (!root.source) {
     // A layout written by skopeo, umoci or oras carries only a tag: TARGET is the
@@ -24,17 +32,76 @@ std::string destination_repository(const BundleRoot& root, const Target& target,
                   bundle.path().string() + ": root " + root.desc.digest.str() +
                       (root.tag.empty() ? "" : " (tag " + root.tag + ")") +
                       " has no source repository; give the target as host[:port]/repository");
-    return target.ns;
+    return {target.ns, root.tag};
   }
-  std::string repo = root.source->repository;
-  if (auto it = options.map.find(repo); it != options.map.end()) repo = it->second;
-  if (!target.ns.empty()) repo = target.ns + "/" + repo;
-  if (!Reference::is_valid_repository(repo))
-    throw Error(Errc::invalid_reference, "invalid destination repository \"" + repo + "\"");
-  return repo;
+  Destination dest{root.source->repository, root.tag};
+  const PushMap* by_repo = nullptr;
+  const PushMap* by_tag = nullptr;
+  for (const auto& m : options.map) {
+    if (m.source_repository != root.source->repository) continue;
+    if (m.source_tag.empty()) by_repo = &m;
+    else if (!root.tag.empty() && m.source_tag == root.tag) by_tag = &m;
+  }
+  if (by_tag) dest = {by_tag->repository, by_tag->tag};
+  else if (by_repo) dest.repository = by_repo->repository;
+  if (!target.ns.empty()) dest.repository = target.ns + "/" + dest.repository;
+  if (!Reference::is_valid_repository(dest.repository))
+    throw Error(Errc::invalid_reference, "invalid destination repository \"" + dest.repository + "\"");
+  return dest;
+}
+
+// Usage checks of the maps that need the bundle: two maps of one source, a tag map that
+// matches no root (a typo would otherwise push under the old name).
+void check_maps(const PushOptions& options, const std::vector<BundleRoot>& roots, const LayoutReader& bundle)
+{
+  std::set<std::pair<std::string, std::string>> sources;
+  for (const auto& m : options.map)
+    if (!sources.emplace(m.source_repository, m.source_tag).second)
+      throw Error(Errc::invalid_argument, "--map " + m.source_repository + (m.source_tag.empty() ? "" : ":" + m.source_tag) +
+                                              " is given twice");
+  for (const auto& m : options.map) {
+    if (m.source_tag.empty()) continue;
+    bool found = std::any_of(roots.begin(), roots.end(), [&](const BundleRoot& r) {
+      return r.source && r.source->repository == m.source_repository && r.tag == m.source_tag;
+    });
+    if (!found)
+      throw Error(Errc::not_found, "--map " + m.str() + ": " + bundle.path().string() + " has no root " +
+                                       m.source_repository + ":" + m.source_tag + "; nothing was sent");
+  }
 }
 
 } // namespace
+
+PushMap PushMap::parse(const std::string& text)
+{
+  auto usage = [&](const std::string& why) {
+    return Error(Errc::invalid_argument,
+                 "invalid --map \"" + text + "\": " + why + "; want SRC_REPO=DST_REPO or SRC_REPO:TAG=DST_REPO:TAG");
+  };
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) throw usage("no SRC=DST");
+  auto split = [&](const std::string& side, std::string& repo, std::string& tag) {
+    if (side.find('@') != std::string::npos) throw usage("a digest cannot be renamed, only a repository or a tag");
+    auto colon = side.find(':');
+    repo = side.substr(0, colon);
+    if (colon != std::string::npos) {
+      tag = side.substr(colon + 1);
+      if (!Reference::is_valid_tag(tag)) throw usage("\"" + tag + "\" is not a valid tag");
+    }
+    if (!Reference::is_valid_repository(repo)) throw usage("\"" + repo + "\" is not a valid repository name");
+    return colon != std::string::npos;
+  };
+  PushMap m;
+  bool src_tag = split(text.substr(0, eq), m.source_repository, m.source_tag);
+  bool dst_tag = split(text.substr(eq + 1), m.repository, m.tag);
+  if (src_tag != dst_tag) throw usage("a tag on one side only (give both tags, or none to rename the whole repository)");
+  return m;
+}
+
+std::string PushMap::str() const
+{
+  return source_repository + (source_tag.empty() ? "" : ":" + source_tag) + "=" + repository + (tag.empty() ? "" : ":" + tag);
+}
 
 std::string verification_failure(const verify::VerifyReport& report)
 {
@@ -123,9 +190,6 @@ std::vector<UnverifiedManifest> unverified_manifests(const verify::VerifyReport&
 PushResult push(LayoutReader& bundle, const PushOptions& options, const RepositoryOpener& open, const Logger& log)
 {
   Target target = Target::parse(options.target);
-  for (const auto& [src, dst] : options.map)
-    if (!Reference::is_valid_repository(src) || !Reference::is_valid_repository(dst))
-      throw Error(Errc::invalid_argument, "invalid --map \"" + src + "=" + dst + "\": want SRC_REPO=DST_REPO");
 
   PushResult result;
   result.bundle_digest = bundle.index_digest();
@@ -133,8 +197,13 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   BundleContents contents = options.verify ? classify(bundle) : classify_complete(bundle);
   if (contents.roots.empty() && contents.unreadable.empty())
     throw Error(Errc::not_found, bundle.path().string() + ": the bundle has no images");
-  std::map<std::string, std::vector<BundleRoot>> groups;
-  for (const auto& root : contents.roots) groups[destination_repository(root, target, options, bundle)].push_back(root);
+  check_maps(options, contents.roots, bundle);
+  // Each root (and so its referrers) lands in its own destination repository.
+  std::map<std::string, std::vector<std::pair<BundleRoot, std::string>>> groups;
+  for (const auto& root : contents.roots) {
+    auto dest = destination_of(root, target, options, bundle);
+    groups[dest.repository].emplace_back(root, dest.tag);
+  }
 
   if (options.verify) {
     // Before anything is opened at the destination (design §1 promise 3), on the bytes the
@@ -142,7 +211,7 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
     // it lands in (issue 13 §4).
     log("verifying " + bundle.path().string());
     result.verification = verify::verify_bundle(bundle, *options.verify, [&](const BundleRoot& root) {
-      return target.registry + "/" + destination_repository(root, target, options, bundle);
+      return target.registry + "/" + destination_of(root, target, options, bundle).repository;
     });
     if (!result.verification->verified) return result;
     if (options.after_verify) options.after_verify();
@@ -154,9 +223,9 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
     auto& job = jobs.emplace_back();
     try {
       job.repo = open(target.registry, repo_name);
-      for (const auto& root : roots) {
+      for (const auto& [root, tag] : roots) {
         job.graph.add(bundle, root.desc, GraphOptions{});
-        job.roots.push_back({root.desc, root.tag});
+        job.roots.push_back({root.desc, tag});
       }
     } catch (...) {
       rethrow_with_context("push to " + target.registry + "/" + repo_name);
@@ -177,6 +246,7 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   transfer.concurrency = options.concurrency;
   transfer.before_proof = options.before_proof;
   transfer.dry_run = options.dry_run;
+  transfer.no_clobber = options.no_clobber;
   transfer.progress = options.progress;
   result.dry_run = options.dry_run;
   detail::transfer(jobs, detail::bundle_feed(bundle, options.concurrency), std::move(transfer), result, log);

@@ -4,11 +4,14 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/util/parallel.hpp>
+#include <ferry/util/text.hpp>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <set>
+#include <tuple>
 
 namespace ferry::detail {
 
@@ -111,6 +114,7 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
       if (!have && !options.dry_run) repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
       std::lock_guard lock(result_mutex);
       ++(have ? result.manifests_skipped : result.manifests_pushed);
+      if (graph.referrer_nodes.count(m.digest)) ++(have ? result.referrers_skipped : result.referrers_pushed);
       if (options.dry_run) result.plan.push_back({have ? "present" : "push", where, m, {}});
     });
   }
@@ -122,7 +126,6 @@ void link_referrers(RepositoryJob& job, TransferOptions& options, PushResult& re
 {
   auto& repo = *job.repo;
   const Graph& graph = job.graph;
-  result.referrers += graph.referrer_nodes.size();
   if (options.dry_run || graph.referrers.empty()) return;
   Descriptor probe = graph.nodes.at(graph.referrers.begin()->first);
   bool api = repo.referrers_api(probe);
@@ -130,6 +133,23 @@ void link_referrers(RepositoryJob& job, TransferOptions& options, PushResult& re
   if (!api)
     for (const auto& [subject, refs] : graph.referrers)
       if (repo.update_fallback_index(graph.nodes.at(subject), refs)) ++result.fallback_indexes_written;
+}
+
+// Phase 0 for one repository: which tags it gets (when several roots carry one tag, the
+// last one, as the proof expects) and what each points at now. Nothing is written.
+void lookup_tags(RepositoryJob& job, TransferOptions& options)
+{
+  job.tags.clear();
+  for (const auto& root : job.roots) {
+    if (root.tag.empty()) continue;
+    auto it = std::find_if(job.tags.begin(), job.tags.end(), [&](const auto& t) { return t.tag == root.tag; });
+    if (it != job.tags.end()) it->desc = root.desc;
+    else job.tags.push_back({root.tag, root.desc, std::nullopt});
+  }
+  std::vector<std::size_t> each(job.tags.size());
+  std::iota(each.begin(), each.end(), std::size_t{0});
+  parallel_for_each(each, options.concurrency,
+                    [&](std::size_t i) { job.tags[i].current = job.repo->resolve_optional(job.tags[i].tag); });
 }
 
 // Phase 4 for one repository: the tags, last of all. Counts into `result`.
@@ -141,16 +161,42 @@ void write_tags(RepositoryJob& job, TransferOptions& options, PushResult& result
   std::mutex result_mutex;
   for (const auto& root : job.roots)
     result.roots.push_back({where + (root.tag.empty() ? "@" + root.desc.digest.str() : ":" + root.tag), root.desc});
-  parallel_for_each(job.roots, options.concurrency, [&](const ProofRoot& root) {
-    if (root.tag.empty()) return;
-    auto current = repo.resolve_optional(root.tag);
-    bool same = current && current->digest == root.desc.digest;
-    if (!same && !options.dry_run) repo.put_manifest(root.desc, *graph.manifests.get(root.desc.digest), root.tag);
+  parallel_for_each(job.tags, options.concurrency, [&](const RepositoryJob::TagWrite& t) {
+    bool same = t.unchanged();
+    if (!same && !options.dry_run) repo.put_manifest(t.desc, *graph.manifests.get(t.desc.digest), t.tag);
     std::lock_guard lock(result_mutex);
     ++(same ? result.tags_unchanged : result.tags_written);
-    if (options.dry_run) result.plan.push_back({same ? "unchanged" : "tag", where, root.desc, root.tag});
-    else if (!same) log("tagged " + where + ":" + root.tag);
+    if (t.moves()) result.tags_moved.push_back({where, t.tag, t.current->digest, t.desc});
+    if (options.dry_run) {
+      PlanStep step{same ? "unchanged" : t.moves() ? "move" : "tag", where, t.desc, t.tag, std::nullopt};
+      if (t.moves()) step.previous = t.current->digest;
+      result.plan.push_back(std::move(step));
+    } else if (t.moves()) {
+      log("moved tag " + where + ":" + t.tag + " from " + t.current->digest.str() + " to " + t.desc.digest.str());
+    } else if (!same) {
+      log("tagged " + where + ":" + t.tag);
+    }
   });
+}
+
+// `no_clobber`: one error naming the first tag that would move and both digests.
+void refuse_tag_moves(const std::deque<RepositoryJob>& jobs, const TransferOptions& options)
+{
+  const RepositoryJob* first_job = nullptr;
+  const RepositoryJob::TagWrite* first = nullptr;
+  std::size_t moves = 0;
+  for (const auto& job : jobs)
+    for (const auto& t : job.tags)
+      if (t.moves() && moves++ == 0) {
+        first_job = &job;
+        first = &t;
+      }
+  if (!first) return;
+  throw Error(Errc::denied, options.verb + " to " + first_job->repo->display() + ": --no-clobber: tag " + first->tag +
+                                " points at " + first->current->digest.str() + ", the " + options.verb +
+                                " would move it to " + first->desc.digest.str() +
+                                (moves > 1 ? " (and " + counted(moves - 1, "more tag") + ")" : "") +
+                                "; nothing was sent");
 }
 
 } // namespace
@@ -194,6 +240,16 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency)
 void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOptions options, PushResult& result,
               const Logger& log)
 {
+  // What each destination tag points at now, asked once before anything is sent: the plan
+  // and the report say which tags move, and --no-clobber refuses a move here.
+  for (auto& job : jobs) {
+    try {
+      lookup_tags(job, options);
+    } catch (...) {
+      rethrow_with_context(options.verb + " to " + job.repo->display());
+    }
+  }
+  if (options.no_clobber) refuse_tag_moves(jobs, options);
   // Every blob of every repository first: a blob that fails (a bundle's bytes that do not
   // match their name, a registry that refuses them) stops the push before any manifest or
   // tag is written anywhere, so nothing half-pushed becomes visible (design §8).
@@ -218,6 +274,8 @@ void transfer(std::deque<RepositoryJob>& jobs, const BlobFeed& feed, TransferOpt
   each([&](RepositoryJob& job) { push_manifests(job, options, result); });
   each([&](RepositoryJob& job) { link_referrers(job, options, result); });
   each([&](RepositoryJob& job) { write_tags(job, options, result, log); });
+  std::sort(result.tags_moved.begin(), result.tags_moved.end(),
+            [](const auto& a, const auto& b) { return std::tie(a.repository, a.tag) < std::tie(b.repository, b.tag); });
   if (options.dry_run) {
     log("dry run: nothing was sent");
     return;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,17 @@ struct RepositoryJob {
   Graph graph;
   /// The roots with the tags they get at the destination (empty: untagged).
   std::vector<ProofRoot> roots;
+
+  /// A tag to write: the last root given it, and what the tag points at now (looked up
+  /// once, before anything is sent).
+  struct TagWrite {
+    std::string tag;
+    Descriptor desc;
+    std::optional<Descriptor> current;
+    bool unchanged() const { return current && current->digest == desc.digest; }
+    bool moves() const { return current && current->digest != desc.digest; }
+  };
+  std::vector<TagWrite> tags;
 };
 
 /// Calls `upload(desc, content)` once for each of `blobs` (all nodes of `job.graph`),
@@ -37,10 +49,13 @@ struct TransferOptions {
   std::function<void()> before_proof;
   /// Ask, do not send: record the plan in the result (PushOptions::dry_run).
   bool dry_run = false;
+  /// Refuse (Errc::denied, before the first upload) when a tag would move (PushOptions::no_clobber).
+  bool no_clobber = false;
   Progress* progress = nullptr;
 };
 
-/// Pushes each job in turn — blobs the repository lacks (HEAD; then mounted from `placed`;
+/// Looks up every job's tags at the destination; then, unless the push is refused for a tag
+/// move (`no_clobber`), pushes each job in turn — blobs the repository lacks (HEAD; then mounted from `placed`;
 /// else uploaded from `feed`), manifests children first and referrers after their subjects,
 /// tags, referrer links (fallback indexes merged where the registry has no referrers API) —
 /// then runs `before_proof`, then proves every job into `result.proof`.
