@@ -65,7 +65,7 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
       remote::Registries registries(s->registry.options);
       auto log = make_logger(global);
       auto result = copy(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
-      nlohmann::json doc = {{"schemaVersion", 1}, {"command", "copy"}, {"source", s->source}, {"destination", s->destination}};
+      nlohmann::json doc = {{"schemaVersion", 2}, {"command", "copy"}, {"source", s->source}, {"destination", s->destination}};
       std::string subject = result.verification_failed() ? s->source : "copy to " + s->destination;
       return report_transfer(result, s->out.json, doc, "copied", subject, log, global);
     };

@@ -81,8 +81,9 @@ void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action
       }
       for (const auto& w : r.warnings) err_line("warning: %s", w.c_str());
       if (auto note = ignored_entries_note(*bundle); !note.empty()) make_logger(global)(note);
-      summary_line("%s (%s): %zu images, %zu manifests, %zu blobs, %s", r.bundle.c_str(), format_name(r.format),
-               r.roots.size(), r.manifests, r.blobs, human_bytes(r.bytes).c_str());
+      summary_line("%s (%s): %s, %s, %s, %s", r.bundle.c_str(), format_name(r.format),
+                   counted(r.roots.size(), "image").c_str(), counted(r.manifests, "manifest").c_str(),
+                   counted(r.blobs, "blob").c_str(), human_bytes(r.bytes).c_str());
       for (const auto& root : r.roots) {
         std::string kind = media_type::is_index(root.node.desc.media_type) ? "index" : "image";
         out_line("%s %s (%s, %s)", root.reference.empty() ? "(untagged)" : root.reference.c_str(),

@@ -224,7 +224,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       if (auto note = ignored_entries_note(*bundle); !note.empty()) log(note);
       auto result =
           push(*bundle, opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
-      nlohmann::json doc = {{"schemaVersion", 1}, {"command", "push"}, {"target", s->target},
+      nlohmann::json doc = {{"schemaVersion", 2}, {"command", "push"}, {"target", s->target},
                             {"ignoredEntries", bundle->ignored_entries()}};
       std::string subject = result.verification_failed() ? s->bundle : "push to " + s->target;
       return report_transfer(result, s->out.json, doc, "pushed", subject, log, global);

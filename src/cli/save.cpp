@@ -157,9 +157,10 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
         print_json(to_json(result));
       } else if (result.dry_run) {
         print_plan(result.plan);
-        summary_line("dry run, nothing written: %s would hold %zu images, %zu referrers, %zu manifests, %zu blobs, %s",
-                 result.output.c_str(), result.roots.size(), result.referrers, result.manifests, result.blobs,
-                 human_bytes(result.bytes).c_str());
+        summary_line("dry run, nothing written: %s would hold %s, %s, %s, %s, %s", result.output.c_str(),
+                     counted(result.roots.size(), "image").c_str(), counted(result.referrers, "referrer").c_str(),
+                     counted(result.manifests, "manifest").c_str(), counted(result.blobs, "blob").c_str(),
+                     human_bytes(result.bytes).c_str());
         if (result.partial)
           out_line("%s holds an interrupted save: a real run resumes from it (--no-resume starts afresh)",
                    result.partial->c_str());
@@ -171,12 +172,14 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           std::string as = names[i] != root.tag ? " as " + names[i] : "";
           out_line("saved %s %s%s", root.source ? root.source->str().c_str() : "", root.desc.digest.str().c_str(), as.c_str());
         }
-        summary_line("%s: %zu images, %zu referrers, %zu manifests, %zu blobs, %s%s", result.output.c_str(),
-                 result.roots.size(), result.referrers, result.manifests, result.blobs, human_bytes(result.bytes).c_str(),
-                 time_and_rate(global, result.bytes - result.resumed_bytes).c_str());
+        summary_line("%s: %s, %s, %s, %s, %s%s", result.output.c_str(), counted(result.roots.size(), "image").c_str(),
+                     counted(result.referrers, "referrer").c_str(), counted(result.manifests, "manifest").c_str(),
+                     counted(result.blobs, "blob").c_str(), human_bytes(result.bytes).c_str(),
+                     time_and_rate(global, result.bytes - result.resumed_bytes).c_str());
         if (result.resumed_bytes)
-          out_line("resumed: %zu blobs were already in the partial output, %zu continued from a checkpoint (%s kept)",
-                   result.resumed_blobs, result.continued_blobs, human_bytes(result.resumed_bytes).c_str());
+          out_line("resumed: %s already in the partial output, %zu continued from a checkpoint (%s kept)",
+                   counted(result.resumed_blobs, "blob").c_str(), result.continued_blobs,
+                   human_bytes(result.resumed_bytes).c_str());
         if (result.trust_pin)
           summary_line("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)",
                    result.trust_pin->str().c_str(), result.trust_pin->str().c_str());

@@ -27,7 +27,7 @@ void register_sign(CLI::App& app, const GlobalOptions& global, Action& action)
     LimitFlags limits;
   };
   auto s = std::make_shared<State>();
-  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst or a layout directory), rewritten in place")->required();
+  cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst, *.tar.gz/*.tgz or a layout directory), rewritten in place")->required();
   cmd->add_option("ref", s->refs,
                   "Roots to sign: source reference (io.containerd.image.name), tag or digest (default: every root)");
   cmd->add_option("--key", s->key, "PEM private key (RSA 2048/3072/4096 or EC P-256/P-384/P-521)")->required();

@@ -16,8 +16,8 @@ using namespace ferry::verify;
 
 void print_human(const VerifyReport& r, bool integrity_only, bool require_referrers, const GlobalOptions& global)
 {
-  out_line("%s: integrity %s (%zu blobs, %s)", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED", r.blobs,
-           human_bytes(r.bytes).c_str());
+  out_line("%s: integrity %s (%s, %s)", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED",
+           counted(r.blobs, "blob").c_str(), human_bytes(r.bytes).c_str());
   if (r.bundle_digest) out_line("bundle digest (of index.json): %s", r.bundle_digest->str().c_str());
   for (const auto& p : r.problems.listed) out_line("  problem: %s", p.message.c_str());
   if (r.problems.total > r.problems.listed.size())

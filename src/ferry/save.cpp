@@ -355,9 +355,9 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   result.referrers = graph.referrer_nodes.size();
   result.blobs = blobs.size();
   for (const auto& [d, desc] : graph.nodes) result.bytes += desc.size;
-  log(std::string(options.dry_run ? "would write " : "writing ") + std::to_string(manifests.size()) + " manifests (" + std::to_string(result.referrers) +
-      " referrers) and " + std::to_string(blobs.size()) + " blobs, " + human_bytes(result.bytes) + ", to " +
-      options.output.string());
+  log(std::string(options.dry_run ? "would write " : "writing ") + counted(manifests.size(), "manifest") + " (" +
+      counted(result.referrers, "referrer") + ") and " + counted(blobs.size(), "blob") + ", " + human_bytes(result.bytes) +
+      ", to " + options.output.string());
 
   std::vector<TrustFile> trust_files = options.trust;
   if (!options.dry_run)  // a dry run fetches no blob and no CRL
@@ -401,8 +401,8 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       result.resumed_blobs = writer->reused_blobs();
       result.continued_blobs = writer->continued_blobs();
       result.resumed_bytes = writer->reused_bytes();
-      log("resuming " + writer->partial_path().string() + ": " + std::to_string(writer->reused_blobs()) +
-          " blobs already there, " + std::to_string(writer->continued_blobs()) + " to continue from a checkpoint (" +
+      log("resuming " + writer->partial_path().string() + ": " + counted(writer->reused_blobs(), "blob") +
+          " already there, " + std::to_string(writer->continued_blobs()) + " to continue from a checkpoint (" +
           human_bytes(writer->reused_bytes()) + " verified on disk)");
     }
     ProgressPhase phase(options.progress, "saving", writer->pending());

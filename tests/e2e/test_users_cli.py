@@ -5,6 +5,9 @@ the README's first command.
 Classes (meson: ``e2e-users-cli-<Class>``):
   DidYouMean  an unknown command is a usage error (exit 2, one ``ferry: error:`` line) that
               names the closest commands; known commands, aliases and options still parse.
+  Counts      every count in human output agrees with its noun ("1 blob", "2 blobs", never
+              "1 blobs"), and no line is printed twice: save, inspect, verify and push of a
+              bundle with one image of one blob (a config and no layer).
   Readme      the README's first command installs through ``sudo`` only when not root (no
               bare ``sudo``), builds ferry without the test suites (``-Dtests=false``, checked
               by configuring the source tree that way and asking meson what it would build)
@@ -29,6 +32,8 @@ sys.path.insert(0, HERE)
 import registry as R  # noqa: E402
 
 R.skip_module_unless(__name__, registry=False)
+NOUNS = r"(?:image|blob|manifest|referrer|tag|artifact|signature|referrer link|check|repository|entry|problem)"
+
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 
 
@@ -74,6 +79,39 @@ class DidYouMean(unittest.TestCase):
         proc = R.run_ferry("inspect", "--no-such-flag", "x.tar")
         self.assertEqual(proc.returncode, 2, R.describe(proc))
         self.assertNotIn("unknown command", proc.stderr)
+
+
+class Counts(unittest.TestCase):
+    def setUp(self):
+        if not shutil.which("docker-registry") and not shutil.which("registry"):
+            self.skipTest("docker-registry not installed")
+        self.tmp = tempfile.mkdtemp(prefix="ferry-counts-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.reg = R.Registry()
+        self.reg.start()
+        self.addCleanup(self.reg.stop)
+
+    def assert_counts(self, proc):
+        self.assertEqual(proc.returncode, 0, R.describe(proc))
+        text = proc.stdout + proc.stderr
+        self.assertEqual(re.findall(r"\b1 " + NOUNS + r"(?:s|es)\b", text), [], text)
+        self.assertEqual(re.findall(r"(?<![/.\d])\b(?:0|[2-9]|[1-9]\d+) (?:image|blob|manifest|referrer|tag|artifact)\b(?![s\w])",
+                                    text), [], text)
+        lines = [l for l in text.splitlines() if l.strip()]
+        self.assertEqual(len(lines), len(set(lines)), "a line printed twice:\n" + text)
+        return text
+
+    def test_one_of_each(self):
+        R.push_image(self.reg, "counts/app", "v1", [])
+        bundle = os.path.join(self.tmp, "b.tar")
+        text = self.assert_counts(R.run_ferry("save", f"{self.reg.host}/counts/app:v1", "-o", bundle))
+        self.assertIn("1 image, 0 referrers, 1 manifest, 1 blob", text)
+        text = self.assert_counts(R.run_ferry("inspect", bundle))
+        self.assertIn("1 image, 1 manifest, 1 blob", text)
+        text = self.assert_counts(R.run_ferry("verify", "--integrity-only", bundle))
+        self.assertIn("integrity ok (1 blob,", text)
+        text = self.assert_counts(R.run_ferry("push", bundle, f"{self.reg.host}/mirror"))
+        self.assertIn("1 manifest, 1 tag and 0 referrer links arrived", text)
 
 
 def readme_blocks():
