@@ -82,7 +82,7 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
     else to_upload.push_back(d);
   });
   if (!to_upload.empty()) {
-    log(where + ": uploading " + std::to_string(to_upload.size()) + " blobs");
+    log(where + ": uploading " + counted(to_upload.size(), "blob"));
     ProgressPhase phase(options.progress, "pushing to " + where, to_upload);
     feed(job, to_upload, [&](const Descriptor& d, Reader& content) {
       try {
