@@ -142,7 +142,7 @@ class Progress(unittest.TestCase):
                 self.assertRegex(clean, r"(?m)^resolved \S+ -> sha256:[0-9a-f]{64}$")
                 summary = stdout.strip().splitlines()[-1]
                 self.assertRegex(summary, SUMMARY_TIME, stdout)
-                self.assertIn("1 images", summary)
+                self.assertIn("1 image,", summary)
 
     def test_push_on_a_terminal(self):
         bundle = self.out("tar")
