@@ -70,9 +70,8 @@ std::vector<std::string> platform_image_tags(const std::string& tag, const std::
     }
     tags[i] = tag + suffix;
   }
-  std::vector<std::string> named = tags;
   for (std::size_t i = 0; i < images.size(); ++i)
-    if (!Reference::is_valid_tag(named[i]) || std::count(named.begin(), named.end(), named[i]) > 1)
+    if (!Reference::is_valid_tag(tags[i]) || std::count(tags.begin(), tags.end(), tags[i]) > 1)
       tags[i] = tag.substr(0, 114) + "-" + images[i].digest.hex().substr(0, 12);
   return tags;
 }
