@@ -246,6 +246,29 @@ struct CopyOptions {
 /// of an index (Errc::not_found when none matches).
 std::vector<Descriptor> resolve_roots(remote::Repository& repo, const Reference& ref, const std::vector<Platform>& platforms);
 
+/// What a refused `--platform` suggests instead: given the platform images chosen, the ways
+/// forward that keep signed content verifiable, as the end of the error line.
+using WaysForward = std::function<std::string(const std::vector<Descriptor>& chosen)>;
+
+/// `--platform` on an index takes some of its platform images as images of their own,
+/// without the index (issue 14): a signature of the index covers the index's bytes, so it
+/// would be left behind and could never verify. save and copy both call this before
+/// anything is written or sent: when `ref` names an index with a signature referrer
+/// (Notation, cosign, Sigstore bundle; an older Notation signature without artifactType by
+/// its manifest) it throws Errc::unsupported, one line naming `ref`, the index by digest,
+/// the signature, the --platform flags, what `verb` would do, and `ways_forward(chosen)`.
+/// Nothing is checked without `platforms`, with `graph.referrers` off (--no-referrers), or
+/// when `graph.artifact_types` leaves every signature out: the user asked for no signature.
+void refuse_signed_index_subset(remote::Repository& repo, const Reference& ref, const std::vector<Platform>& platforms,
+                                const GraphOptions& graph, const std::string& verb, const WaysForward& ways_forward);
+
+/// The tags of the platform images of one index that --platform selected, in order, when
+/// they would all carry `tag` (issue 14: one tag cannot name several manifests; skopeo,
+/// umoci and a registry would each keep one): each becomes `<tag>-<os>-<arch>[-<variant>]`
+/// (characters outside [A-Za-z0-9._] become '-'), or `<tag>-<12 hex of its digest>` where
+/// that is not unique or not a valid tag. One image, or an empty `tag`, keeps `tag`.
+std::vector<std::string> platform_image_tags(const std::string& tag, const std::vector<Descriptor>& images);
+
 /// copy reports what push reports; roots name their destinations.
 using CopyResult = PushResult;
 

@@ -25,7 +25,9 @@ void register_copy(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("destination", s->destination,
                   "Destination: registry/repo[:tag] (default tag: the source's; a digest source without one is copied untagged)")
       ->required();
-  cmd->add_option("--platform", s->platforms, "Copy only this platform os/arch[/variant] of an index (repeatable)")
+  cmd->add_option("--platform", s->platforms,
+                  "Copy only this platform os/arch[/variant] of an index (repeatable); several get tags <tag>-<os>-<arch>; "
+                  "refused for an index with a signature, which covers the whole index")
       ->allow_extra_args(false);
   cmd->add_flag("--no-referrers", s->no_referrers, "Do not copy referrers (signatures, SBOMs)");
   cmd->add_option("--artifact-type", s->artifact_types, "Copy only referrers of this artifact type (repeatable)")

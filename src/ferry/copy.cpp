@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 
 namespace fs = std::filesystem;
 
@@ -27,9 +28,42 @@ std::string destination_tag(const Reference& src, const Reference& dst)
   return src.digest ? std::string() : "latest";
 }
 
-// Stages the source in a layout directory, verifies it, and pushes from it.
-void copy_verified(const CopyOptions& options, const Reference& dst, const std::string& tag, const RepositoryOpener& open,
-                   const Logger& log, detail::TransferOptions transfer, CopyResult& result)
+// The ways forward copy names when it refuses --platform on a signed index
+// (refuse_signed_index_subset): every platform, or each platform image by digest (which
+// carries no signature: the index's covers the index).
+std::string copy_ways_forward(const Reference& src, const Reference& dst, const std::string& tag,
+                              const std::vector<Descriptor>& chosen)
+{
+  auto tags = platform_image_tags(tag, chosen);
+  std::string commands;
+  for (std::size_t i = 0; i < chosen.size(); ++i)
+    commands += (commands.empty() ? "ferry copy " : "; ferry copy ") + src.name() + "@" + chosen[i].digest.str() + " " +
+                dst.name() + (tags[i].empty() ? "" : ":" + tags[i]);
+  return "either drop --platform to copy every platform (the index and its signature arrive whole and stay verifiable), "
+         "or copy each platform image by digest (" + commands + "), unsigned, as the index's signature covers only the index";
+}
+
+// The destination tag of each root (platform_image_tags, as save names them): `tag` for
+// one root; several platform images of one index selected with --platform get
+// `<tag>-<os>-<arch>[-<variant>]`, said on the log.
+std::map<Digest, std::string> destination_tags(const std::vector<Descriptor>& roots, const Reference& src, const Reference& dst,
+                                               const std::string& tag, const Logger& log)
+{
+  auto tags = platform_image_tags(tag, roots);
+  std::map<Digest, std::string> out;
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    out[roots[i].digest] = tags[i];
+    if (tags[i] != tag)
+      log("note: " + (roots[i].platform ? roots[i].platform->str() : std::string("the image")) + " of " + src.str() +
+          " is tagged " + dst.name() + ":" + tags[i] + " (one tag cannot name several platform images)");
+  }
+  return out;
+}
+
+// Stages the source in a layout directory, verifies it, and pushes from it; each root gets
+// its tag from `tags` (by digest).
+void copy_verified(const CopyOptions& options, const Reference& dst, const std::map<Digest, std::string>& tags,
+                   const RepositoryOpener& open, const Logger& log, detail::TransferOptions transfer, CopyResult& result)
 {
   TempDir staging(options.staging_dir, "ferry-copy-");
   SaveOptions stage;
@@ -55,8 +89,12 @@ void copy_verified(const CopyOptions& options, const Reference& dst, const std::
   auto& job = jobs.emplace_back();
   job.repo = open(dst.registry, dst.repository);
   for (const auto& root : classify_complete(*bundle).roots) {
+    auto tag = tags.find(root.desc.digest);
+    if (tag == tags.end())  // the source moved between resolving and staging: nothing is sent
+      throw Error(Errc::not_found, options.source + ": changed while it was staged (" + root.desc.digest.str() +
+                                      " was not resolved before); run copy again");
     job.graph.add(*bundle, root.desc, GraphOptions{});
-    job.roots.push_back({root.desc, tag});
+    job.roots.push_back({root.desc, tag->second});
   }
   result.unverified = unverified_manifests(*result.verification, job.graph);
   for (const auto& u : result.unverified)
@@ -99,21 +137,31 @@ CopyResult copy(const CopyOptions& options, const RepositoryOpener& open, const 
   transfer.before_proof = options.before_proof;
   transfer.progress = options.progress;
   transfer.no_clobber = options.no_clobber;
+  // What the source names, refused (issue 14) before anything is staged or sent.
+  std::shared_ptr<remote::Repository> source;
+  std::vector<Descriptor> roots;
+  try {
+    source = open(src.registry, src.repository);
+    refuse_signed_index_subset(*source, src, options.platforms, options.graph, "copy",
+                               [&](const std::vector<Descriptor>& chosen) { return copy_ways_forward(src, dst, tag, chosen); });
+    roots = resolve_roots(*source, src, options.platforms);
+  } catch (...) {
+    rethrow_with_context(src.str());
+  }
+  auto tags = destination_tags(roots, src, dst, tag, log);
   if (options.verify) {
-    copy_verified(options, dst, tag, open, log, std::move(transfer), result);
+    copy_verified(options, dst, tags, open, log, std::move(transfer), result);
     return result;
   }
 
   // Blobs stream from source to destination, each read once and never written to disk.
-  std::shared_ptr<remote::Repository> source;
   std::deque<detail::RepositoryJob> jobs;
   auto& job = jobs.emplace_back();
   try {
-    source = open(src.registry, src.repository);
-    for (const auto& root : resolve_roots(*source, src, options.platforms)) {
+    for (const auto& root : roots) {
       log("resolved " + src.str() + " -> " + root.digest.str() + (root.platform ? " (" + root.platform->str() + ")" : ""));
       job.graph.add(*source, root, options.graph);
-      job.roots.push_back({root, tag});
+      job.roots.push_back({root, tags.at(root.digest)});
     }
   } catch (...) {
     rethrow_with_context(src.str());

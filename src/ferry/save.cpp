@@ -191,76 +191,25 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
   pool.finish();
 }
 
-// Reference: Notary Project signature specification (artifactType
-// application/vnd.cncf.notary.signature); cosign's OCI 1.1 referrers
-// (application/vnd.dev.cosign.artifact.sig.v1+json) and Sigstore bundles
-// (application/vnd.dev.sigstore.bundle*+json).
-bool is_signature_referrer(remote::Repository& repo, const Descriptor& r)
+// The ways forward save names when it refuses --platform on a signed index
+// (refuse_signed_index_subset): every platform, or the platform images by digest, signed
+// after saving.
+std::string save_ways_forward(const Reference& ref, const std::vector<Descriptor>& chosen)
 {
-  if (r.artifact_type == media_type::k_notary_signature || r.artifact_type == "application/vnd.dev.cosign.artifact.sig.v1+json" ||
-      r.artifact_type.rfind("application/vnd.dev.sigstore.bundle", 0) == 0)
-    return true;
-  if (!r.artifact_type.empty() || !media_type::is_image_manifest(r.media_type)) return false;
-  // Listed without an artifactType (an older Notation signature carries its type as the
-  // config's media type): the manifest decides.
-  std::string bytes = repo.fetch_manifest_bytes(r);
-  return is_signature_manifest(Manifest::parse(bytes, r.media_type, r.digest.str()));
-}
-
-// `--platform` on an index saves some of its platform images as roots, without the index
-// (issue 14): a signature of the index covers the index's bytes, so it would be left behind
-// and nothing in the bundle could verify against it. Refused, naming the signed index and
-// the ways that keep signed content verifiable. Not when the user asked for no signatures
-// (--no-referrers, or --artifact-type filters that leave the signature out anyway).
-void refuse_signed_index_subset(remote::Repository& repo, const Reference& ref, const SaveOptions& options)
-{
-  if (options.platforms.empty() || !options.graph.referrers) return;
-  Descriptor top = repo.resolve(ref.digest ? ref.digest->str() : ref.ref_or_default());
-  if (!media_type::is_index(top.media_type)) return;
-  auto chosen = select_platforms(top, repo.fetch_manifest_bytes(top), options.platforms);
-  if (chosen.empty()) return;  // resolve_roots names the platforms not found
-  const auto& types = options.graph.artifact_types;
-  for (const auto& r : repo.referrers(top)) {
-    if (!types.empty() && std::find(types.begin(), types.end(), r.artifact_type) == types.end()) continue;
-    if (!is_signature_referrer(repo, r)) continue;
-    std::string wanted, children;
-    for (const auto& p : options.platforms) wanted += (wanted.empty() ? "" : " ") + std::string("--platform ") + p.str();
-    for (const auto& c : chosen) children += (children.empty() ? "" : " ") + ref.name() + "@" + c.digest.str();
-    throw Error(Errc::unsupported,
-                ref.str() + ": signed index " + ref.name() + "@" + top.digest.str() + " (signature " + r.digest.str() + "): " + wanted +
-                    " would save its platform images as images of their own, without the index that its signature covers, "
-                    "so that signature could never verify; either drop --platform to save every platform (the signature stays "
-                    "verifiable), or save the platform images by digest (ferry save " + children +
-                    " -o BUNDLE) and sign them after saving (ferry sign BUNDLE --key KEY --cert CHAIN)");
-  }
+  std::string children;
+  for (const auto& c : chosen) children += (children.empty() ? "" : " ") + ref.name() + "@" + c.digest.str();
+  return "either drop --platform to save every platform (the signature stays verifiable), or save the platform images by "
+         "digest (ferry save " + children + " -o BUNDLE) and sign them after saving (ferry sign BUNDLE --key KEY --cert CHAIN)";
 }
 
 // Tags that stay apart (issue 14): several platform images of one index saved with
-// --platform would all carry the index's tag, and one tag cannot name several manifests
-// (skopeo, umoci and a push would each pick one): each becomes `<tag>-<os>-<arch>[-<variant>]`,
-// or `<tag>-<12 hex of its digest>` where that is not unique or not a valid tag.
+// --platform each get their own tag (platform_image_tags, as copy names them).
 void name_platform_images(std::vector<BundleRoot>& roots, const Logger& log)
 {
-  if (roots.size() < 2) return;
-  std::vector<std::string> tags;
-  for (const auto& r : roots) {
-    if (r.tag.empty()) return;  // saved by digest: no tag to share
-    std::string suffix;
-    if (r.desc.platform) {
-      const auto& p = *r.desc.platform;
-      for (const auto& part : {p.os, p.architecture, p.variant}) {
-        if (part.empty()) continue;
-        suffix += "-";
-        for (char ch : part) suffix += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_') ? ch : '-';
-      }
-    }
-    tags.push_back(r.tag + suffix);
-  }
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    std::string& t = tags[i];
-    if (!Reference::is_valid_tag(t) || std::count(tags.begin(), tags.end(), t) > 1)
-      t = roots[i].tag.substr(0, 114) + "-" + roots[i].desc.digest.hex().substr(0, 12);
-  }
+  if (roots.size() < 2 || roots.front().tag.empty()) return;
+  std::vector<Descriptor> images;
+  for (const auto& r : roots) images.push_back(r.desc);
+  auto tags = platform_image_tags(roots.front().tag, images);
   for (std::size_t i = 0; i < roots.size(); ++i) {
     log("note: " + (roots[i].desc.platform ? roots[i].desc.platform->str() : std::string("the image")) + " of " +
         roots[i].source->str() + " is tagged " + tags[i] + " in the bundle (one tag cannot name several platform images)");
@@ -312,7 +261,8 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     try {
       auto repo = open(ref.registry, ref.repository);
       repos.push_back(repo);
-      refuse_signed_index_subset(*repo, ref, options);
+      refuse_signed_index_subset(*repo, ref, options.platforms, options.graph, "save",
+                                 [&](const std::vector<Descriptor>& chosen) { return save_ways_forward(ref, chosen); });
       for (const auto& root : resolve_roots(*repo, ref, options.platforms)) {
         log("resolved " + ref.str() + " -> " + root.digest.str() +
             (root.platform ? " (" + root.platform->str() + ")" : ""));

@@ -6,6 +6,7 @@
 #include <ferry/bundle.hpp>
 #include <ferry/error.hpp>
 #include <ferry/graph.hpp>
+#include <ferry/ops.hpp>
 #include <ferry/remote/repository.hpp>
 
 #include <algorithm>
@@ -181,4 +182,33 @@ TEST_CASE("bundle: ref.name unique within the bundle (issue 14)")
   REQUIRE(cut.size() == 101);
   CHECK(cut[0].size() < 600);
   CHECK(cut[100] == "index.json: 50 more ref.names each naming several different manifests");
+}
+
+TEST_CASE("platform_image_tags: several platforms of one index, as save and copy name them (issue 14)")
+{
+  auto image = [](const std::string& platform, const std::string& digest_of) {
+    Descriptor d;
+    d.media_type = "application/vnd.oci.image.manifest.v1+json";
+    d.digest = Digest::of(digest_of);
+    if (!platform.empty()) d.platform = Platform::parse(platform);
+    return d;
+  };
+  auto tags = platform_image_tags("v2", {image("linux/amd64", "a"), image("linux/arm/v7", "b"), image("windows/amd64", "c")});
+  CHECK(tags == std::vector<std::string>{"v2-linux-amd64", "v2-linux-arm-v7", "v2-windows-amd64"});
+  // One image, or no tag: unchanged.
+  CHECK(platform_image_tags("v2", {image("linux/amd64", "a")}) == std::vector<std::string>{"v2"});
+  CHECK(platform_image_tags("", {image("linux/amd64", "a"), image("linux/arm64", "b")}) ==
+        std::vector<std::string>{"", ""});
+  // Characters a tag cannot have become '-'; the same platform twice: the digest tells them apart.
+  Descriptor odd = image("", "o");
+  odd.platform = Platform{"linux", "x+y", "", ""};
+  auto twice = platform_image_tags("v1", {image("linux/amd64", "a"), image("linux/amd64", "b"), odd});
+  CHECK(twice[0] == "v1-" + Digest::of("a").hex().substr(0, 12));
+  CHECK(twice[1] == "v1-linux-amd64");
+  CHECK(twice[2] == "v1-linux-x-y");
+  // A name too long for a tag (128 characters at most) falls back to the digest form.
+  std::string long_tag(125, 't');
+  auto longer = platform_image_tags(long_tag, {image("linux/amd64", "a"), image("linux/arm64", "b")});
+  CHECK(longer[0] == long_tag.substr(0, 114) + "-" + Digest::of("a").hex().substr(0, 12));
+  CHECK(Reference::is_valid_tag(longer[1]));
 }
