@@ -14,17 +14,36 @@ namespace {
 
 void log_verification(const verify::VerifyReport& r, const Logger& log)
 {
-  std::size_t verified = 0;
-  for (const auto& a : r.artifacts) verified += a.verified ? 1 : 0;
+  std::size_t verified = 0, referrers = 0, referrers_verified = 0;
+  for (const auto& a : r.artifacts) {
+    verified += a.verified ? 1 : 0;
+    referrers += a.referrers.size();
+    for (const auto& x : a.referrers) referrers_verified += x.verified ? 1 : 0;
+  }
+  std::string referrer_count = referrers == 0 ? std::string()
+                                              : ", " + std::to_string(referrers_verified) + " of " +
+                                                    counted(referrers, "referrer") + " verified";
   log(std::string("verification ") + (r.verified ? "passed" : "FAILED") + ": integrity " +
-      (r.problems.empty() ? "ok" : "FAILED") + " (" + std::to_string(r.blobs) + " blobs, " + human_bytes(r.bytes) + "); " +
-      std::to_string(verified) + " of " + std::to_string(r.artifacts.size()) + " artifacts verified");
+      (r.problems.empty() ? "ok" : "FAILED") + " (" + counted(r.blobs, "blob") + ", " + human_bytes(r.bytes) + "); " +
+      std::to_string(verified) + " of " + counted(r.artifacts.size(), "artifact") + " verified" + referrer_count);
   for (const auto& p : r.problems.listed) log("  problem: " + p.message);
+  if (r.problems.total > r.problems.listed.size())
+    log("  ... and " + counted(r.problems.total - r.problems.listed.size(), "more problem") +
+        " (--max-problems lists more, --json lists as many)");
   for (const auto& a : r.artifacts) {
     std::string line = std::string("  ") + (a.verified ? "✓ " : "✗ ") + a.reference + " " + a.desc.digest.str();
     if (a.policy) line += " (policy \"" + *a.policy + "\", " + verify::level_name(a.level) + ")";
     if (!a.verified && !a.reason.empty()) line += ": " + a.reason;
     log(line);
+    // Each referrer with its own verdict, as ferry verify shows it (issue 14).
+    for (const auto& x : a.referrers) {
+      std::string rl = std::string("    ") + (x.verified ? "✓ " : "✗ ") + (x.subject ? "referrer " : "manifest ") +
+                       x.desc.digest.str();
+      if (!x.artifact_type.empty()) rl += " (" + x.artifact_type + ")";
+      rl += x.verified ? ": verified" : ": NOT verified";
+      if (!x.verified && !x.reason.empty()) rl += ": " + x.reason;
+      log(rl);
+    }
   }
 }
 

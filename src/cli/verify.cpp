@@ -21,8 +21,8 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
   if (r.bundle_digest) out_line("bundle digest (of index.json): %s", r.bundle_digest->str().c_str());
   for (const auto& p : r.problems.listed) out_line("  problem: %s", p.message.c_str());
   if (r.problems.total > r.problems.listed.size())
-    out_line("  ... and %zu more problems (--max-problems lists more, --json lists as many)",
-             r.problems.total - r.problems.listed.size());
+    out_line("  ... and %s (--max-problems lists more, --json lists as many)",
+             counted(r.problems.total - r.problems.listed.size(), "more problem").c_str());
   if (!integrity_only) {
     auto print_signatures = [](const std::vector<SignatureVerdict>& sigs, const std::string& indent) {
       for (const auto& s : sigs) {

@@ -263,6 +263,20 @@ class PushReferrers(ReferrerBundle):
         self.assertEqual(proc.returncode, 0, R.describe(proc))
         self.assertEqual(json.loads(proc.stdout)["unverifiedManifests"], [], R.describe(proc))
 
+    def test_human_log_lists_referrer_verdicts(self):
+        # push --verify's log (stderr) shows each referrer's verdict under its root, as verify does.
+        lay, d = self.referrer_bundle("push-human")
+        proc = self.ferry("push", "--plain-http", "--verify", "--trust-policy", self.strict_policy(),
+                          "--trust-store", self.store, "--verification-time", VT, lay.pack("tar"),
+                          f"{self.reg.host}/human")
+        self.assertEqual(proc.returncode, 0, R.describe(proc))
+        self.assertRegex(proc.stderr, r"verification passed: .*1 of 1 artifact verified, 2 of 4 referrers verified")
+        for name, verdict in (("sbom", "✓"), ("note", "✗"), ("vuln", "✗")):
+            lines = [l for l in proc.stderr.splitlines()
+                     if d[name]["digest"] in l and re.match(r"\s*[✓✗] referrer ", l)]
+            self.assertEqual(len(lines), 1, name + R.describe(proc))
+            self.assertTrue(lines[0].lstrip().startswith(verdict), lines[0])
+
     def test_flag_needs_verify(self):
         lay, _ = self.referrer_bundle("push-usage", good_only=True)
         proc = self.ferry("push", "--plain-http", "--require-referrer-signatures", lay.pack("tar"),
