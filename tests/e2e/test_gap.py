@@ -1518,6 +1518,29 @@ class EntryBomb(GapTest):
         type(self)._problems = self.write("problems", b"".join(body))
         return type(self)._problems
 
+    def test_zeros_after_the_end(self):
+        """A valid bundle followed by 4 GiB of zeros in a 140 KB .tar.zst (and 1 GiB in a
+        .tar.gz): no tar pads that much, and reading it all costs time without bound (a
+        few MB of zstd hold tens of GB of zeros). Refused by every command that reads to the
+        end, naming it; inspect reads the head only."""
+        plain = os.path.join(self.tmp, "zeros-base.tar")
+        with open(plain, "wb") as f:
+            f.write(self.m.plain())
+        for suffix, compress, size in ((".tar.zst", "zstd -q -1 -T0", "4G"), (".tar.gz", "gzip -1", "1G")):
+            path = os.path.join(self.tmp, "zeros" + suffix)
+            if not os.path.exists(path):
+                subprocess.run(f"(cat {plain}; head -c {size} /dev/zero) | {compress} > {path}", shell=True,
+                               check=True)
+            cmds, _ = self.commands(path)
+            for name, args in cmds.items():
+                with self.subTest(format=suffix, command=name):
+                    run = self.bounded(*args)
+                    if name == "inspect":  # reads the head only: never meets the tail, fast
+                        self.assertEqual(run.returncode, 0, run.describe())
+                        self.assertLess(run.seconds, self.MAX_SECONDS, run.describe())
+                        continue
+                    self.assert_bounded(run, 1, [["after the end of the archive"], ["64 MiB"]])
+
     def test_problems_bomb(self):
         """verify --integrity-only of 50,000 mismatched blobs: exit 3, < 1,000 lines, at
         most 100 problems listed and a line counting the rest; --json has at most 100

@@ -143,7 +143,15 @@ struct ArchiveReader::Impl {
           throw bad(i, bytes.data() + off, bytes.size() - off);
         }
     std::vector<char> buf(k_chunk);
+    // Tar pads to its record size (10 KiB by default, a few MiB at most with -b): a longer
+    // run of zeros is no padding, and in a compressed stream it costs time without bound
+    // (a 1 MB .tar.zst holds tens of GB of zeros).
+    constexpr std::uint64_t k_max_tail = 64ull << 20;
+    std::uint64_t tail = 0;
     for (;;) {
+      if (tail > k_max_tail)
+        throw Error(Errc::invalid_manifest, where + ": more than 64 MiB of zeros after the end of the archive; "
+                                                    "refusing to read further");
       std::size_t n;
       if (decoded) {
         n = decoded->read(buf.data(), buf.size());
@@ -164,6 +172,7 @@ struct ArchiveReader::Impl {
         throw bad(pos + off, buf.data() + off, n - off);
       }
       pos += n;
+      tail += n;
     }
   }
 
