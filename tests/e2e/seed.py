@@ -70,6 +70,22 @@ class _RemoteRegistry(R.Registry):
         self.host = host
 
 
+def seed_signed_index(reg, repo, tag, ident, seed):
+    """A multi-arch index (linux/amd64, linux/arm64) at ``repo:tag`` with a Notation JWS
+    signature by ``ident`` (a pki.py identity) as its referrer. Returns the descriptors:
+    {"index", "amd", "arm", "sig"}."""
+    import notary_sign as N  # noqa: E402  (needs openssl; only callers that sign import it)
+    import pki as P  # noqa: E402
+    amd = R.push_image(reg, repo, None, [R.seeded_bytes(f"{seed}-amd", 20000)], platform="linux/amd64")
+    arm = R.push_image(reg, repo, None, [R.seeded_bytes(f"{seed}-arm", 30000)], platform="linux/arm64")
+    index = R.push_index(reg, repo, tag, [amd, arm])
+    data, mt = N.sign("jws", R.subject_of(index), ident)
+    sig = R.push_referrer(reg, repo, index, N.NOTARY_SIGNATURE, data, mt,
+                          {N.THUMBPRINT: json.dumps(ident.thumbprints),
+                           "org.opencontainers.image.created": P.SIGNING_TIME})
+    return {"index": index, "amd": amd, "arm": arm, "sig": sig}
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: seed.py HOST[:PORT]", file=sys.stderr)

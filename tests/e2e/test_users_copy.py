@@ -42,6 +42,7 @@ except unittest.SkipTest as e:
     raise
 
 import notary_sign as N  # noqa: E402
+from seed import seed_signed_index  # noqa: E402
 
 
 class Base(T.E2E):
@@ -75,16 +76,10 @@ class SignedIndexPlatform(Base):
         super().setUpClass()
         cls.pki = P.shared_pki()
         cls.store = P.write_truststore(os.path.join(cls.tmp, "truststore"), {"ca": {"ferry": [cls.pki.root]}})
-        amd = R.push_image(cls.src, cls.REPO, None, [R.seeded_bytes("ci-amd", 20000)], platform="linux/amd64")
-        arm = R.push_image(cls.src, cls.REPO, None, [R.seeded_bytes("ci-arm", 30000)], platform="linux/arm64")
-        index = R.push_index(cls.src, cls.REPO, "v1", [amd, arm])
-        ident = cls.pki["rsa2048"]
-        data, mt = N.sign("jws", R.subject_of(index), ident)
-        cls.sig = R.push_referrer(cls.src, cls.REPO, index, N.NOTARY_SIGNATURE, data, mt,
-                                  {N.THUMBPRINT: json.dumps(ident.thumbprints),
-                                   "org.opencontainers.image.created": P.SIGNING_TIME})["digest"]
-        cls.sbom = R.push_sbom(cls.src, cls.REPO, index, "ci-index")["digest"]
-        cls.index, cls.amd, cls.arm = index["digest"], amd["digest"], arm["digest"]
+        s = seed_signed_index(cls.src, cls.REPO, "v1", cls.pki["rsa2048"], "ci")
+        cls.sig = s["sig"]["digest"]
+        cls.sbom = R.push_sbom(cls.src, cls.REPO, s["index"], "ci-index")["digest"]
+        cls.index, cls.amd, cls.arm = s["index"]["digest"], s["amd"]["digest"], s["arm"]["digest"]
         cls.name = f"{cls.src.host}/{cls.REPO}"
         # copy --verify chooses the statement by the destination repository.
         cls.policy = P.write_trust_policy(os.path.join(cls.tmp, "trustpolicy.json"),
