@@ -400,6 +400,28 @@ std::string ignored_entries_note(const LayoutReader& bundle)
          (names.size() == 1 ? " file" : " files") + " beside the OCI layout (not part of it, never pushed): " + list;
 }
 
+std::string referrer_verdict_line(const verify::ReferrerVerdict& x, bool name_subject)
+{
+  std::string line = std::string(x.verified ? "✓ " : "✗ ") + (x.subject ? "referrer " : "manifest ") + x.desc.digest.str();
+  if (!x.artifact_type.empty()) line += " (" + x.artifact_type + ")";
+  if (name_subject && x.subject) line += " of " + x.subject->str();
+  line += x.verified ? ": verified" : ": NOT verified";
+  if (!x.verified && !x.reason.empty()) line += ": " + x.reason;
+  return line;
+}
+
+std::string referrer_count(const verify::VerifyReport& r)
+{
+  std::size_t referrers = 0, verified = 0;
+  for (const auto& a : r.artifacts)
+    for (const auto& x : a.referrers) {
+      ++referrers;
+      verified += x.verified ? 1 : 0;
+    }
+  if (referrers == 0) return {};
+  return ", " + std::to_string(verified) + " of " + counted(referrers, "referrer") + " verified";
+}
+
 Logger make_logger(const GlobalOptions& global)
 {
   bool quiet = global.quiet;

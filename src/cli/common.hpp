@@ -125,6 +125,12 @@ std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2))
 /// Issue 14: the one line saying which files of other tools beside the layout (ctr
 /// export's manifest.json, ...) were ignored and never pushed; empty when there were none.
 std::string ignored_entries_note(const LayoutReader& bundle);
+
+/// One referrer's verdict as verify and push --verify show it, unindented:
+/// "✓ referrer sha256:… (type)[ of sha256:…]: verified" or "✗ …: NOT verified: reason".
+std::string referrer_verdict_line(const verify::ReferrerVerdict& x, bool name_subject);
+/// ", N of M referrers verified" for a summary line; empty when the report holds no referrer.
+std::string referrer_count(const verify::VerifyReport& r);
 /// A logger writing to stderr unless quiet (escaped, as print_line; above the progress bars).
 Logger make_logger(const GlobalOptions& global);
 

@@ -14,18 +14,11 @@ namespace {
 
 void log_verification(const verify::VerifyReport& r, const Logger& log)
 {
-  std::size_t verified = 0, referrers = 0, referrers_verified = 0;
-  for (const auto& a : r.artifacts) {
-    verified += a.verified ? 1 : 0;
-    referrers += a.referrers.size();
-    for (const auto& x : a.referrers) referrers_verified += x.verified ? 1 : 0;
-  }
-  std::string referrer_count = referrers == 0 ? std::string()
-                                              : ", " + std::to_string(referrers_verified) + " of " +
-                                                    counted(referrers, "referrer") + " verified";
+  std::size_t verified = 0;
+  for (const auto& a : r.artifacts) verified += a.verified ? 1 : 0;
   log(std::string("verification ") + (r.verified ? "passed" : "FAILED") + ": integrity " +
       (r.problems.empty() ? "ok" : "FAILED") + " (" + counted(r.blobs, "blob") + ", " + human_bytes(r.bytes) + "); " +
-      std::to_string(verified) + " of " + counted(r.artifacts.size(), "artifact") + " verified" + referrer_count);
+      std::to_string(verified) + " of " + counted(r.artifacts.size(), "artifact") + " verified" + referrer_count(r));
   for (const auto& p : r.problems.listed) log("  problem: " + p.message);
   if (r.problems.total > r.problems.listed.size())
     log("  ... and " + counted(r.problems.total - r.problems.listed.size(), "more problem") +
@@ -36,14 +29,7 @@ void log_verification(const verify::VerifyReport& r, const Logger& log)
     if (!a.verified && !a.reason.empty()) line += ": " + a.reason;
     log(line);
     // Each referrer with its own verdict, as ferry verify shows it (issue 14).
-    for (const auto& x : a.referrers) {
-      std::string rl = std::string("    ") + (x.verified ? "✓ " : "✗ ") + (x.subject ? "referrer " : "manifest ") +
-                       x.desc.digest.str();
-      if (!x.artifact_type.empty()) rl += " (" + x.artifact_type + ")";
-      rl += x.verified ? ": verified" : ": NOT verified";
-      if (!x.verified && !x.reason.empty()) rl += ": " + x.reason;
-      log(rl);
-    }
+    for (const auto& x : a.referrers) log("    " + referrer_verdict_line(x, false));
   }
 }
 

@@ -46,11 +46,7 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
       print_signatures(a.signatures, "  ");
       // Each referrer (and other signed manifest of the graph) with its own verdict, under its root.
       for (const auto& x : a.referrers) {
-        line = strprintf("  %s %s %s", x.verified ? "✓" : "✗", x.subject ? "referrer" : "manifest", x.desc.digest.str().c_str());
-        if (!x.artifact_type.empty()) line += " (" + x.artifact_type + ")";
-        if (x.subject) line += " of " + x.subject->str();
-        line += x.verified ? ": verified" : ": NOT verified";
-        if (!x.verified && !x.reason.empty()) line += ": " + x.reason;
+        line = "  " + referrer_verdict_line(x, true);
         if (!x.verified && !require_referrers && r.problems.empty()) line += " (reported, not fatal without --require-referrer-signatures)";
         print_line(stdout, line);
         print_signatures(x.signatures, "    ");
@@ -61,17 +57,8 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
                format_rfc3339(c.this_update).c_str(), c.next_update ? format_rfc3339(*c.next_update).c_str() : "none",
                c.fresh ? "fresh" : "STALE");
   }
-  std::size_t referrers = 0, referrers_verified = 0;
-  for (const auto& a : r.artifacts)
-    for (const auto& x : a.referrers) {
-      ++referrers;
-      referrers_verified += x.verified ? 1 : 0;
-    }
-  std::string referrer_count =
-      referrers == 0 ? std::string()
-                     : strprintf(", %zu of %s verified", referrers_verified, counted(referrers, "referrer").c_str());
   summary_line("verification %s: %s%s, %s, %s%s", r.verified ? "passed" : "FAILED",
-               counted(r.artifacts.size(), "artifact").c_str(), referrer_count.c_str(), counted(r.blobs, "blob").c_str(),
+               counted(r.artifacts.size(), "artifact").c_str(), referrer_count(r).c_str(), counted(r.blobs, "blob").c_str(),
                human_bytes(r.bytes).c_str(), time_and_rate(global, r.bytes).c_str());
 }
 

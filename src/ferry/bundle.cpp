@@ -1,6 +1,7 @@
 #include <ferry/bundle.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/util/text.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 
@@ -142,7 +143,7 @@ std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& inde
                   "): skopeo, umoci and podman take one of them by that name; select the image by digest");
   }
   if (more)
-    out.push_back("index.json: " + std::to_string(more) + " more ref.name" + (more == 1 ? "" : "s") +
+    out.push_back("index.json: " + counted(more, "more ref.name") +
                   " each naming several different manifests");
   return out;
 }
