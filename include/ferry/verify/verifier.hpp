@@ -4,6 +4,7 @@
 /// trusted identity → expiry → authentic timestamp → revocation. Results are data.
 #include <ferry/bundle.hpp>
 #include <ferry/manifest.hpp>
+#include <ferry/verify/check.hpp>
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
 #include <ferry/verify/trust_policy.hpp>
@@ -15,16 +16,6 @@
 #include <vector>
 
 namespace ferry::verify {
-
-enum class CheckResult { pass, fail, skipped };
-const char* check_result_name(CheckResult r);
-
-struct Check {
-  std::string name;  ///< integrity, authenticity, trustedIdentity, expiry, authenticTimestamp, revocation
-  Action action = Action::enforce;
-  CheckResult result = CheckResult::skipped;
-  std::string reason;
-};
 
 struct SignatureVerdict {
   Descriptor manifest;  ///< the signature manifest
