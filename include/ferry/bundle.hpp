@@ -29,6 +29,9 @@ struct BundleContents {
   std::vector<Descriptor> referrer_entries;
   /// `sha256-<hex>` tagged indexes written by other tools (referrer lists, never tags).
   std::vector<Descriptor> fallback_lists;
+  /// cosign's tag attachments (ref.name `<alg>-<hex>.sig`, `.att`, `.sbom`) of a manifest the
+  /// bundle holds: pushed under that tag with their subject, never roots of their own.
+  std::vector<std::pair<CosignTag, Descriptor>> attachments;
   std::optional<Descriptor> trust;
   /// Entries whose manifest is missing from the bundle or whose bytes do not match their
   /// digest (verify reports them as integrity problems; push, inspect and sign refuse).
@@ -63,7 +66,9 @@ std::vector<std::string> root_ref_names(const std::vector<BundleRoot>& roots);
 std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& index_entries);
 
 /// index.json for a saved graph: the roots with `io.containerd.image.name` and (when
-/// tagged) `org.opencontainers.image.ref.name` (root_ref_names), then every referrer untagged.
+/// tagged) `org.opencontainers.image.ref.name` (root_ref_names), then every referrer untagged,
+/// then cosign's tag attachments named by their tags (`sha256-<hex>.sig`, as cosign's own
+/// layouts and sigstore-vectors name them).
 /// With `trust`, the trust artifact is listed too, as `ferry.trust`.
 std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph,
                              const std::optional<Descriptor>& trust = std::nullopt);

@@ -5,6 +5,7 @@
 
 #include <compare>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,9 @@ public:
   bool empty() const { return m_hex.empty(); }
   /// "sha256-<hex>": the referrers tag schema name for this digest (distribution-spec v1.1).
   std::string fallback_tag() const { return m_algorithm + "-" + m_hex; }
+  /// cosign's tag for an attachment of this digest: "sha256-<hex>.sig" (`suffix` sig, att
+  /// or sbom; cosign pkg/oci/remote), in the repository of the image it belongs to.
+  std::string cosign_tag(std::string_view suffix) const { return fallback_tag() + "." + std::string(suffix); }
   /// A short form for messages: `sha256:0123456789ab`.
   std::string short_str() const { return m_algorithm + ":" + m_hex.substr(0, 12); }
 
@@ -36,6 +40,16 @@ private:
   std::string m_algorithm;
   std::string m_hex;
 };
+
+/// cosign's tag-based attachments of an image: its signatures (`.sig`), attestations
+/// (`.att`) and SBOM (`.sbom`), each an image manifest tagged `<alg>-<hex>.<suffix>`.
+inline constexpr std::string_view k_cosign_suffixes[] = {"sig", "att", "sbom"};
+struct CosignTag {
+  Digest subject;
+  std::string suffix;  ///< sig, att, sbom
+};
+/// Parses "sha256-<hex>.sig" (or .att, .sbom; sha512 too); nullopt for any other tag.
+std::optional<CosignTag> parse_cosign_tag(std::string_view tag);
 
 /// Streaming hasher.
 class Hasher {

@@ -16,7 +16,12 @@ struct GraphOptions {
   /// Follow referrers (manifests whose subject is a node), recursively.
   bool referrers = true;
   /// Keep only referrers of these artifact types (and what hangs under them); empty: all.
+  /// A cosign tag attachment (`.sig`, `.att`, `.sbom`) has no artifact type: it is kept
+  /// when the media type of its first layer is listed.
   std::vector<std::string> artifact_types;
+  /// Follow cosign's tag-based attachments (`<alg>-<hex>.sig/.att/.sbom`, Source::attachments)
+  /// of every manifest too (when `referrers` is on).
+  bool cosign_tags = true;
 };
 
 /// Everything reachable from some roots: manifests held as bytes, blobs as descriptors.
@@ -32,6 +37,11 @@ struct Graph {
   std::map<Digest, std::vector<Descriptor>> referrers;
   /// Manifests reached as referrers (not through manifests/config/layers).
   std::set<Digest> referrer_nodes;
+  /// subject digest → its cosign tag attachments (`.sig`, `.att`, `.sbom`), each pushed under
+  /// its tag `<alg>-<hex of subject>.<suffix>` in the subject's repository.
+  std::map<Digest, std::vector<Attachment>> attachments;
+  /// Manifests reached as cosign tag attachments.
+  std::set<Digest> attachment_nodes;
   /// Blobs used as a config, or as a layer of a referrer (signature envelopes, SBOM
   /// documents): the "small blobs" written before image layers (design §3).
   std::set<Digest> small_blobs;

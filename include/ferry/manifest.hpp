@@ -33,6 +33,13 @@ struct Manifest {
 /// notary; always with a subject.
 bool is_signature_manifest(const Manifest& m);
 
+/// True for a cosign / Sigstore signature manifest (issue 15): a Sigstore bundle referrer
+/// (artifactType application/vnd.dev.sigstore.bundle*, or the older
+/// application/vnd.dev.cosign.artifact.sig.v1+json), or a cosign `.sig` / `.att` manifest
+/// (an image manifest whose layers are simple-signing payloads or DSSE envelopes). Its
+/// layers are what the cosign verifier reads.
+bool is_cosign_signature_manifest(const Manifest& m);
+
 /// True for the trust artifact a bundle carries (design §3).
 bool is_trust_artifact(const Manifest& m);
 

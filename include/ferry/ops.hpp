@@ -282,10 +282,21 @@ CopyResult copy(const CopyOptions& options, const RepositoryOpener& open, const 
 struct InspectNode {
   Descriptor desc;
   std::string artifact_type;
+  /// What a signature-like node is (signature_kind): notation-signature, sigstore-bundle,
+  /// cosign-sig, cosign-att, cosign-sbom; empty for anything else.
+  std::string kind;
+  /// A cosign tag attachment's tag (`sha256-<hex>.sig`); empty otherwise.
+  std::string tag;
   std::uint64_t size = 0;  ///< content size (manifest and what is under it)
   std::vector<InspectNode> manifests;  ///< index children
   std::vector<InspectNode> referrers;
+  std::vector<InspectNode> attachments;  ///< cosign's tag attachments (.sig, .att, .sbom)
 };
+
+/// The kind of a signature-like manifest, as inspect and verify name it: "notation-signature",
+/// "sigstore-bundle" (or cosign's older OCI 1.1 referrer), "cosign-sig", "cosign-att",
+/// "cosign-sbom" (a cosign tag attachment, by `attachment_suffix`); "" for anything else.
+std::string signature_kind(const Manifest& m, const std::string& attachment_suffix = {});
 
 struct InspectResult {
   std::filesystem::path bundle;

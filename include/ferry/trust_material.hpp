@@ -17,6 +17,37 @@ inline constexpr std::string_view k_media_type_crl = "application/pkix-crl";
 inline constexpr std::string_view k_media_type_cert = "application/pkix-cert";
 inline constexpr std::string_view k_media_type_policy = "application/vnd.cncf.notary.trustpolicy.v1+json";
 
+/// cosign / Sigstore trust material (issue 15): the trusted root, cosign public keys and the
+/// identity policy, carried as `sigstore/trusted_root.json`, `cosign/keys/<file>` and
+/// `cosign/policy.json`.
+inline constexpr std::string_view k_media_type_trusted_root = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+inline constexpr std::string_view k_media_type_cosign_key = "application/x-pem-file";
+inline constexpr std::string_view k_media_type_cosign_policy = "application/vnd.ferry.cosign-policy.v1+json";
+inline constexpr std::string_view k_title_trusted_root = "sigstore/trusted_root.json";
+inline constexpr std::string_view k_title_cosign_policy = "cosign/policy.json";
+inline constexpr std::string_view k_title_cosign_keys = "cosign/keys/";
+
+/// What cosign's verification flags say besides the trust material itself: the identity
+/// (--certificate-identity[-regexp], --certificate-oidc-issuer[-regexp]) and the log and
+/// timestamp choices (--insecure-ignore-tlog, --insecure-ignore-sct, --use-signed-timestamps).
+/// Carried as `cosign/policy.json`, so the pin covers them too.
+struct CosignIdentityPolicy {
+  std::string identity;
+  std::string identity_regexp;
+  std::string issuer;
+  std::string issuer_regexp;
+  bool ignore_tlog = false;
+  bool ignore_sct = false;
+  bool use_signed_timestamps = false;
+  bool empty() const;
+  bool has_identity() const { return !identity.empty() || !identity_regexp.empty(); }
+  bool has_issuer() const { return !issuer.empty() || !issuer_regexp.empty(); }
+  std::string to_json() const;
+  /// Throws Errc::invalid_manifest naming `where` (unknown keys, wrong types, a regexp that
+  /// does not compile).
+  static CosignIdentityPolicy parse(std::string_view json, const std::string& where);
+};
+
 /// One file of the trust material, with its path in Notation's configuration layout
 /// (`trustpolicy.json`, `truststore/x509/ca/<store>/<file>`, `crl/<name>.crl`).
 struct TrustFile {
@@ -32,6 +63,13 @@ std::vector<TrustFile> collect_trust_material(const std::optional<std::filesyste
                                               const std::optional<std::filesystem::path>& trust_store,
                                               const std::vector<std::filesystem::path>& crls);
 
+/// cosign trust material from local paths, each validated (the trusted root parses, every
+/// key is a public key): `sigstore/trusted_root.json`, `cosign/keys/<file name>` per key, and
+/// `cosign/policy.json` when `policy` says anything. Throws ferry::Error naming the file.
+std::vector<TrustFile> collect_cosign_material(const std::optional<std::filesystem::path>& trusted_root,
+                                               const std::vector<std::filesystem::path>& keys,
+                                               const CosignIdentityPolicy& policy);
+
 /// The trust artifact: an image manifest with artifactType application/vnd.ferry.trust.v1+json,
 /// the empty config and one layer per file titled with its path.
 struct TrustArtifact {
@@ -42,7 +80,8 @@ struct TrustArtifact {
 TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files);
 
 /// Checks a title from a bundle before it becomes a path: relative, no `..`, only
-/// `[A-Za-z0-9._-]` components, and under trustpolicy*.json, truststore/ or crl/.
+/// `[A-Za-z0-9._-]` components, and under trustpolicy*.json, truststore/, crl/,
+/// sigstore/trusted_root.json, cosign/policy.json or cosign/keys/.
 bool is_safe_trust_title(const std::string& title);
 
 /// Writes trust files below `dir` (titles checked with is_safe_trust_title).

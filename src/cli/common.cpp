@@ -8,6 +8,7 @@
 #include <ferry/util/file.hpp>
 #include <ferry/util/reader.hpp>
 
+#include <regex>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -74,6 +75,46 @@ void LimitFlags::add_to(CLI::App& cmd, bool problems)
         ->capture_default_str();
 }
 
+void CosignFlags::add_to(CLI::App& cmd, bool carry)
+{
+  const std::string how = carry ? "Carry in the bundle's trust material: " : "";
+  cmd.add_option("--trusted-root", trusted_root,
+                 how + "Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor and CT log keys, TSAs) for cosign signatures");
+  cmd.add_option("--cosign-key", keys, how + "cosign public key (PEM) for keyed cosign signatures (repeatable)")
+      ->allow_extra_args(false);
+  cmd.add_option("--certificate-identity", policy.identity,
+                 how + "cosign keyless: the signer's identity, an exact match of the certificate's SAN (email or URI)");
+  cmd.add_option("--certificate-identity-regexp", policy.identity_regexp,
+                 how + "cosign keyless: a regular expression the certificate's SAN must match (unanchored, as cosign)");
+  cmd.add_option("--certificate-oidc-issuer", policy.issuer,
+                 how + "cosign keyless: the OIDC issuer in the certificate (exact match)");
+  cmd.add_option("--certificate-oidc-issuer-regexp", policy.issuer_regexp,
+                 how + "cosign keyless: a regular expression the certificate's OIDC issuer must match");
+  cmd.add_flag("--insecure-ignore-tlog", policy.ignore_tlog,
+               how + "cosign: accept signatures without a transparency log entry (as cosign's flag)");
+  cmd.add_flag("--insecure-ignore-sct", policy.ignore_sct,
+               how + "cosign keyless: accept certificates without an embedded SCT (as cosign's flag)");
+  cmd.add_flag("--use-signed-timestamps", policy.use_signed_timestamps,
+               how + "cosign: take the signing time from RFC 3161 timestamps (required) instead of the log's integrated time");
+}
+
+void CosignFlags::check() const
+{
+  for (const auto& [flag, re] : {std::pair{"--certificate-identity-regexp", &policy.identity_regexp},
+                                 std::pair{"--certificate-oidc-issuer-regexp", &policy.issuer_regexp}}) {
+    if (re->empty()) continue;
+    try {
+      std::regex compiled(*re);
+    } catch (const std::regex_error& e) {
+      throw Error(Errc::invalid_argument, std::string("invalid ") + flag + " \"" + *re + "\": " + e.what());
+    }
+  }
+  if (!policy.identity.empty() && !policy.identity_regexp.empty())
+    throw Error(Errc::invalid_argument, "give --certificate-identity or --certificate-identity-regexp, not both");
+  if (!policy.issuer.empty() && !policy.issuer_regexp.empty())
+    throw Error(Errc::invalid_argument, "give --certificate-oidc-issuer or --certificate-oidc-issuer-regexp, not both");
+}
+
 void TrustFlags::add_to(CLI::App& cmd)
 {
   cmd.add_option("--trust-policy", trust_policy, "Notation trust policy (trustpolicy.json or trustpolicy.oci.json)");
@@ -88,7 +129,32 @@ void TrustFlags::add_to(CLI::App& cmd)
                "Fail verification (exit 3) when a referrer (SBOM, attestation, ...) or another signed manifest of an "
                "artifact's graph is unsigned or its signatures fail the trust policy; without it they are reported, "
                "not fatal");
+  cosign.add_to(cmd, false);
+  cmd.add_option("--require", require,
+                 "Signature kinds that must each verify: notation, cosign, or notation,cosign (default: any kind whose "
+                 "trust material is given)");
 }
+
+namespace {
+
+std::vector<verify::SignatureKind> parse_require(const std::string& text)
+{
+  std::vector<verify::SignatureKind> out;
+  if (text.empty() || text == "any") return out;
+  std::size_t start = 0;
+  for (;;) {
+    auto comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (part == "notation") out.push_back(verify::SignatureKind::notation);
+    else if (part == "cosign") out.push_back(verify::SignatureKind::cosign);
+    else throw Error(Errc::invalid_argument, "invalid --require \"" + text + "\": want notation, cosign, notation,cosign or any");
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+} // namespace
 
 void TrustFlags::check(const std::filesystem::path& bundle, BundleFormat format, bool integrity_only) const
 {
@@ -100,7 +166,38 @@ void TrustFlags::check(const std::filesystem::path& bundle, BundleFormat format,
   if (!trust_pin.empty() && !Digest::is_valid(trust_pin))
     throw Error(Errc::invalid_argument, "invalid --trust-pin \"" + trust_pin + "\": want sha256:<hex>");
   if (!time.empty()) verify::parse_rfc3339(time, "--verification-time");
-  if (integrity_only || !trust_pin.empty() || (!trust_policy.empty() && !trust_store.empty())) return;
+  cosign.check();
+  auto kinds = parse_require(require);
+  bool notation_local = !trust_policy.empty() && !trust_store.empty();
+  bool cosign_local = !cosign.trusted_root.empty() || !cosign.keys.empty();
+  if (!integrity_only && trust_pin.empty()) {
+    if (!trust_policy.empty() != !trust_store.empty() && cosign_local)
+      throw Error(Errc::invalid_argument, std::string("Notation verification needs --trust-policy and --trust-store: ") +
+                                              (trust_policy.empty() ? "--trust-policy" : "--trust-store") + " is missing");
+    for (auto k : kinds) {
+      bool have = k == verify::SignatureKind::notation ? notation_local : cosign_local;
+      if (!have)
+        throw Error(Errc::invalid_argument,
+                    std::string("--require ") + verify::signature_kind_name(k) + ": no " +
+                        (k == verify::SignatureKind::notation ? "Notation trust material (--trust-policy and --trust-store)"
+                                                              : "cosign trust material (--trusted-root or --cosign-key)") +
+                        " is given");
+    }
+    if (cosign_local && cosign.keys.empty()) {
+      // cosign: "--certificate-identity or --certificate-identity-regexp is required for
+      // verification in keyless mode" (and the issuer likewise).
+      if (!cosign.policy.has_identity())
+        throw Error(Errc::invalid_argument, "keyless cosign verification needs --certificate-identity or "
+                                            "--certificate-identity-regexp (as cosign)");
+      if (!cosign.policy.has_issuer())
+        throw Error(Errc::invalid_argument, "keyless cosign verification needs --certificate-oidc-issuer or "
+                                            "--certificate-oidc-issuer-regexp (as cosign)");
+    }
+    if (cosign_local && cosign.trusted_root.empty() && !cosign.policy.ignore_tlog)
+      throw Error(Errc::invalid_argument, "checking cosign signatures' transparency log entries needs the log's key: give "
+                                          "--trusted-root (trusted_root.json), or --insecure-ignore-tlog");
+  }
+  if (integrity_only || !trust_pin.empty() || notation_local || cosign_local) return;
   // A usage error, said before the bundle is read; what the bundle carries (its head only,
   // for the message) tells which way forward to suggest.
   std::string have;
@@ -116,8 +213,9 @@ void TrustFlags::check(const std::filesystem::path& bundle, BundleFormat format,
                 "the bundle carries trust material (" + have +
                     "), but a bundle cannot vouch for itself: pass the pin you received out of band with --trust-pin "
                     "(ferry save printed it), or give --trust-policy and --trust-store");
-  throw Error(Errc::invalid_argument, "verifying signatures needs --trust-policy and --trust-store, or --trust-pin "
-                                      "for trust material carried in the bundle (or --integrity-only)");
+  throw Error(Errc::invalid_argument, "verifying signatures needs trust material: --trust-policy and --trust-store "
+                                      "(Notation), --trusted-root or --cosign-key (cosign), or --trust-pin for trust "
+                                      "material carried in the bundle (or --integrity-only)");
 }
 
 verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integrity_only) const
@@ -144,21 +242,28 @@ verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integri
   carried_store = false;
   carried_crls.clear();
   policy_digest.clear();
+  opts.require = parse_require(require);
+  cosign_root_used.clear();
+  cosign_keys_used.clear();
+  cosign_policy_source.clear();
+  cosign_policy_used = {};
   std::string policy_path = trust_policy, store_path = trust_store;
   std::vector<std::string> crl_paths = crls;
   std::vector<TrustFile> files;
+  auto carried_file = [&](std::string_view title) -> const TrustFile* {
+    auto it = std::find_if(files.begin(), files.end(), [&](const TrustFile& f) { return f.title == title; });
+    return it == files.end() ? nullptr : &*it;
+  };
+  auto use = [&](const TrustFile& f) { carried.push_back({f.title, f.media_type, Digest::of(f.bytes).str()}); };
   if (!trust_pin.empty()) {
     if (!bundle) throw Error(Errc::invalid_argument, "--trust-pin names trust material carried in a bundle; give --trust-policy and --trust-store here");
     files = carried_trust_files(*bundle, Digest::parse(trust_pin));
     auto dir = std::make_shared<TempDir>(fs::path(), "ferry-trust-");
     materialise_trust_files(files, dir->path());
     bundled = dir;
-    auto has = [&](const std::string& title) {
-      return std::any_of(files.begin(), files.end(), [&](const TrustFile& f) { return f.title == title; });
-    };
     if (policy_path.empty())
       for (const char* name : {"trustpolicy.oci.json", "trustpolicy.json"})
-        if (has(name)) {
+        if (carried_file(name)) {
           carried_policy = name;
           break;
         }
@@ -166,24 +271,106 @@ verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integri
       store_path = (dir->path() / "truststore").string();
       carried_store = true;
     }
+  }
+  // Notation: a policy and a store, given or carried.
+  const bool notation = (!policy_path.empty() || !carried_policy.empty()) && !store_path.empty();
+  if (notation && !trust_pin.empty()) {
     bool use_crls = crl_paths.empty();
     for (const auto& f : files) {
       bool used = (!carried_policy.empty() && f.title == carried_policy) ||
                   (carried_store && f.title.rfind("truststore/", 0) == 0) || (use_crls && f.title.rfind("crl/", 0) == 0);
       if (!used) continue;
-      carried.push_back({f.title, f.media_type, Digest::of(f.bytes).str()});
+      use(f);
       if (use_crls && f.title.rfind("crl/", 0) == 0) carried_crls.push_back(f.title);
     }
-    if ((policy_path.empty() && carried_policy.empty()) || store_path.empty())
+  }
+  // cosign: the trusted root and keys given, else carried; the identity policy from the
+  // flags when any is given, else carried.
+  try {
+    cosign::Policy cp;
+    bool any = false;
+    if (!cosign.trusted_root.empty()) {
+      FileReader r(cosign.trusted_root);
+      cp.trusted_root = std::make_shared<const sigstore::TrustedRoot>(
+          sigstore::TrustedRoot::parse(read_all(r, 16 << 20, cosign.trusted_root), cosign.trusted_root));
+      cosign_root_used = cosign.trusted_root;
+      any = true;
+    } else if (const TrustFile* f = carried_file(k_title_trusted_root)) {
+      cp.trusted_root = std::make_shared<const sigstore::TrustedRoot>(
+          sigstore::TrustedRoot::parse(f->bytes, f->title + " (carried in the bundle)"));
+      cosign_root_used = f->title;
+      use(*f);
+      any = true;
+    }
+    if (!cosign.keys.empty()) {
+      for (const auto& k : cosign.keys) {
+        FileReader r(k);
+        cp.keys.push_back({fs::path(k).filename().string(), sigstore::parse_public_key(read_all(r, 1 << 20, k), k)});
+        cosign_keys_used.push_back(k);
+      }
+      any = true;
+    } else {
+      for (const auto& f : files)
+        if (f.title.rfind(k_title_cosign_keys, 0) == 0) {
+          cp.keys.push_back({f.title.substr(k_title_cosign_keys.size()), sigstore::parse_public_key(f.bytes, f.title)});
+          cosign_keys_used.push_back(f.title);
+          use(f);
+          any = true;
+        }
+    }
+    CosignIdentityPolicy ip = cosign.policy;
+    if (!cosign.policy.empty()) {
+      cosign_policy_source = "flags";
+    } else if (const TrustFile* f = carried_file(k_title_cosign_policy); f && any) {
+      ip = CosignIdentityPolicy::parse(f->bytes, f->title + " (carried in the bundle)");
+      cosign_policy_source = f->title;
+      use(*f);
+    }
+    if (any) {
+      if (cp.keys.empty() && (!ip.has_identity() || !ip.has_issuer()))
+        throw Error(Errc::invalid_argument,
+                    std::string("keyless cosign verification needs ") +
+                        (!ip.has_identity() ? "--certificate-identity or --certificate-identity-regexp"
+                                            : "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp") +
+                        (trust_pin.empty() ? "" : " (the pinned trust material carries no cosign/policy.json that says it)") +
+                        ", as cosign does");
+      if (!cp.trusted_root && !ip.ignore_tlog)
+        throw Error(Errc::invalid_argument, "checking cosign signatures' transparency log entries needs the log's key: give "
+                                            "--trusted-root (trusted_root.json), or --insecure-ignore-tlog");
+      cp.identity = ip.identity;
+      cp.identity_regexp = ip.identity_regexp;
+      cp.issuer = ip.issuer;
+      cp.issuer_regexp = ip.issuer_regexp;
+      cp.ignore_tlog = ip.ignore_tlog;
+      cp.ignore_sct = ip.ignore_sct;
+      cp.use_signed_timestamps = ip.use_signed_timestamps;
+      cosign_policy_used = ip;
+      opts.cosign = std::move(cp);
+    }
+  } catch (const Error& e) {
+    if (e.code() == Errc::invalid_argument) throw;
+    throw as_input_error(e);
+  }
+  if (!notation && !opts.cosign) {
+    if (!trust_pin.empty())
       throw Error(Errc::invalid_argument, "the pinned trust material has no " +
                                               std::string(store_path.empty() ? "trust store" : "trust policy") +
-                                              "; give it with --trust-policy / --trust-store");
+                                              " and no cosign material; give --trust-policy and --trust-store, or "
+                                              "--trusted-root / --cosign-key");
+    throw Error(Errc::invalid_argument, "verifying signatures needs trust material: --trust-policy and --trust-store "
+                                        "(Notation), --trusted-root or --cosign-key (cosign)");
   }
+  for (auto k : opts.require) {
+    bool have = k == SignatureKind::notation ? notation : opts.cosign.has_value();
+    if (!have)
+      throw Error(Errc::invalid_argument, std::string("--require ") + signature_kind_name(k) + ": no " +
+                                              signature_kind_name(k) + " trust material is given or carried");
+  }
+  if (!notation) return opts;
   try {
     if (!carried_policy.empty()) {
-      auto it = std::find_if(files.begin(), files.end(), [&](const TrustFile& f) { return f.title == carried_policy; });
-      opts.policy = TrustPolicyDocument::parse(it->bytes, carried_policy + " (carried in the bundle)");
-      policy_digest = Digest::of(it->bytes).str();
+      opts.policy = TrustPolicyDocument::parse(carried_file(carried_policy)->bytes, carried_policy + " (carried in the bundle)");
+      policy_digest = Digest::of(carried_file(carried_policy)->bytes).str();
     } else {
       opts.policy = TrustPolicyDocument::load(policy_path);
       FileReader r(policy_path);
@@ -214,6 +401,14 @@ verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integri
 nlohmann::json TrustFlags::report_json(bool integrity_only) const
 {
   if (integrity_only) return nullptr;
+  auto cosign_json = [&]() -> nlohmann::json {
+    if (cosign_root_used.empty() && cosign_keys_used.empty()) return nullptr;
+    nlohmann::json identity = nlohmann::json::parse(cosign_policy_used.to_json());
+    return {{"trustedRoot", cosign_root_used.empty() ? nlohmann::json(nullptr) : nlohmann::json(cosign_root_used)},
+            {"keys", cosign_keys_used},
+            {"policy", identity},
+            {"policySource", cosign_policy_source.empty() ? nlohmann::json(nullptr) : nlohmann::json(cosign_policy_source)}};
+  };
   auto str_or_null = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
   nlohmann::json crl_list = crls;
   for (const auto& c : carried_crls) crl_list.push_back(c);
@@ -229,7 +424,9 @@ nlohmann::json TrustFlags::report_json(bool integrity_only) const
           {"trustStore", carried_store ? nlohmann::json("truststore") : str_or_null(trust_store)},
           {"crls", crl_list},
           {"carried", files},
-          {"scope", str_or_null(scope)}};
+          {"scope", str_or_null(scope)},
+          {"cosign", cosign_json()},
+          {"require", require.empty() ? "any" : require}};
 }
 
 nlohmann::json verify_report_json(const verify::VerifyReport& r)
@@ -248,11 +445,20 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
       for (const auto& c : s.checks)
         checks.push_back({{"name", c.name}, {"action", action_name(c.action)}, {"result", check_result_name(c.result)},
                           {"reason", c.reason}});
-      sigs.push_back({{"digest", s.manifest.digest.str()},
-                      {"envelope", s.envelope_media_type},
-                      {"verified", s.verified},
-                      {"reason", s.reason},
-                      {"checks", checks}});
+      nlohmann::json j = {{"digest", s.manifest.digest.str()},
+                          {"kind", s.kind},
+                          {"envelope", s.envelope_media_type},
+                          {"verified", s.verified},
+                          {"reason", s.reason},
+                          {"checks", checks}};
+      if (s.kind == "cosign") {
+        j["format"] = s.format;
+        j["detail"] = s.detail;
+        j["layer"] = s.layer ? nlohmann::json(*s.layer) : nlohmann::json(nullptr);
+        j["signer"] = s.signer;
+        j["signingTime"] = s.signing_time ? nlohmann::json(format_rfc3339(*s.signing_time)) : nlohmann::json(nullptr);
+      }
+      sigs.push_back(std::move(j));
     }
     return sigs;
   };

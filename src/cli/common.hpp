@@ -49,8 +49,23 @@ struct RegistryFlags {
   void finish();
 };
 
+/// cosign's verification flags, with cosign's names (issue 15): given to verify (and push /
+/// copy --verify) to verify, and to save to carry them in the bundle's trust material.
+struct CosignFlags {
+  std::string trusted_root;
+  std::vector<std::string> keys;
+  CosignIdentityPolicy policy;
+  /// Registers --trusted-root, --cosign-key, --certificate-identity[-regexp],
+  /// --certificate-oidc-issuer[-regexp], --insecure-ignore-tlog, --insecure-ignore-sct,
+  /// --use-signed-timestamps; `carry`: the help says they are carried (save).
+  void add_to(CLI::App& cmd, bool carry);
+  bool any() const { return !trusted_root.empty() || !keys.empty() || !policy.empty(); }
+  /// Usage checks: regexps compile; an identity flag needs its pair.
+  void check() const;
+};
+
 /// Trust options shared by verify and push --verify: --trust-policy, --trust-store, --crl,
-/// --scope, --verification-time.
+/// --scope, --verification-time, cosign's flags (CosignFlags), --require.
 struct TrustFlags {
   std::string trust_policy;
   std::string trust_store;
@@ -60,6 +75,15 @@ struct TrustFlags {
   std::string time;
   /// --require-referrer-signatures (VerifyOptions::require_referrer_signatures).
   bool require_referrer_signatures = false;
+  CosignFlags cosign;
+  /// --require notation,cosign (VerifyOptions::require); "any" or empty: any kind given.
+  std::string require;
+  /// What build() used for cosign, for the report: the trusted root and keys (paths, or
+  /// titles of carried files) and where the identity policy came from.
+  mutable std::string cosign_root_used;
+  mutable std::vector<std::string> cosign_keys_used;
+  mutable std::string cosign_policy_source;  ///< "flags", the carried title, or empty
+  mutable CosignIdentityPolicy cosign_policy_used;
   /// The bundle's own trust material, unpacked while verification runs.
   mutable std::shared_ptr<void> bundled;
   /// What build() used of the bundle's own trust material (--trust-pin): each file by its

@@ -18,21 +18,39 @@ nlohmann::json node_json(const InspectNode& n)
     j["manifests"] = nlohmann::json::array();
     for (const auto& c : n.manifests) j["manifests"].push_back(node_json(c));
   }
+  if (!n.kind.empty()) j["kind"] = n.kind;
+  if (!n.tag.empty()) j["tag"] = n.tag;
   j["referrers"] = nlohmann::json::array();
   for (const auto& r : n.referrers) j["referrers"].push_back(node_json(r));
+  if (!n.attachments.empty()) {
+    j["attachments"] = nlohmann::json::array();
+    for (const auto& a : n.attachments) j["attachments"].push_back(node_json(a));
+  }
   return j;
+}
+
+// How people read a signature-like node's kind.
+std::string kind_label(const InspectNode& n)
+{
+  if (n.kind == "sigstore-bundle") return "Sigstore bundle";
+  if (n.kind == "cosign-sig") return "cosign signatures " + n.tag;
+  if (n.kind == "cosign-att") return "cosign attestations " + n.tag;
+  if (n.kind == "cosign-sbom") return "cosign SBOM " + n.tag;
+  return {};
 }
 
 void print_tree(const InspectNode& n, const std::string& prefix)
 {
-  std::vector<std::pair<const InspectNode*, bool>> kids;  // (node, is_referrer)
+  std::vector<std::pair<const InspectNode*, bool>> kids;  // (node, is_referrer or attachment)
   for (const auto& c : n.manifests) kids.emplace_back(&c, false);
   for (const auto& r : n.referrers) kids.emplace_back(&r, true);
+  for (const auto& a : n.attachments) kids.emplace_back(&a, true);
   for (std::size_t i = 0; i < kids.size(); ++i) {
     bool last = i + 1 == kids.size();
     const InspectNode& k = *kids[i].first;
     std::string label = kids[i].second ? (k.artifact_type.empty() ? std::string("(referrer)") : k.artifact_type)
                                        : (k.desc.platform ? k.desc.platform->str() : std::string("(manifest)"));
+    if (auto kind = kind_label(k); !kind.empty()) label = k.tag.empty() ? kind + " (" + label + ")" : kind;
     out_line("%s%s %s %s (%s)", prefix.c_str(), last ? "└──" : "├──", label.c_str(), k.desc.digest.str().c_str(),
              human_bytes(k.size).c_str());
     print_tree(k, prefix + (last ? "    " : "│   "));

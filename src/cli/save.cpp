@@ -69,6 +69,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string trust_store;
     std::vector<std::string> crls;
     bool fetch_crls = false;
+    CosignFlags cosign;
     bool keep_going = false;
     bool no_resume = false;
     bool dry_run = false;
@@ -89,6 +90,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_option("--trust-policy", s->trust_policy, "Carry this Notation trust policy in the bundle");
   cmd->add_option("--trust-store", s->trust_store, "Carry this Notation trust store (directory holding x509/) in the bundle");
   cmd->add_option("--crl", s->crls, "Carry this CRL file, or every CRL in this directory (repeatable)")->allow_extra_args(false);
+  s->cosign.add_to(*cmd, true);
   cmd->add_flag("--keep-going", s->keep_going,
                 "Save the other references when one cannot be resolved or fetched (exit code 1 all the same)");
   cmd->add_flag("--no-resume", s->no_resume,
@@ -133,6 +135,17 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
         std::vector<std::filesystem::path> crls(s->crls.begin(), s->crls.end());
         try {
           opts.trust = collect_trust_material(policy, store, crls);
+        } catch (const Error& e) {
+          throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
+        }
+      }
+      if (s->cosign.any()) {
+        s->cosign.check();
+        std::optional<std::filesystem::path> root;
+        if (!s->cosign.trusted_root.empty()) root = s->cosign.trusted_root;
+        std::vector<std::filesystem::path> keys(s->cosign.keys.begin(), s->cosign.keys.end());
+        try {
+          for (auto& f : collect_cosign_material(root, keys, s->cosign.policy)) opts.trust.push_back(std::move(f));
         } catch (const Error& e) {
           throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
         }

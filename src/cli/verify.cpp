@@ -26,8 +26,19 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
   if (!integrity_only) {
     auto print_signatures = [](const std::vector<SignatureVerdict>& sigs, const std::string& indent) {
       for (const auto& s : sigs) {
-        out_line("%ssignature %s (%s): %s", indent.c_str(), s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
-                 s.verified ? "verified" : "failed");
+        if (s.kind == "cosign") {
+          // One line per cosign signature: which manifest (and layer), what it signs, who.
+          std::string line = strprintf("%scosign %s %s", indent.c_str(), s.format.c_str(), s.manifest.digest.str().c_str());
+          if (s.layer && s.format != "sigstore-bundle") line += strprintf(" layer %zu", *s.layer);
+          if (!s.detail.empty()) line += " (" + s.detail + ")";
+          if (!s.signer.empty()) line += " by " + s.signer;
+          if (s.signing_time) line += ", signed " + format_rfc3339(*s.signing_time);
+          line += s.verified ? ": verified" : ": failed";
+          print_line(stdout, line);
+        } else {
+          out_line("%ssignature %s (%s): %s", indent.c_str(), s.manifest.digest.str().c_str(), s.envelope_media_type.c_str(),
+                   s.verified ? "verified" : "failed");
+        }
         for (const auto& c : s.checks) {
           std::string line = strprintf("%s  %-19s %-7s", indent.c_str(), c.name.c_str(), check_result_name(c.result));
           if (c.result != CheckResult::skipped || c.action == verify::Action::skip)
@@ -66,7 +77,7 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
 
 void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
 {
-  auto* cmd = app.add_subcommand("verify", "Verify a bundle offline: integrity and Notary Project signatures");
+  auto* cmd = app.add_subcommand("verify", "Verify a bundle offline: integrity, Notary Project and cosign/Sigstore signatures");
   struct State {
     std::string bundle;
     std::string format;

@@ -53,6 +53,12 @@ BundleContents classify(const LayoutReader& bundle)
       out.referrer_entries.push_back(e);
       continue;
     }
+    // A cosign attachment travels with its subject; one whose subject the bundle does not
+    // hold is a root like any tagged image (it is pushed under its tag).
+    if (auto tag = entry_cosign_tag(e); tag && media_type::is_image_manifest(m.media_type) && bundle.metadata().get(tag->subject)) {
+      out.attachments.emplace_back(std::move(*tag), e);
+      continue;
+    }
     BundleRoot root;
     root.desc = e;
     std::string image_name = e.annotation(std::string(k_annotation_image_name));
@@ -174,6 +180,13 @@ std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& 
     manifests.push_back(e);
     listed.insert(d);
   }
+  for (const auto& [subject, list] : graph.attachments)
+    for (const auto& a : list) {
+      if (!listed.insert(a.desc.digest).second) continue;
+      json e = graph.nodes.at(a.desc.digest).to_json_basic();
+      e["annotations"] = {{std::string(k_annotation_ref_name), subject.cosign_tag(a.suffix)}};
+      manifests.push_back(e);
+    }
   if (trust) {
     json e = trust->to_json_basic();
     e["artifactType"] = media_type::k_ferry_trust;

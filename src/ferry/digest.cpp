@@ -46,6 +46,20 @@ bool Digest::is_valid(std::string_view text) noexcept
   return len != 0 && hex.size() == len && is_lower_hex(hex);
 }
 
+std::optional<CosignTag> parse_cosign_tag(std::string_view tag)
+{
+  auto dot = tag.rfind('.');
+  auto dash = tag.find('-');
+  if (dot == std::string_view::npos || dash == std::string_view::npos || dash > dot) return std::nullopt;
+  std::string_view suffix = tag.substr(dot + 1);
+  bool known = false;
+  for (auto s : k_cosign_suffixes) known = known || s == suffix;
+  if (!known) return std::nullopt;
+  std::string digest = std::string(tag.substr(0, dash)) + ":" + std::string(tag.substr(dash + 1, dot - dash - 1));
+  if (!Digest::is_valid(digest)) return std::nullopt;
+  return CosignTag{Digest::parse(digest), std::string(suffix)};
+}
+
 Digest Digest::parse(std::string_view text)
 {
   auto colon = text.find(':');

@@ -16,8 +16,20 @@ struct Walker {
   const GraphOptions& options;
   std::set<Digest> in_progress;
 
-  void visit(const Descriptor& desc, bool as_referrer)
+  enum class Role { content, referrer, attachment };
+
+  /// The artifact type a cosign tag attachment is filtered by: its first layer's media type.
+  static std::string attachment_type(const Manifest& m) { return m.layers.empty() ? std::string() : m.layers[0].media_type; }
+
+  bool wanted(const std::string& type) const
   {
+    return options.artifact_types.empty() ||
+           std::find(options.artifact_types.begin(), options.artifact_types.end(), type) != options.artifact_types.end();
+  }
+
+  void visit(const Descriptor& desc, Role role)
+  {
+    const bool as_referrer = role == Role::referrer;
     if (graph.nodes.count(desc.digest)) return;
     if (in_progress.count(desc.digest))
       throw Error(Errc::invalid_manifest, desc.digest.str() + ": cycle in the content graph");
@@ -36,22 +48,51 @@ struct Walker {
     }
     Manifest m = Manifest::parse(bytes, desc.media_type, desc.digest.str());
     graph.manifests.put(desc, bytes);
-    bool is_referrer_artifact = m.subject.has_value();
+    bool is_referrer_artifact = m.subject.has_value() || role == Role::attachment;
     if (m.is_index()) {
-      for (const auto& child : m.manifests) visit(child, false);
+      for (const auto& child : m.manifests) visit(child, Role::content);
     } else {
       graph.small_blobs.insert(m.config->digest);
-      visit(*m.config, false);
+      visit(*m.config, Role::content);
       for (const auto& layer : m.layers) {
         if (is_referrer_artifact) graph.small_blobs.insert(layer.digest);
-        visit(layer, false);
+        visit(layer, Role::content);
       }
     }
     in_progress.erase(desc.digest);
     graph.nodes.emplace(desc.digest, desc);
     graph.order.push_back(desc.digest);
     if (as_referrer) graph.referrer_nodes.insert(desc.digest);
+    if (role == Role::attachment) graph.attachment_nodes.insert(desc.digest);
     if (!options.referrers) return;
+    // cosign's tags first: the repository's tag list read for them also answers the
+    // referrers tag schema's question without a request per manifest. Signatures have no
+    // attachments of their own (a cosign-signed SBOM does: its `.sig`).
+    if (options.cosign_tags && !is_signature_manifest(m) && !is_cosign_signature_manifest(m)) {
+      std::vector<Attachment> found;
+      try {
+        found = source.attachments(desc);
+      } catch (...) {
+        rethrow_with_context("cosign attachments of " + desc.digest.str());
+      }
+      for (const auto& a : found) {
+        if (a.desc.digest == desc.digest) continue;
+        if (!options.artifact_types.empty()) {
+          std::string bytes;
+          try {
+            bytes = fetch_bytes(source, a.desc, k_max_manifest_size);
+          } catch (...) {
+            rethrow_with_context("cosign attachment " + a.desc.digest.str());
+          }
+          if (!wanted(attachment_type(Manifest::parse(bytes, a.desc.media_type, a.desc.digest.str())))) continue;
+        }
+        auto& list = graph.attachments[desc.digest];
+        if (std::none_of(list.begin(), list.end(), [&](const Attachment& x) { return x.suffix == a.suffix; }))
+          list.push_back(a);
+        visit(a.desc, Role::attachment);
+      }
+    }
+    if (role == Role::attachment) return;
     std::vector<Descriptor> refs;
     try {
       refs = source.referrers(desc);
@@ -60,17 +101,14 @@ struct Walker {
     }
     for (const auto& r : refs) {
       if (r.digest == desc.digest) continue;
-      if (!options.artifact_types.empty() &&
-          std::find(options.artifact_types.begin(), options.artifact_types.end(), r.artifact_type) ==
-              options.artifact_types.end())
-        continue;
+      if (!wanted(r.artifact_type)) continue;
       if (!media_type::is_manifest(r.media_type))
         throw Error(Errc::invalid_manifest, "referrer " + r.digest.str() + " of " + desc.digest.str() +
                                                 " has media type " + r.media_type + ", not a manifest");
       auto& list = graph.referrers[desc.digest];
       if (std::none_of(list.begin(), list.end(), [&](const Descriptor& d) { return d.digest == r.digest; }))
         list.push_back(r);
-      visit(r, true);
+      visit(r, Role::referrer);
     }
   }
 };
@@ -80,7 +118,7 @@ struct Walker {
 void Graph::add(Source& source, const Descriptor& root, const GraphOptions& options)
 {
   Walker w{*this, source, options, {}};
-  w.visit(root, false);
+  w.visit(root, Walker::Role::content);
 }
 
 void Graph::merge(const Graph& other)
@@ -98,6 +136,12 @@ void Graph::merge(const Graph& other)
       if (std::none_of(list.begin(), list.end(), [&](const Descriptor& x) { return x.digest == r.digest; })) list.push_back(r);
   }
   referrer_nodes.insert(other.referrer_nodes.begin(), other.referrer_nodes.end());
+  for (const auto& [subject, list] : other.attachments) {
+    auto& mine = attachments[subject];
+    for (const auto& a : list)
+      if (std::none_of(mine.begin(), mine.end(), [&](const Attachment& x) { return x.suffix == a.suffix; })) mine.push_back(a);
+  }
+  attachment_nodes.insert(other.attachment_nodes.begin(), other.attachment_nodes.end());
   small_blobs.insert(other.small_blobs.begin(), other.small_blobs.end());
   origin.insert(other.origin.begin(), other.origin.end());
 }

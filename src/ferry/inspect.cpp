@@ -8,7 +8,7 @@ namespace ferry {
 
 namespace {
 
-InspectNode build_node(const Graph& graph, const Descriptor& desc, std::set<Digest>& path)
+InspectNode build_node(const Graph& graph, const Descriptor& desc, std::set<Digest>& path, const std::string& suffix = {})
 {
   InspectNode node;
   node.desc = desc;
@@ -17,6 +17,7 @@ InspectNode build_node(const Graph& graph, const Descriptor& desc, std::set<Dige
   if (auto bytes = graph.manifests.get(desc.digest)) {
     Manifest m = Manifest::parse(*bytes, desc.media_type, desc.digest.str());
     node.artifact_type = m.effective_artifact_type();
+    node.kind = signature_kind(m, suffix);
     if (m.is_index())
       for (const auto& child : m.manifests)
         if (graph.contains(child.digest)) node.manifests.push_back(build_node(graph, child, path));
@@ -28,11 +29,25 @@ InspectNode build_node(const Graph& graph, const Descriptor& desc, std::set<Dige
       child.desc.annotations = r.annotations;
       node.referrers.push_back(std::move(child));
     }
+  if (auto it = graph.attachments.find(desc.digest); it != graph.attachments.end())
+    for (const auto& a : it->second) {
+      InspectNode child = build_node(graph, graph.nodes.at(a.desc.digest), path, a.suffix);
+      child.tag = desc.digest.cosign_tag(a.suffix);
+      node.attachments.push_back(std::move(child));
+    }
   path.erase(desc.digest);
   return node;
 }
 
 } // namespace
+
+std::string signature_kind(const Manifest& m, const std::string& attachment_suffix)
+{
+  if (!attachment_suffix.empty()) return "cosign-" + attachment_suffix;
+  if (is_signature_manifest(m)) return "notation-signature";
+  if (m.subject && is_cosign_signature_manifest(m)) return "sigstore-bundle";
+  return {};
+}
 
 InspectResult inspect(LayoutReader& bundle)
 {

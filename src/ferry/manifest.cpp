@@ -1,5 +1,7 @@
 #include <ferry/manifest.hpp>
 
+#include <algorithm>
+
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
 
@@ -114,6 +116,18 @@ bool is_signature_manifest(const Manifest& m)
   if (!media_type::is_image_manifest(m.media_type) || !m.subject || !m.config) return false;
   if (m.artifact_type == media_type::k_notary_signature) return m.config->media_type == media_type::k_oci_empty;
   return m.artifact_type.empty() && m.config->media_type == media_type::k_notary_signature;
+}
+
+bool is_cosign_signature_manifest(const Manifest& m)
+{
+  if (!media_type::is_image_manifest(m.media_type) || !m.config) return false;
+  if (m.subject) {
+    std::string type = m.effective_artifact_type();
+    return type.rfind(media_type::k_sigstore_bundle_prefix, 0) == 0 || type == media_type::k_cosign_artifact_sig;
+  }
+  return !m.layers.empty() && std::all_of(m.layers.begin(), m.layers.end(), [](const Descriptor& l) {
+    return l.media_type == media_type::k_cosign_simple_signing || l.media_type == media_type::k_dsse_envelope;
+  });
 }
 
 bool is_trust_artifact(const Manifest& m)

@@ -27,7 +27,8 @@ bool is_signature_referrer(remote::Repository& repo, const Descriptor& r)
   // Listed without an artifactType (an older Notation signature carries its type as the
   // config's media type): the manifest decides.
   std::string bytes = repo.fetch_manifest_bytes(r);
-  return is_signature_manifest(Manifest::parse(bytes, r.media_type, r.digest.str()));
+  Manifest m = Manifest::parse(bytes, r.media_type, r.digest.str());
+  return is_signature_manifest(m) || is_cosign_signature_manifest(m);
 }
 
 } // namespace
@@ -41,16 +42,29 @@ void refuse_signed_index_subset(remote::Repository& repo, const Reference& ref, 
   auto chosen = select_platforms(top, repo.fetch_manifest_bytes(top), platforms);
   if (chosen.empty()) return;  // resolve_roots names the platforms not found
   const auto& types = graph.artifact_types;
+  auto refusal = [&](const std::string& signature) {
+    std::string wanted;
+    for (const auto& p : platforms) wanted += (wanted.empty() ? "" : " ") + std::string("--platform ") + p.str();
+    return Error(Errc::unsupported, ref.str() + ": signed index " + ref.name() + "@" + top.digest.str() + " (signature " +
+                                        signature + "): " + wanted + " would " + verb +
+                                        " its platform images as images of their own, without the index that its "
+                                        "signature covers, so that signature could never verify; " +
+                                        ways_forward(chosen));
+  };
   for (const auto& r : repo.referrers(top)) {
     if (!types.empty() && std::find(types.begin(), types.end(), r.artifact_type) == types.end()) continue;
     if (!is_signature_referrer(repo, r)) continue;
-    std::string wanted;
-    for (const auto& p : platforms) wanted += (wanted.empty() ? "" : " ") + std::string("--platform ") + p.str();
-    throw Error(Errc::unsupported, ref.str() + ": signed index " + ref.name() + "@" + top.digest.str() + " (signature " +
-                                       r.digest.str() + "): " + wanted + " would " + verb +
-                                       " its platform images as images of their own, without the index that its "
-                                       "signature covers, so that signature could never verify; " +
-                                       ways_forward(chosen));
+    throw refusal(r.digest.str());
+  }
+  // cosign's tag scheme: a `.sig` or `.att` of the index signs it just the same.
+  if (!graph.cosign_tags) return;
+  for (const auto& a : repo.attachments(top)) {
+    if (a.suffix == "sbom") continue;
+    if (!types.empty()) {
+      Manifest m = Manifest::parse(repo.fetch_manifest_bytes(a.desc), a.desc.media_type, a.desc.digest.str());
+      if (m.layers.empty() || std::find(types.begin(), types.end(), m.layers[0].media_type) == types.end()) continue;
+    }
+    throw refusal(a.desc.digest.str() + ", cosign tag " + top.digest.cosign_tag(a.suffix));
   }
 }
 

@@ -97,6 +97,8 @@ Proof prove_destination(remote::Repository& repo, const Graph& graph, const std:
     if (it != tags.end()) it->second = root.desc.digest;
     else tags.emplace_back(root.tag, root.desc.digest);
   }
+  for (const auto& [subject, list] : graph.attachments)
+    for (const auto& a : list) tags.emplace_back(subject.cosign_tag(a.suffix), a.desc.digest);
   proof.checked.tags = tags.size();
   for (const auto& [tag, digest] : tags) {
     std::string detail;

@@ -302,7 +302,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   // Small blobs (configs, signature envelopes) before layers (design §3).
   std::stable_partition(blobs.begin(), blobs.end(), [&](const Descriptor& d) { return graph.small_blobs.count(d.digest) != 0; });
   result.manifests = manifests.size();
-  result.referrers = graph.referrer_nodes.size();
+  result.referrers = graph.referrer_nodes.size() + graph.attachment_nodes.size();
   result.blobs = blobs.size();
   for (const auto& [d, desc] : graph.nodes) result.bytes += desc.size;
   log(std::string(options.dry_run ? "would write " : "writing ") + counted(manifests.size(), "manifest") + " (" +

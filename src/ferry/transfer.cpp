@@ -25,6 +25,8 @@ std::vector<std::vector<Descriptor>> manifest_waves(const Graph& graph)
   std::map<Digest, Digest> subject_of;
   for (const auto& [subject, refs] : graph.referrers)
     for (const auto& r : refs) subject_of.emplace(r.digest, subject);
+  for (const auto& [subject, list] : graph.attachments)
+    for (const auto& a : list) subject_of.emplace(a.desc.digest, subject);
   std::vector<std::vector<Descriptor>> waves;
   for (const auto& m : graph.manifests_in_order()) {  // children and subjects come first
     std::size_t w = 0;
@@ -114,7 +116,8 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
       if (!have && !options.dry_run) repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
       std::lock_guard lock(result_mutex);
       ++(have ? result.manifests_skipped : result.manifests_pushed);
-      if (graph.referrer_nodes.count(m.digest)) ++(have ? result.referrers_skipped : result.referrers_pushed);
+      if (graph.referrer_nodes.count(m.digest) || graph.attachment_nodes.count(m.digest))
+        ++(have ? result.referrers_skipped : result.referrers_pushed);
       if (options.dry_run) result.plan.push_back({have ? "present" : "push", where, m, {}});
     });
   }
@@ -146,6 +149,9 @@ void lookup_tags(RepositoryJob& job, TransferOptions& options)
     if (it != job.tags.end()) it->desc = root.desc;
     else job.tags.push_back({root.tag, root.desc, std::nullopt});
   }
+  // cosign's tag attachments keep their tags (`sha256-<hex>.sig`, ...), written with the rest.
+  for (const auto& [subject, list] : job.graph.attachments)
+    for (const auto& a : list) job.tags.push_back({subject.cosign_tag(a.suffix), a.desc, std::nullopt});
   std::vector<std::size_t> each(job.tags.size());
   std::iota(each.begin(), each.end(), std::size_t{0});
   parallel_for_each(each, options.concurrency,

@@ -7,6 +7,7 @@
 #include <ferry/media_type.hpp>
 #include <ferry/util/file.hpp>
 #include <ferry/verify/revocation.hpp>
+#include <ferry/verify/sigstore.hpp>
 #include <ferry/verify/trust_policy.hpp>
 #include <ferry/verify/trust_store.hpp>
 
@@ -30,6 +31,93 @@ std::string read_file(const fs::path& p, std::size_t limit)
 }
 
 } // namespace
+
+bool CosignIdentityPolicy::empty() const
+{
+  return identity.empty() && identity_regexp.empty() && issuer.empty() && issuer_regexp.empty() && !ignore_tlog &&
+         !ignore_sct && !use_signed_timestamps;
+}
+
+std::string CosignIdentityPolicy::to_json() const
+{
+  json j = json::object();
+  auto put = [&](const char* key, const std::string& v) {
+    if (!v.empty()) j[key] = v;
+  };
+  put("certificateIdentity", identity);
+  put("certificateIdentityRegexp", identity_regexp);
+  put("certificateOidcIssuer", issuer);
+  put("certificateOidcIssuerRegexp", issuer_regexp);
+  if (ignore_tlog) j["insecureIgnoreTlog"] = true;
+  if (ignore_sct) j["insecureIgnoreSct"] = true;
+  if (use_signed_timestamps) j["useSignedTimestamps"] = true;
+  return j.dump(2) + "\n";
+}
+
+CosignIdentityPolicy CosignIdentityPolicy::parse(std::string_view text, const std::string& where)
+{
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception&) {
+    throw Error(Errc::invalid_manifest, where + ": not JSON");
+  }
+  if (!j.is_object()) throw Error(Errc::invalid_manifest, where + ": not a JSON object");
+  CosignIdentityPolicy p;
+  for (const auto& [key, value] : j.items()) {
+    std::string* text_field = key == "certificateIdentity"           ? &p.identity
+                              : key == "certificateIdentityRegexp"   ? &p.identity_regexp
+                              : key == "certificateOidcIssuer"       ? &p.issuer
+                              : key == "certificateOidcIssuerRegexp" ? &p.issuer_regexp
+                                                                     : nullptr;
+    bool* flag = key == "insecureIgnoreTlog"    ? &p.ignore_tlog
+                 : key == "insecureIgnoreSct"   ? &p.ignore_sct
+                 : key == "useSignedTimestamps" ? &p.use_signed_timestamps
+                                                : nullptr;
+    if (text_field) {
+      if (!value.is_string()) throw Error(Errc::invalid_manifest, where + ": " + key + " is not a string");
+      *text_field = value.get<std::string>();
+    } else if (flag) {
+      if (!value.is_boolean()) throw Error(Errc::invalid_manifest, where + ": " + key + " is not a boolean");
+      *flag = value.get<bool>();
+    } else {
+      throw Error(Errc::invalid_manifest, where + ": unknown key \"" + key + "\"");
+    }
+  }
+  for (const auto* re : {&p.identity_regexp, &p.issuer_regexp}) {
+    if (re->empty()) continue;
+    try {
+      std::regex compiled(*re);
+    } catch (const std::regex_error&) {
+      throw Error(Errc::invalid_manifest, where + ": regexp \"" + *re + "\" does not compile");
+    }
+  }
+  return p;
+}
+
+std::vector<TrustFile> collect_cosign_material(const std::optional<fs::path>& trusted_root, const std::vector<fs::path>& keys,
+                                               const CosignIdentityPolicy& policy)
+{
+  std::vector<TrustFile> files;
+  if (trusted_root) {
+    std::string bytes = read_file(*trusted_root, 16 << 20);
+    verify::sigstore::TrustedRoot::parse(bytes, trusted_root->string());  // validates it
+    files.push_back({std::string(k_title_trusted_root), std::string(k_media_type_trusted_root), std::move(bytes)});
+  }
+  std::set<std::string> names;
+  for (const auto& k : keys) {
+    std::string bytes = read_file(k, 1 << 20);
+    verify::sigstore::parse_public_key(bytes, k.string());
+    std::string name = k.filename().string();
+    if (!is_safe_trust_title(std::string(k_title_cosign_keys) + name))
+      throw Error(Errc::invalid_argument, k.string() + ": a key file name may hold only letters, digits, '.', '_' and '-'");
+    if (!names.insert(name).second) throw Error(Errc::invalid_argument, k.string() + ": two keys named " + name);
+    files.push_back({std::string(k_title_cosign_keys) + name, std::string(k_media_type_cosign_key), std::move(bytes)});
+  }
+  if (!policy.empty())
+    files.push_back({std::string(k_title_cosign_policy), std::string(k_media_type_cosign_policy), policy.to_json()});
+  return files;
+}
 
 std::vector<TrustFile> collect_trust_material(const std::optional<fs::path>& policy,
                                               const std::optional<fs::path>& trust_store,
@@ -138,7 +226,8 @@ bool is_safe_trust_title(const std::string& title)
     start = slash + 1;
   }
   return title == "trustpolicy.json" || title == "trustpolicy.oci.json" || title.rfind("truststore/x509/", 0) == 0 ||
-         title.rfind("crl/", 0) == 0;
+         title.rfind("crl/", 0) == 0 || title == k_title_trusted_root || title == k_title_cosign_policy ||
+         (title.rfind(k_title_cosign_keys, 0) == 0 && title.find('/', k_title_cosign_keys.size()) == std::string::npos);
 }
 
 std::vector<std::pair<std::string, Descriptor>> trust_artifact_files(const Descriptor& manifest, const std::string& bytes)

@@ -21,6 +21,9 @@ inline constexpr std::size_t k_upload_chunk = 8 << 20;
 /// Bound on referrers pages followed through `Link` (design §8: endless pagination). A `Link`
 /// to another origin than the registry's, or back to a page already read, is an error at once.
 inline constexpr int k_max_referrer_pages = 1000;
+/// Tags read through the tags list API before ferry stops listing and asks for each cosign
+/// tag by name instead (a repository with more tags than this is rare and slow to list).
+inline constexpr std::size_t k_max_listed_tags = 100'000;
 
 class Repository : public Source {
 public:
@@ -42,6 +45,15 @@ public:
   /// §Referrers Tag Schema). A fallback tag that resolves to anything but an index, or to
   /// the subject itself, means "no referrers".
   std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
+
+  /// cosign's `.sig`, `.att` and `.sbom` tags of `subject` that exist: looked up in the
+  /// repository's tag list (read once, list_tags), or asked for by name when the registry
+  /// does not list its tags.
+  std::vector<Attachment> attachments(const Descriptor& subject) override;
+  /// The repository's tags (distribution-spec §Listing Tags, `n` and `Link` pages, same
+  /// origin only), read once and cached; nullopt when the registry does not list them
+  /// (401, 403, 404, 405) or they are more than k_max_listed_tags.
+  std::optional<std::vector<std::string>> list_tags();
 
   /// Uploads a blob (or a manifest, by digest), read from `content` to its end.
   void push(const Descriptor& desc, Reader& content);
@@ -85,6 +97,8 @@ private:
   std::mutex m_mutex;
   std::optional<bool> m_referrers_api;
   std::map<Digest, std::string> m_manifest_cache;
+  bool m_tags_listed = false;
+  std::optional<std::vector<std::string>> m_tags;  ///< sorted
 };
 
 /// The result of merging referrer descriptors into a fallback index.

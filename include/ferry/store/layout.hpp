@@ -50,6 +50,10 @@ std::string blob_path(const Digest& digest);
 /// The digest named by a layout entry path `blobs/<alg>/<hex>`, if it is one.
 std::optional<Digest> digest_from_blob_path(std::string_view path);
 
+/// The cosign tag an index.json entry is named by (its ref.name, or the tag at the end of a
+/// full reference there), if it is one.
+std::optional<CosignTag> entry_cosign_tag(const Descriptor& entry);
+
 /// Bounds on the work one bundle can cause (design §8, issue 13 §6). The defaults are far
 /// beyond any real bundle; the CLI raises them with --max-entries and --max-problems.
 struct BundleLimits {
@@ -180,6 +184,8 @@ public:
   bool exists(const Descriptor& desc) override;
   Descriptor resolve(const std::string& ref) override;
   std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) override;
+  /// index.json entries named by cosign tags of `subject` (entry_cosign_tag).
+  std::vector<Attachment> attachments(const Descriptor& subject) override;
 
   /// One entry of a pass over the bundle (internal to the readers and their scanner).
   struct WalkEntry;
@@ -211,6 +217,7 @@ protected:
   std::uint64_t m_entry_count = 0;
   std::vector<std::string> m_ignored;
   ProblemList m_problems;
+  std::optional<std::multimap<Digest, Attachment>> m_attachments;  ///< subject → cosign tag entries, built on first use
 
   friend class LayoutScanner;
 };

@@ -10,6 +10,13 @@
 
 namespace ferry {
 
+/// A cosign attachment found by its tag (`<alg>-<hex>.sig`, `.att`, `.sbom`; cosign's tag
+/// scheme, beside the OCI 1.1 referrers): the manifest the tag points at.
+struct Attachment {
+  std::string suffix;  ///< sig, att, sbom
+  Descriptor desc;
+};
+
 /// Somewhere content can be read from.
 class Source {
 public:
@@ -27,6 +34,13 @@ public:
   /// Manifests whose `subject` is `subject` (their referrer descriptors), filtered by
   /// artifact type when `artifact_type` is not empty.
   virtual std::vector<Descriptor> referrers(const Descriptor& subject, const std::string& artifact_type = {}) = 0;
+  /// cosign's tag-based attachments of `subject` (the tags `<alg>-<hex>.sig/.att/.sbom` that
+  /// exist), in that order. Sources without tags have none.
+  virtual std::vector<Attachment> attachments(const Descriptor& subject)
+  {
+    (void)subject;
+    return {};
+  }
 };
 
 /// Fetches small content (manifests) whole, bounded by `limit`.

@@ -5,6 +5,7 @@
 #include <ferry/bundle.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/verify/check.hpp>
+#include <ferry/verify/cosign.hpp>
 #include <ferry/verify/integrity.hpp>
 #include <ferry/verify/revocation.hpp>
 #include <ferry/verify/trust_policy.hpp>
@@ -18,8 +19,19 @@
 namespace ferry::verify {
 
 struct SignatureVerdict {
-  Descriptor manifest;  ///< the signature manifest
-  std::string envelope_media_type;
+  Descriptor manifest;  ///< the signature manifest (a Sigstore bundle referrer, a cosign `.sig`/`.att`)
+  std::string envelope_media_type;  ///< the media type of the layer verified
+  /// "notation" or "cosign".
+  std::string kind = "notation";
+  /// cosign: "sigstore-bundle", "cosign-sig", "cosign-att" (cosign::Verdict::format) and
+  /// what was signed (cosign::Verdict::detail).
+  std::string format;
+  std::string detail;
+  /// cosign: the manifest layer this signature is (a `.sig` holds one signature per layer).
+  std::optional<std::size_t> layer;
+  /// cosign: the identity (keyless) or key name (keyed) that verified or was found.
+  std::string signer;
+  std::optional<TimePoint> signing_time;
   bool verified = false;
   std::string reason;  ///< the enforced failure, when not verified
   std::vector<Check> checks;
@@ -59,8 +71,12 @@ struct ArtifactVerdict {
   std::vector<ReferrerVerdict> referrers;
 };
 
+/// The kinds of signature verify checks (issue 15).
+enum class SignatureKind { notation, cosign };
+const char* signature_kind_name(SignatureKind k);
+
 struct VerifyOptions {
-  /// Absent with integrity_only.
+  /// Notation's trust policy; absent with integrity_only, or when only cosign material is given.
   std::optional<TrustPolicyDocument> policy;
   std::optional<TrustStore> trust_store;
   CrlSet crls;
@@ -73,6 +89,12 @@ struct VerifyOptions {
   /// A referrer that is unsigned or whose signatures fail fails its root (and the bundle);
   /// otherwise it is reported, not fatal (as notation for artifacts it was not asked about).
   bool require_referrer_signatures = false;
+  /// cosign / Sigstore verification (--trusted-root, --cosign-key, identity flags); absent
+  /// when no cosign material was given.
+  std::optional<cosign::Policy> cosign;
+  /// `--require`: the kinds whose signatures must each verify for an artifact to pass.
+  /// Empty: any one of the kinds given (Notation when `policy` is set, cosign when `cosign` is).
+  std::vector<SignatureKind> require;
 };
 
 struct VerifyReport {

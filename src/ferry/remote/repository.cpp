@@ -432,6 +432,11 @@ void Repository::put_manifest(const Descriptor& desc, const std::string& bytes, 
   }
   std::lock_guard lock(m_mutex);
   m_manifest_cache[desc.digest] = bytes;
+  // A tag written here is in the tag list from now on (what list_tags read stays true).
+  if (m_tags && !Digest::is_valid(ref)) {
+    auto at = std::lower_bound(m_tags->begin(), m_tags->end(), ref);
+    if (at == m_tags->end() || *at != ref) m_tags->insert(at, ref);
+  }
 }
 
 void Repository::tag(const Descriptor& desc, const std::string& tag)
@@ -486,6 +491,12 @@ std::optional<std::vector<Descriptor>> Repository::referrers_via_api(const Descr
 
 std::vector<Descriptor> Repository::referrers_via_tag(const Descriptor& subject, const std::string& artifact_type)
 {
+  {
+    // The tag list already read (for cosign's tags) answers without a request.
+    std::lock_guard lock(m_mutex);
+    if (m_tags_listed && m_tags && !std::binary_search(m_tags->begin(), m_tags->end(), subject.digest.fallback_tag()))
+      return {};
+  }
   auto index = resolve_optional(subject.digest.fallback_tag());
   if (!index || !media_type::is_index(index->media_type) || index->digest == subject.digest) return {};
   std::string bytes = fetch_manifest_bytes(*index);
@@ -493,6 +504,76 @@ std::vector<Descriptor> Repository::referrers_via_tag(const Descriptor& subject,
   std::vector<Descriptor> out;
   for (auto& d : m.manifests)
     if (d.digest != subject.digest && (artifact_type.empty() || d.artifact_type == artifact_type)) out.push_back(std::move(d));
+  return out;
+}
+
+std::optional<std::vector<std::string>> Repository::list_tags()
+{
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_tags_listed) return m_tags;
+  }
+  std::string what = "GET " + display() + " tags list";
+  std::string next = url("/tags/list?n=1000");
+  const std::string origin = url_origin(m_base_url);
+  std::set<std::string> visited{next};
+  std::vector<std::string> tags;
+  std::optional<std::vector<std::string>> result;
+  for (int page = 0;; ++page) {
+    if (page == k_max_referrer_pages) throw Error(Errc::network, what + ": more than " + std::to_string(k_max_referrer_pages) + " pages");
+    HttpRequest req;
+    req.url = next;
+    req.headers.add("Accept", "application/json");
+    auto resp = send(req);
+    if (page == 0 && (resp.status == 401 || resp.status == 403 || resp.status == 404 || resp.status == 405)) break;
+    if (resp.status != 200) fail(what, resp);
+    std::string body = resp.read_body(16 << 20);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(Errc::invalid_manifest, what + ": the response is not JSON");
+    }
+    if (!j.is_object() || (j.contains("tags") && !j["tags"].is_null() && !j["tags"].is_array()))
+      throw Error(Errc::invalid_manifest, what + ": the response has no tags array");
+    if (j.contains("tags") && j["tags"].is_array())
+      for (const auto& t : j["tags"])
+        if (t.is_string()) tags.push_back(t.get<std::string>());
+    if (tags.size() > k_max_listed_tags) break;  // ask for each tag by name instead
+    auto link = resp.headers.get("Link");
+    auto target = link ? next_link(*link) : std::nullopt;
+    if (!target) {
+      std::sort(tags.begin(), tags.end());
+      tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+      result = std::move(tags);
+      break;
+    }
+    next = resolve_url(next, *target);
+    if (url_origin(next) != origin)
+      throw Error(Errc::network, what + ": the next page's Link leads to another host (" + redact_url(next) + ")");
+    if (!visited.insert(next).second)
+      throw Error(Errc::network, what + ": the next page's Link leads back to a page already read (" + redact_url(next) + ")");
+  }
+  std::lock_guard lock(m_mutex);
+  m_tags_listed = true;
+  m_tags = std::move(result);
+  return m_tags;
+}
+
+std::vector<Attachment> Repository::attachments(const Descriptor& subject)
+{
+  auto tags = list_tags();
+  std::vector<Attachment> out;
+  for (auto suffix : k_cosign_suffixes) {
+    std::string tag = subject.digest.cosign_tag(suffix);
+    if (tags && !std::binary_search(tags->begin(), tags->end(), tag)) continue;
+    auto d = resolve_optional(tag);
+    if (!d) continue;
+    if (!media_type::is_image_manifest(d->media_type) || d->digest == subject.digest)
+      throw Error(Errc::invalid_manifest, display() + ":" + tag + " is a " + d->media_type +
+                                              ", not the image manifest cosign writes for an attachment");
+    out.push_back({std::string(suffix), *d});
+  }
   return out;
 }
 

@@ -384,6 +384,9 @@ private:
       if (media_type::is_manifest(child.media_type)) want(child);
     if (m_verify) {
       if (is_signature_manifest(m) && m.layers.size() == 1) want_kept(m.layers[0]);
+      // cosign's signatures: every layer (Sigstore bundles, simple-signing payloads, DSSE envelopes).
+      if (is_cosign_signature_manifest(m))
+        for (const auto& l : m.layers) want_kept(l);
       if (is_trust_artifact(m))
         for (const auto& l : m.layers) want_kept(l);
     }
@@ -560,6 +563,27 @@ Descriptor LayoutReader::resolve(const std::string& ref)
     if (auto desc = m_metadata.descriptor(d)) return *desc;
   }
   throw Error(Errc::not_found, m_path.string() + ": no manifest named \"" + ref + "\"");
+}
+
+std::optional<CosignTag> entry_cosign_tag(const Descriptor& entry)
+{
+  std::string name = entry.annotation(std::string(k_annotation_ref_name));
+  if (name.find('/') != std::string::npos) name = name.substr(name.rfind(':') + 1);
+  return parse_cosign_tag(name);
+}
+
+std::vector<Attachment> LayoutReader::attachments(const Descriptor& subject)
+{
+  if (!m_attachments) {
+    m_attachments.emplace();
+    for (const auto& e : m_entries)
+      if (auto tag = entry_cosign_tag(e); tag && media_type::is_image_manifest(e.media_type) && e.digest != tag->subject)
+        m_attachments->emplace(tag->subject, Attachment{tag->suffix, e});
+  }
+  std::vector<Attachment> out;
+  auto [from, to] = m_attachments->equal_range(subject.digest);
+  for (auto it = from; it != to; ++it) out.push_back(it->second);
+  return out;
 }
 
 std::vector<Descriptor> LayoutReader::referrers(const Descriptor& subject, const std::string& artifact_type)

@@ -258,6 +258,13 @@ namespace {
 
 using SignatureList = std::vector<std::pair<Descriptor, Manifest>>;
 
+/// A cosign signature manifest of a subject: a Sigstore bundle referrer, or a `.sig` / `.att`
+/// tag attachment (each of its layers is one signature).
+struct CosignSignature {
+  Descriptor desc;
+  Manifest manifest;
+};
+
 /// The signatures of `subject` among `all` (subject → signature manifests): those whose
 /// subject equals it by mediaType, digest and size (SPEC §1.2), verified against
 /// `statement`, at most options.max_signatures. Sets `verified` when one verifies.
@@ -293,9 +300,12 @@ std::string none_verified(const std::vector<SignatureVerdict>& sigs)
 /// through index children and referrers (subject links), each manifest once.
 std::vector<ReferrerVerdict> referrers_of(const Descriptor& root, const std::map<Digest, std::pair<Descriptor, Manifest>>& parsed,
                                           const std::map<Digest, std::vector<Digest>>& referrers,
-                                          const std::map<Digest, SignatureList>& signatures)
+                                          const std::map<Digest, SignatureList>& signatures,
+                                          const std::map<Digest, std::vector<CosignSignature>>& cosign_signatures,
+                                          const std::map<Digest, std::vector<Digest>>& sboms)
 {
   std::vector<ReferrerVerdict> out;
+  std::map<Digest, Digest> sbom_subject;  // cosign .sbom attachment → the manifest it is about
   std::set<Digest> seen{root.digest};
   std::vector<Digest> queue{root.digest};
   for (std::size_t i = 0; i < queue.size(); ++i) {
@@ -303,26 +313,111 @@ std::vector<ReferrerVerdict> referrers_of(const Descriptor& root, const std::map
     if (node == parsed.end()) continue;  // missing: an integrity problem, reported there
     const Manifest& m = node->second.second;
     if (i > 0) {
-      bool sig = is_signature_manifest(m);
-      bool has_sigs = signatures.count(queue[i]) != 0;
-      if ((m.subject && !sig) || has_sigs) {
+      bool sig = is_signature_manifest(m) || is_cosign_signature_manifest(m);
+      bool has_sigs = signatures.count(queue[i]) != 0 || cosign_signatures.count(queue[i]) != 0;
+      auto sbom = sbom_subject.find(queue[i]);
+      if ((m.subject && !sig) || has_sigs || sbom != sbom_subject.end()) {
         ReferrerVerdict r;
         r.desc = node->second.first;
         r.artifact_type = m.effective_artifact_type();
         if (m.subject) r.subject = m.subject->digest;
+        if (sbom != sbom_subject.end()) {
+          // A cosign SBOM attachment: named by its tag, about the manifest in that tag.
+          r.subject = sbom->second;
+          r.artifact_type = m.layers.empty() ? "cosign SBOM" : m.layers[0].media_type;
+        }
         out.push_back(std::move(r));
       }
     }
     std::vector<Digest> next;
     for (const auto& child : m.manifests) next.push_back(child.digest);
     if (auto it = referrers.find(queue[i]); it != referrers.end()) next.insert(next.end(), it->second.begin(), it->second.end());
+    if (auto it = sboms.find(queue[i]); it != sboms.end())
+      for (const auto& d : it->second) {
+        sbom_subject.emplace(d, queue[i]);
+        next.push_back(d);
+      }
     for (const auto& d : next)
       if (seen.insert(d).second) queue.push_back(d);
   }
   return out;
 }
 
+/// One kind's outcome for one artifact: whether its material was given, whether one of its
+/// signatures verified, and why not.
+struct KindOutcome {
+  bool given = false;
+  bool ok = false;
+  std::string reason;
+};
+
+/// A cosign verdict in the report's terms.
+SignatureVerdict from_cosign(const Descriptor& manifest, const Descriptor& layer, std::size_t index, cosign::Verdict v)
+{
+  SignatureVerdict out;
+  out.manifest = manifest;
+  out.envelope_media_type = layer.media_type;
+  out.kind = "cosign";
+  out.format = std::move(v.format);
+  out.detail = std::move(v.detail);
+  out.layer = index;
+  out.signer = std::move(v.signer);
+  out.signing_time = v.signing_time;
+  out.verified = v.verified;
+  out.reason = std::move(v.reason);
+  out.checks = std::move(v.checks);
+  return out;
+}
+
+/// The cosign signatures of `subject` (its Sigstore bundle referrers and the layers of its
+/// `.sig` / `.att` attachments), each verified against options.cosign; at most
+/// options.max_signatures. Sets `verified` when one verifies.
+std::vector<SignatureVerdict> verify_cosign_of(LayoutReader& bundle, const Descriptor& subject,
+                                               const std::map<Digest, std::vector<CosignSignature>>& all,
+                                               const VerifyOptions& options, bool& verified)
+{
+  std::vector<SignatureVerdict> out;
+  verified = false;
+  auto it = all.find(subject.digest);
+  if (it == all.end()) return out;
+  // A message signature is over the image manifest's bytes.
+  std::optional<std::string> image_bytes = bundle.metadata().get(subject.digest);
+  for (const auto& sig : it->second) {
+    for (std::size_t i = 0; i < sig.manifest.layers.size(); ++i) {
+      if (out.size() >= options.max_signatures) return out;
+      const Descriptor& layer = sig.manifest.layers[i];
+      const std::string* bytes = bundle.kept(layer.digest);
+      cosign::Verdict v;
+      if (!bytes) {
+        v.format = cosign::is_bundle_media_type(layer.media_type) ? "sigstore-bundle"
+                   : layer.media_type == media_type::k_dsse_envelope ? "cosign-att"
+                                                                       : "cosign-sig";
+        v.reason = "format: layer " + layer.digest.str() + " is missing from the bundle or larger than " +
+                   std::to_string(k_max_kept_blob) + " bytes";
+        v.checks.push_back({"format", Action::enforce, CheckResult::fail, v.reason.substr(8)});
+      } else if (cosign::is_bundle_media_type(layer.media_type)) {
+        v = cosign::verify_bundle(*bytes, subject, image_bytes ? &*image_bytes : nullptr, *options.cosign, options.now);
+      } else if (layer.media_type == media_type::k_cosign_simple_signing) {
+        v = cosign::verify_simple_signing(layer, *bytes, subject, *options.cosign, options.now);
+      } else if (layer.media_type == media_type::k_dsse_envelope) {
+        v = cosign::verify_attestation(layer, *bytes, subject, *options.cosign, options.now);
+      } else {
+        continue;  // not a signature layer (is_cosign_signature_manifest admits no other kind)
+      }
+      auto verdict = from_cosign(sig.desc, layer, i, std::move(v));
+      if (verdict.verified) verified = true;
+      out.push_back(std::move(verdict));
+    }
+  }
+  return out;
+}
+
 } // namespace
+
+const char* signature_kind_name(SignatureKind k)
+{
+  return k == SignatureKind::notation ? "notation" : "cosign";
+}
 
 VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
                            const std::function<std::string(const BundleRoot&)>& scope_of)
@@ -370,15 +465,25 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
   }
 
   std::map<Digest, std::pair<Descriptor, Manifest>> parsed;  // every manifest of the bundle
-  std::map<Digest, SignatureList> signatures;                // subject → signature manifests
+  std::map<Digest, SignatureList> signatures;                // subject → Notation signature manifests
   std::map<Digest, std::vector<Digest>> referrers;           // subject → every referrer
+  std::map<Digest, std::vector<CosignSignature>> cosign_signatures;  // subject → cosign signature manifests
+  std::map<Digest, std::vector<Digest>> sboms;                       // subject → cosign .sbom attachments
   for (const auto& desc : bundle.metadata().all()) {
     Manifest m = Manifest::parse(*bundle.metadata().get(desc.digest), desc.media_type, desc.digest.str());
     if (m.subject) {
       referrers[m.subject->digest].push_back(desc.digest);
       if (is_signature_manifest(m)) signatures[m.subject->digest].emplace_back(desc, m);
+      else if (is_cosign_signature_manifest(m)) cosign_signatures[m.subject->digest].push_back({desc, m});
     }
     parsed.emplace(desc.digest, std::make_pair(desc, std::move(m)));
+  }
+  // cosign's tag attachments, as classify() found them (only those whose subject is here).
+  for (const auto& [tag, desc] : contents.attachments) {
+    auto it = parsed.find(desc.digest);
+    if (it == parsed.end()) continue;  // unreadable: an integrity problem, reported there
+    if (tag.suffix == "sbom") sboms[tag.subject].push_back(desc.digest);
+    else if (is_cosign_signature_manifest(it->second.second)) cosign_signatures[tag.subject].push_back({desc, it->second.second});
   }
   // A manifest's signatures under one statement are verified once, however many roots'
   // graphs hold it (a hostile bundle's thousand indexes sharing signed children cost no more).
@@ -395,42 +500,102 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
     verified = it->second.second;
     return it->second.first;
   };
+  std::map<Digest, std::pair<std::vector<SignatureVerdict>, bool>> cosign_done;
+  auto cosign_of = [&](const Descriptor& subject, bool& verified) {
+    auto it = cosign_done.find(subject.digest);
+    if (it == cosign_done.end()) {
+      bool ok = false;
+      auto sigs = verify_cosign_of(bundle, subject, cosign_signatures, options, ok);
+      it = cosign_done.emplace(subject.digest, std::make_pair(std::move(sigs), ok)).first;
+    }
+    verified = it->second.second;
+    return it->second.first;
+  };
+  const bool want_notation = options.policy.has_value();
+  const bool want_cosign = options.cosign.has_value();
+  auto required = [&](SignatureKind k) {
+    return std::find(options.require.begin(), options.require.end(), k) != options.require.end();
+  };
+  // Whether an artifact passes, from each kind's outcome (given, passed, why not), and why not.
+  auto combine = [&](const KindOutcome& notation, const KindOutcome& cosign, std::string& reason) {
+    std::vector<const KindOutcome*> given;
+    if (notation.given) given.push_back(&notation);
+    if (cosign.given) given.push_back(&cosign);
+    bool ok;
+    if (!options.require.empty()) {
+      ok = (!required(SignatureKind::notation) || notation.ok) && (!required(SignatureKind::cosign) || cosign.ok);
+    } else {
+      ok = std::any_of(given.begin(), given.end(), [](const KindOutcome* k) { return k->ok; });
+    }
+    reason.clear();
+    if (ok) return true;
+    for (const auto* k : given) {
+      if (k->ok) continue;
+      bool counts = options.require.empty() || required(k == &notation ? SignatureKind::notation : SignatureKind::cosign);
+      if (!counts) continue;
+      std::string part = given.size() > 1 ? std::string(k == &notation ? "notation: " : "cosign: ") + k->reason : k->reason;
+      reason += (reason.empty() ? "" : "; ") + part;
+    }
+    return false;
+  };
   for (const auto& root : contents.roots) {
     const Descriptor& e = root.desc;
     ArtifactVerdict a = describe_root(root);
-    a.referrers = referrers_of(e, parsed, referrers, signatures);
-    // What keeps the root's signatures from being checked keeps its referrers' too.
-    auto unchecked = [&](const std::string& why) {
-      a.reason = why;
-      for (auto& r : a.referrers) r.reason = "not checked: " + why + " (its root's)";
-    };
-    if (a.scope.empty()) {
-      unchecked("no repository is known for this artifact: give --scope to select a trust policy");
-      report.artifacts.push_back(std::move(a));
-      continue;
-    }
-    const TrustPolicyStatement* statement = options.policy->applicable(a.scope);
-    if (!statement) {
-      unchecked("no applicable trust policy statement for \"" + a.scope + "\"");
-      report.artifacts.push_back(std::move(a));
-      continue;
-    }
-    a.policy = statement->name;
-    a.level = statement->verification.level;
-    if (a.level == Level::skip) {
-      a.verified = true;
-      for (auto& r : a.referrers) r.verified = true;
-    } else {
-      a.signatures = signatures_of(e, *statement, a.verified);
-      if (a.signatures.empty()) a.reason = "no signature is associated with \"" + a.reference + "\"";
-      else if (!a.verified) a.reason = none_verified(a.signatures);
-      // Every other signature of the root's graph, under the root's statement.
-      for (auto& r : a.referrers) {
-        r.signatures = signatures_of(r.desc, *statement, r.verified);
-        if (r.signatures.empty()) r.reason = "no signature is associated with it";
-        else if (!r.verified) r.reason = none_verified(r.signatures);
+    a.referrers = referrers_of(e, parsed, referrers, signatures, cosign_signatures, sboms);
+    KindOutcome notation, cosign;
+    std::vector<KindOutcome> ref_notation(a.referrers.size()), ref_cosign(a.referrers.size());
+    if (want_notation) {
+      notation.given = true;
+      for (auto& r : ref_notation) r.given = true;
+      // What keeps the root's signatures from being checked keeps its referrers' too.
+      auto unchecked = [&](const std::string& why) {
+        notation.reason = why;
+        for (auto& r : ref_notation) r.reason = "not checked: " + why + " (its root's)";
+      };
+      const TrustPolicyStatement* statement = nullptr;
+      if (a.scope.empty()) unchecked("no repository is known for this artifact: give --scope to select a trust policy");
+      else if (!(statement = options.policy->applicable(a.scope)))
+        unchecked("no applicable trust policy statement for \"" + a.scope + "\"");
+      if (statement) {
+        a.policy = statement->name;
+        a.level = statement->verification.level;
+        if (a.level == Level::skip) {
+          notation.ok = true;
+          for (auto& r : ref_notation) r.ok = true;
+        } else {
+          auto sigs = signatures_of(e, *statement, notation.ok);
+          if (sigs.empty()) notation.reason = "no signature is associated with \"" + a.reference + "\"";
+          else if (!notation.ok) notation.reason = none_verified(sigs);
+          a.signatures.insert(a.signatures.end(), sigs.begin(), sigs.end());
+          // Every other signature of the root's graph, under the root's statement.
+          for (std::size_t i = 0; i < a.referrers.size(); ++i) {
+            auto& r = a.referrers[i];
+            auto rs = signatures_of(r.desc, *statement, ref_notation[i].ok);
+            if (rs.empty()) ref_notation[i].reason = "no signature is associated with it";
+            else if (!ref_notation[i].ok) ref_notation[i].reason = none_verified(rs);
+            r.signatures.insert(r.signatures.end(), rs.begin(), rs.end());
+          }
+        }
       }
     }
+    if (want_cosign) {
+      cosign.given = true;
+      auto sigs = cosign_of(e, cosign.ok);
+      if (sigs.empty()) cosign.reason = "no cosign signature is associated with \"" + a.reference + "\"";
+      else if (!cosign.ok) cosign.reason = none_verified(sigs);
+      a.signatures.insert(a.signatures.end(), sigs.begin(), sigs.end());
+      for (std::size_t i = 0; i < a.referrers.size(); ++i) {
+        auto& r = a.referrers[i];
+        ref_cosign[i].given = true;
+        auto rs = cosign_of(r.desc, ref_cosign[i].ok);
+        if (rs.empty()) ref_cosign[i].reason = "no cosign signature is associated with it";
+        else if (!ref_cosign[i].ok) ref_cosign[i].reason = none_verified(rs);
+        r.signatures.insert(r.signatures.end(), rs.begin(), rs.end());
+      }
+    }
+    a.verified = combine(notation, cosign, a.reason);
+    for (std::size_t i = 0; i < a.referrers.size(); ++i)
+      a.referrers[i].verified = combine(ref_notation[i], ref_cosign[i], a.referrers[i].reason);
     if (options.require_referrer_signatures && a.verified)
       for (const auto& r : a.referrers)
         if (!r.verified) {
