@@ -73,10 +73,15 @@ bool has_timestamping_eku(X509* cert)
 bool is_ca(X509* cert) { return (X509_get_extension_flags(cert) & EXFLAG_CA) != 0; }
 
 /// Verifies the token's signature with `authority`; "" or the reason.
-std::string verify_with(CMS_ContentInfo* cms, TimePoint gen_time, const Authority& authority)
+std::string verify_with(const std::string& token, TimePoint gen_time, const Authority& authority)
 {
   if (authority.chain.empty()) return "authority has no certificates";
   if (!authority.valid_for.contains(gen_time)) return "genTime is outside the authority's validFor";
+  // A fresh parse for each authority: CMS_verify remembers the signer certificate it found.
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(token.data());
+  CmsPtr owned(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(token.size())));
+  if (!owned) return "timestamp token does not parse";
+  CMS_ContentInfo* cms = owned.get();
   // The signer: the authority's leaf; or, when the root lists only CA certificates, the
   // token's own certificate, which then has to chain to the authority.
   X509StackPtr signers(sk_X509_new_null());
@@ -184,7 +189,7 @@ SignedTimestamp verify_rfc3161(std::string_view der, std::string_view signed_byt
   if (root.timestamp_authorities.empty()) return fail("the trusted root has no timestamp authority");
   std::string last;
   for (const Authority& authority : root.timestamp_authorities) {
-    std::string bad = verify_with(cms.get(), out.time, authority);
+    std::string bad = verify_with(token, out.time, authority);
     ERR_clear_error();
     if (bad.empty()) {
       out.ok = true;
