@@ -36,6 +36,7 @@ constexpr std::size_t k_max_json = 4u << 20;        // a bundle, envelope or pay
 constexpr std::size_t k_max_annotation = 1u << 20;  // one annotation value
 constexpr std::size_t k_max_items = 32;             // tlog entries, timestamps, signatures, certificates
 constexpr int k_max_depth = 64;                     // JSON nesting
+constexpr std::size_t k_max_regex_input = 4096;     // a SAN or issuer matched against a regexp
 
 const std::string k_intoto_v01 = "https://in-toto.io/Statement/v0.1";
 const std::string k_intoto_v1 = "https://in-toto.io/Statement/v1";
@@ -374,6 +375,9 @@ const ASN1_OCTET_STRING* extension_data(X509* cert, std::string_view oid)
   return ext ? X509_EXTENSION_get_data(ext) : nullptr;
 }
 
+/// A certificate's value for a message: at most 256 bytes of it.
+std::string clip(const std::string& v) { return v.size() <= 256 ? v : v.substr(0, 256) + "..."; }
+
 /// Identity / issuer matching as cosign: exact, or an unanchored ECMAScript regex search.
 std::string match(const std::vector<std::string>& values, const std::string& exact, const std::string& pattern,
                   const char* what)
@@ -389,7 +393,9 @@ std::string match(const std::vector<std::string>& values, const std::string& exa
   }
   for (const auto& v : values) {
     if (!exact.empty() && v == exact) return {};
-    if (re) {
+    // libstdc++'s std::regex recurses per character: a hostile certificate's megabyte SAN
+    // would exhaust the stack. Real identities are far shorter.
+    if (re && v.size() <= k_max_regex_input) {
       try {
         if (std::regex_search(v, *re)) return {};
       } catch (const std::regex_error&) {
@@ -398,7 +404,7 @@ std::string match(const std::vector<std::string>& values, const std::string& exa
     }
   }
   std::string shown;
-  for (const auto& v : values) shown += (shown.empty() ? "" : ", ") + v;
+  for (const auto& v : values) shown += (shown.empty() ? "" : ", ") + clip(v);
   if (shown.empty()) shown = "(none)";
   return std::string("certificate ") + what + " " + shown + " does not match " +
          (exact.empty() ? "/" + pattern + "/" : exact);
@@ -482,8 +488,9 @@ void verify_common(Report& rep, Evidence& ev, const Policy& policy, TimePoint no
           break;
         }
         bool bound = false;
-        for (const auto& [sig, pem] : body.signatures) {
-          if (std::find(ev.signatures.begin(), ev.signatures.end(), sig) == ev.signatures.end()) continue;
+        for (const auto& logged : body.signatures) {
+          const std::string& pem = logged.second;
+          if (std::find(ev.signatures.begin(), ev.signatures.end(), logged.first) == ev.signatures.end()) continue;
           if (keyless ? same_verifier(pem, ev.leaf.get(), nullptr)
                       : signer_key ? same_verifier(pem, nullptr, signer_key)
                                    : std::any_of(policy.keys.begin(), policy.keys.end(), [&](const NamedKey& k) {
@@ -634,7 +641,7 @@ void verify_common(Report& rep, Evidence& ev, const Policy& policy, TimePoint no
   try {
     std::string san = certificate_san(ev.leaf.get());
     std::string iss = certificate_issuer(ev.leaf.get());
-    v.signer = (san.empty() ? "(no SAN)" : san) + " (issuer " + (iss.empty() ? "(none)" : iss) + ")";
+    v.signer = (san.empty() ? "(no SAN)" : clip(san)) + " (issuer " + (iss.empty() ? "(none)" : clip(iss)) + ")";
     std::string r = match(all_sans(ev.leaf.get()), policy.identity, policy.identity_regexp, "identity");
     if (r.empty()) {
       std::vector<std::string> issuers;
