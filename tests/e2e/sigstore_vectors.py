@@ -199,8 +199,9 @@ def _generate():
     except subprocess.TimeoutExpired:
         return "npm ci --offline in a copy of ../shared/sigstore-vectors did not finish in 300 s"
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"npm ci --offline failed for ../shared/sigstore-vectors (is the npm cache filled?): {last}"
+        lines = [l for l in proc.stderr.splitlines() if l.strip() and "complete log" not in l]
+        why = " / ".join(lines[:2]) or f"exit {proc.returncode}"
+        return f"npm ci --offline failed for ../shared/sigstore-vectors (is the npm cache filled?): {why}"
     layout = os.path.join(tmp, "layout")
     subject = image_layout(layout)
     out = os.path.join(tmp, "out")

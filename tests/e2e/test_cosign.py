@@ -609,6 +609,7 @@ class RegistryRoundTrip(Base):
                 bundle, pin = self.save(fmt)
                 with R.Registry(f"cosign-push-{fmt.replace('.', '')}") as dst:
                     proc, doc = self.ferry_json("push", "--plain-http", bundle, dst.host)
+                    assert_schema(doc, "push.schema.json")
                     self.assertTrue(doc["proof"]["ok"], json.dumps(doc, indent=1)[:3000])
                     self.assert_same(dst, SV.IMAGE_REPO, f"push {fmt}")
                     # push --verify with the pin, to another namespace.
@@ -619,6 +620,8 @@ class RegistryRoundTrip(Base):
         with self.subTest(op="copy"):
             with R.Registry("cosign-copy") as dst:
                 proc, doc = self.ferry_json("copy", "--plain-http", self.ref, f"{dst.host}/{SV.IMAGE_REPO}")
+                assert_schema(doc, "copy.schema.json")
+                self.assertTrue(doc["proof"]["ok"], json.dumps(doc, indent=1)[:3000])
                 self.assert_same(dst, SV.IMAGE_REPO, "copy")
                 proc, doc = self.ferry_json("copy", "--plain-http", "--verify", *self.keyless(), self.ref,
                                             f"{dst.host}/verified/app")
