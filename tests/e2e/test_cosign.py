@@ -561,14 +561,19 @@ class RegistryRoundTrip(Base):
                 files = set(doc["trust"]["files"])
                 self.assertIn("sigstore/trusted_root.json", files)
                 self.assertIn("cosign/policy.json", files)
-                # The bundle's index.json lists the attachments by their tags (a directory
-                # bundle is read as it is).
-                if fmt == "dir":
-                    names = {(m.get("annotations") or {}).get(R.ANN_REF_NAME): m["digest"]
-                             for m in R.read_layout_index(bundle)["manifests"]}
-                    for tag, d in self.seeded["tags"].items():
-                        if tag != "v1":
-                            self.assertEqual(names.get(tag), d, names)
+                # The bundle's index.json lists the attachments by their tags; every
+                # manifest of the source is in it byte for byte.
+                b = R.read_bundle(bundle)
+                names = {(m.get("annotations") or {}).get(R.ANN_REF_NAME): m["digest"]
+                         for m in b.index["manifests"]}
+                for tag, d in self.seeded["tags"].items():
+                    if tag != "v1":
+                        self.assertEqual(names.get(tag), d, names)
+                for d in list(self.seeded["tags"].values()) + [r["digest"] for r in self.seeded["referrers"]]:
+                    self.assertTrue(b.has_blob(d), f"{fmt}: {d} not in the bundle")
+                    self.assertEqual(b.blob(d), self.src.get_manifest(SV.IMAGE_REPO, d)[0])
+                walk = b.walk()
+                self.assertEqual(walk["missing"], [], fmt)
                 # verify with explicit flags (keyless), and with the pin only.
                 proc, rep = self.ferry_json("verify", bundle, *self.keyless())
                 art, sigs = cosign_signatures(rep)
