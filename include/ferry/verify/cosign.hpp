@@ -77,6 +77,16 @@ struct Policy {
 ///                 timestamps), within the authority's validFor and every certificate's validity
 ///  - sct:         keyless: an embedded SCT from a CT log of the trusted root (unless ignore_sct)
 ///  - identity:    keyless: SAN and OIDC issuer match the policy
+///
+/// `checks` always holds these eight, in this order. When `format` fails nothing else runs and
+/// the seven others are "skipped" with the reason "not reached"; otherwise every check is
+/// evaluated on its own evidence (a failed signature does not hide a wrong subject), so a
+/// report shows every problem. `reason` is the first failed check in this order. `verified`
+/// is true when no check failed and format, subject and signature passed.
+/// Without --use-signed-timestamps, RFC 3161 timestamps are not used (cosign v3 configures
+/// sigstore-go with integrated timestamps only): one that verifies is reported "pass", none
+/// verifying is "skipped" with the reasons, never a failure; their genTime is then no
+/// signing time.
 struct Verdict {
   std::string format;  ///< "sigstore-bundle", "cosign-sig", "cosign-att"
   std::string detail;  ///< e.g. "DSSE https://sigstore.dev/cosign/sign/v1", "message signature", "simple signing"
