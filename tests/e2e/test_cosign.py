@@ -723,7 +723,7 @@ class Hostile(Base):
         shutil.copytree(VEC.layout(case), dst)
         return dst
 
-    def refused(self, layout, case, what):
+    def refused(self, layout, case, what, integrity=True):
         start = time.monotonic()
         proc = self.ferry("verify", layout, *VEC.flags(case["policy"]), "--json", timeout=HOSTILE_SECONDS * 6)
         elapsed = time.monotonic() - start
@@ -735,7 +735,9 @@ class Hostile(Base):
         self.assertEqual(lines[-1], errors[0], f"{what}: the error is the last line" + R.describe(proc))
         self.assertLess(len(errors[0]), 2000, f"{what}: the error line is not short")
         rep = json.loads(proc.stdout)
-        self.assertTrue(rep["integrity"]["ok"], f"{what}: integrity should hold" + R.describe(proc))
+        self.assertEqual(rep["integrity"]["ok"], integrity, f"{what}: integrity" + R.describe(proc))
+        if not integrity:
+            return rep
         art, sigs = cosign_signatures(rep)
         self.assertIsNotNone(art, R.describe(proc))
         self.assertFalse(art["verified"])
@@ -765,15 +767,30 @@ class Hostile(Base):
         self.assertTrue(set(failed_checks(sigs[0])) & {"format", "signature"}, summarize(sigs))
 
     def test_inclusion_proof_million_hashes(self):
-        lay = self.copy_of(self.bundle_case, "million-hashes")
-        filler = base64.b64encode(hashlib.sha256(b"ferry").digest()).decode()
+        """A million audit-path hashes. Of full length (32 bytes, 47 MB of JSON) the layer is
+        over ferry's limit for signature material (32 MiB) and integrity refuses it before
+        any parser sees it; a million short ones ("AA==", 7 MB) are over the bundle parser's
+        own limit (4 MiB); 500,000 short ones and 80,000 full-length ones stay under both and
+        reach the inclusion-proof code, which must refuse them by its bounds, not walk them."""
+        full = base64.b64encode(hashlib.sha256(b"ferry").digest()).decode()
+        for name, filler, count, integrity in (("million-full", full, 1_000_000, False),
+                                               ("million-short", "AA==", 1_000_000, True),
+                                               ("500k-short", "AA==", 500_000, True),
+                                               ("80k-full", full, 80_000, True)):
+            with self.subTest(hashes=name):
+                lay = self.copy_of(self.bundle_case, name)
 
-        def f(b):
-            b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"] = [filler] * 1_000_000
-            return json.dumps(b).encode()
-        hostile_bundle(lay, f)
-        sigs = self.refused(lay, self.bundle_case, "an inclusion proof of a million hashes")
-        self.assertTrue(set(failed_checks(sigs[0])) & {"format", "tlog"}, summarize(sigs))
+                def f(b):
+                    b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"] = [filler] * count
+                    return json.dumps(b).encode()
+                hostile_bundle(lay, f)
+                got = self.refused(lay, self.bundle_case, f"an inclusion proof of {count} hashes ({name})",
+                                   integrity=integrity)
+                if integrity:
+                    self.assertTrue(set(failed_checks(got[0])) & {"format", "tlog"}, summarize(got))
+                else:
+                    self.assertIn("limit", json.dumps(got["integrity"]["problems"]))
+                shutil.rmtree(lay)
 
     def test_log_index_beyond_tree_size(self):
         lay = self.copy_of(self.bundle_case, "index-beyond")
