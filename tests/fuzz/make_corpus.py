@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Writes the fuzz targets' seed corpora into tests/fuzz/corpus/<target>/ (committed; run
 again to regenerate). Signatures come from the tests' own PKI and independent signer
-(tests/e2e/pki.py, notary_sign.py); nothing is taken from ../shared."""
+(tests/e2e/pki.py, notary_sign.py); nothing is taken from ../shared.
+
+corpus/sigstore_root and corpus/rekor are not written here: they hold a trusted_root.json and
+the bundle-good tlog entry, body and checkpoint of the Sigstore vectors generator (public keys
+and certificates only), whose log key fuzz_rekor.cpp embeds so that the seeds verify."""
 import io
 import json
 import os

@@ -34,6 +34,8 @@ struct FakeRegistry {
   std::map<std::string, Repo> repos;
   bool referrers_api = false;
   std::size_t page_size = 0;  // referrers per page (0: all)
+  bool tags_api = true;       // GET /v2/<name>/tags/list (else 404)
+  std::size_t tags_page_size = 0;  // tags per page (0: what `n` asks, or all)
   int uploads = 0;
   std::map<std::string, std::string> upload_data;  // upload id -> bytes received by PATCH
   int patches = 0;
@@ -79,6 +81,8 @@ struct FakeRegistry {
     std::string path = url.substr(std::string(k_base).size());
     if (path.rfind("/v2/", 0) != 0) return make_response(404);
     path = path.substr(4);
+    if (path.size() > 10 && path.compare(path.size() - 10, 10, "/tags/list") == 0)
+      return tags_list(path.substr(0, path.size() - 10), query);
     for (const char* kind : {"/manifests/", "/blobs/uploads/", "/blobs/", "/referrers/"}) {
       auto pos = path.rfind(kind);
       if (pos == std::string::npos) continue;
@@ -114,6 +118,37 @@ struct FakeRegistry {
     h.add("Content-Type", it->second.first);
     h.add("Docker-Content-Digest", digest);
     return make_response(200, req.method == "HEAD" ? std::string() : it->second.second, h);
+  }
+
+  // distribution-spec §Listing Tags: sorted, `n` and `last`, a Link to the next page.
+  HttpResponse tags_list(const std::string& name, const std::string& query)
+  {
+    if (!tags_api) return make_response(404, "404 page not found\n");
+    auto param = [&](const std::string& key) -> std::string {
+      auto p = query.find(key + "=");
+      if (p == std::string::npos) return {};
+      auto end = query.find('&', p);
+      return query.substr(p + key.size() + 1, end == std::string::npos ? std::string::npos : end - p - key.size() - 1);
+    };
+    std::size_t n = tags_page_size;
+    if (!n && !param("n").empty()) n = std::stoul(param("n"));
+    std::string last = param("last");
+    nlohmann::json tags = nlohmann::json::array();
+    bool more = false;
+    std::string tail;
+    for (const auto& [tag, d] : repos[name].tags) {
+      if (!last.empty() && tag <= last) continue;
+      if (n && tags.size() == n) {
+        more = true;
+        break;
+      }
+      tags.push_back(tag);
+      tail = tag;
+    }
+    HttpHeaders h;
+    h.add("Content-Type", "application/json");
+    if (more) h.add("Link", "</v2/" + name + "/tags/list?n=" + std::to_string(n) + "&last=" + tail + ">; rel=\"next\"");
+    return make_response(200, nlohmann::json{{"name", name}, {"tags", tags}}.dump(), h);
   }
 
   HttpResponse blob(const HttpRequest& req, const std::string& name, const std::string& digest)

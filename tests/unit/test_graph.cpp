@@ -8,6 +8,7 @@
 #include <ferry/graph.hpp>
 #include <ferry/ops.hpp>
 #include <ferry/remote/repository.hpp>
+#include <ferry/util/file.hpp>
 
 #include <algorithm>
 
@@ -211,4 +212,170 @@ TEST_CASE("platform_image_tags: several platforms of one index, as save and copy
   auto longer = platform_image_tags(long_tag, {image("linux/amd64", "a"), image("linux/arm64", "b")});
   CHECK(longer[0] == long_tag.substr(0, 114) + "-" + Digest::of("a").hex().substr(0, 12));
   CHECK(Reference::is_valid_tag(longer[1]));
+}
+
+namespace {
+
+// cosign's tag scheme: an image with a `.sig` (simple-signing layer), a `.att` (DSSE layer),
+// a `.sbom`, and the `.sig` of that SBOM; plus an unrelated tag.
+struct CosignTagged {
+  MemoryStore store;
+  Descriptor image, sig, att, sbom, sbom_sig;
+  CosignTagged()
+  {
+    image = add_image(store, {"image layer"});
+    auto cosign_manifest = [&](const std::string& layer_type, const std::string& payload) {
+      auto cfg = add_blob(store, media_type::k_oci_config, R"({"architecture":"","os":""})");
+      auto layer = add_blob(store, layer_type, payload);
+      json m = {{"schemaVersion", 2}, {"mediaType", media_type::k_oci_manifest}, {"config", cfg.to_json_basic()},
+                {"layers", json::array({layer.to_json_basic()})}};
+      return add_blob(store, media_type::k_oci_manifest, m.dump());
+    };
+    sig = cosign_manifest(std::string(media_type::k_cosign_simple_signing), "simple signing of the image");
+    att = cosign_manifest(std::string(media_type::k_dsse_envelope), "dsse envelope");
+    sbom = cosign_manifest("text/spdx+json", "spdx document");
+    sbom_sig = cosign_manifest(std::string(media_type::k_cosign_simple_signing), "simple signing of the sbom");
+  }
+  void load_into(FakeRegistry& reg, const std::string& repo)
+  {
+    load(reg, repo, store, false);
+    reg.repos[repo].tags["v1"] = image.digest.str();
+    reg.repos[repo].tags[image.digest.cosign_tag("sig")] = sig.digest.str();
+    reg.repos[repo].tags[image.digest.cosign_tag("att")] = att.digest.str();
+    reg.repos[repo].tags[image.digest.cosign_tag("sbom")] = sbom.digest.str();
+    reg.repos[repo].tags[sbom.digest.cosign_tag("sig")] = sbom_sig.digest.str();
+    reg.repos[repo].tags["other"] = image.digest.str();
+  }
+};
+
+} // namespace
+
+TEST_CASE("cosign tags: parse_cosign_tag reads sha256-<hex>.sig/.att/.sbom and nothing else")
+{
+  auto d = Digest::of("x");
+  auto t = parse_cosign_tag(d.cosign_tag("sig"));
+  REQUIRE(t);
+  CHECK(t->subject == d);
+  CHECK(t->suffix == "sig");
+  CHECK(parse_cosign_tag(d.cosign_tag("att"))->suffix == "att");
+  CHECK(parse_cosign_tag(d.cosign_tag("sbom"))->suffix == "sbom");
+  CHECK_FALSE(parse_cosign_tag(d.fallback_tag()));
+  CHECK_FALSE(parse_cosign_tag(d.cosign_tag("exe")));
+  CHECK_FALSE(parse_cosign_tag("sha256-abc.sig"));
+  CHECK_FALSE(parse_cosign_tag("v1.sig"));
+  CHECK_FALSE(parse_cosign_tag(".sig"));
+  CHECK_FALSE(parse_cosign_tag("sha256-" + d.hex() + "X.sig"));
+}
+
+TEST_CASE("cosign tags: the graph follows .sig/.att/.sbom (and the .sig of an SBOM) from the tag list")
+{
+  FakeRegistry reg;
+  reg.tags_page_size = 2;  // the list comes in pages, followed through Link
+  CosignTagged c;
+  c.load_into(reg, "app");
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "app");
+  Graph g;
+  g.add(repo, c.image, GraphOptions{});
+  for (const auto& d : {c.image, c.sig, c.att, c.sbom, c.sbom_sig}) CHECK(g.contains(d.digest));
+  CHECK(g.attachment_nodes == std::set<Digest>{c.sig.digest, c.att.digest, c.sbom.digest, c.sbom_sig.digest});
+  REQUIRE(g.attachments.at(c.image.digest).size() == 3);
+  CHECK(g.attachments.at(c.image.digest)[0].suffix == "sig");
+  CHECK(g.attachments.at(c.image.digest)[0].desc.digest == c.sig.digest);
+  CHECK(g.attachments.at(c.image.digest)[2].suffix == "sbom");
+  CHECK(g.attachments.at(c.sbom.digest).at(0).desc.digest == c.sbom_sig.digest);
+  CHECK(g.referrer_nodes.empty());
+  // Payloads are small blobs (written before image layers).
+  CHECK(g.small_blobs.count(Digest::of("simple signing of the image")) == 1);
+  CHECK(pos(g, c.image.digest) < pos(g, c.sig.digest));
+  // The tag list answered: no request for a tag that does not exist, not even the referrers
+  // fallback tag (the registry has no referrers API).
+  CHECK(reg.count("GET", "tags/list") == 3);
+  CHECK(reg.count("GET", "/manifests/" + c.image.digest.fallback_tag()) == 0);
+  CHECK(reg.count("GET", "/manifests/" + c.sig.digest.cosign_tag("sig")) == 0);
+  // Pushed back: the attachment tags are written with the same digests.
+  FakeRegistry dst;
+  remote::Repository to(dst.client, FakeRegistry::k_base, "app");
+  for (const auto& b : g.blobs()) dst.put_blob("app", *c.store.get(b.digest));
+  for (const auto& m : g.manifests_in_order()) to.put_manifest(m, *g.manifests.get(m.digest), m.digest.str());
+  for (const auto& [subject, list] : g.attachments)
+    for (const auto& a : list) to.put_manifest(a.desc, *g.manifests.get(a.desc.digest), subject.cosign_tag(a.suffix));
+  CHECK(dst.repos["app"].tags.at(c.image.digest.cosign_tag("att")) == c.att.digest.str());
+  CHECK(dst.repos["app"].tags.at(c.sbom.digest.cosign_tag("sig")) == c.sbom_sig.digest.str());
+}
+
+TEST_CASE("cosign tags: without a tag list each tag is asked for by name; --no-referrers and --artifact-type filter them")
+{
+  FakeRegistry reg;
+  reg.tags_api = false;
+  CosignTagged c;
+  c.load_into(reg, "app");
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "app");
+  Graph g;
+  g.add(repo, c.image, GraphOptions{});
+  CHECK(g.attachment_nodes.size() == 4);
+  CHECK(reg.count("GET", "/manifests/" + c.image.digest.cosign_tag("sig")) == 1);
+  Graph none;
+  none.add(repo, c.image, GraphOptions{false, {}});
+  CHECK(none.attachment_nodes.empty());
+  Graph sigs;
+  sigs.add(repo, c.image, GraphOptions{true, {std::string(media_type::k_cosign_simple_signing)}});
+  CHECK(sigs.attachment_nodes == std::set<Digest>{c.sig.digest});
+  // A cosign tag that names something other than an image manifest is an error naming it.
+  reg.repos["app"].tags[c.image.digest.cosign_tag("att")] = c.image.digest.str();
+  Graph bad;
+  CHECK_THROWS_WITH_AS(bad.add(repo, c.image, GraphOptions{}), doctest::Contains(c.image.digest.cosign_tag("att").c_str()), Error);
+}
+
+TEST_CASE("cosign tags: a saved bundle names attachments by their tags; classify and the reader give them back")
+{
+  FakeRegistry reg;
+  CosignTagged c;
+  c.load_into(reg, "app");
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "app");
+  Graph g;
+  g.add(repo, c.image, GraphOptions{});
+  BundleRoot root;
+  root.desc = c.image;
+  root.source = Reference::parse("reg.local/app:v1");
+  root.tag = "v1";
+  std::string index = build_index_json({root}, g);
+  auto j = json::parse(index);
+  REQUIRE(j["manifests"].size() == 5);
+  std::set<std::string> names;
+  for (const auto& e : j["manifests"]) names.insert(e["annotations"].value(std::string(k_annotation_ref_name), ""));
+  CHECK(names == std::set<std::string>{"v1", c.image.digest.cosign_tag("sig"), c.image.digest.cosign_tag("att"),
+                                       c.image.digest.cosign_tag("sbom"), c.sbom.digest.cosign_tag("sig")});
+  // Written as a layout directory and read back at verify depth.
+  TempDir tmp;
+  namespace fs = std::filesystem;
+  fs::create_directories(tmp.path() / "blobs" / "sha256");
+  write_file_atomic(tmp.path() / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  write_file_atomic(tmp.path() / "index.json", index);
+  for (const auto& d : c.store.all()) write_file_atomic(tmp.path() / "blobs" / "sha256" / d.digest.hex(), *c.store.get(d.digest));
+  LayoutReader::Options o;
+  o.depth = ReadDepth::verify;
+  auto r = LayoutReader::open(tmp.path(), BundleFormat::dir, o);
+  CHECK(r->problems().empty());
+  auto contents = classify(*r);
+  REQUIRE(contents.roots.size() == 1);
+  CHECK(contents.roots[0].tag == "v1");
+  CHECK(contents.attachments.size() == 4);
+  CHECK(r->attachments(c.image).size() == 3);
+  // cosign payloads are kept for the verifier; the SBOM document is not a signature.
+  CHECK(r->kept(Digest::of("simple signing of the image")) != nullptr);
+  CHECK(r->kept(Digest::of("dsse envelope")) != nullptr);
+  CHECK(r->kept(Digest::of("spdx document")) == nullptr);
+  // The graph a push walks from the bundle holds the same attachments.
+  Graph again;
+  again.add(*r, c.image, GraphOptions{});
+  CHECK(again.attachment_nodes == g.attachment_nodes);
+  // An attachment whose subject the bundle does not hold is a root under its tag.
+  auto lone = Digest::of("absent image");
+  auto k = json::parse(index);
+  k["manifests"][1]["annotations"][std::string(k_annotation_ref_name)] = lone.cosign_tag("sig");
+  write_file_atomic(tmp.path() / "index.json", k.dump());
+  auto r2 = LayoutReader::open(tmp.path(), BundleFormat::dir, o);
+  auto c2 = classify(*r2);
+  CHECK(c2.roots.size() == 2);
+  CHECK(c2.attachments.size() == 3);
 }
