@@ -171,6 +171,9 @@ std::vector<UnverifiedManifest> unverified_manifests(const verify::VerifyReport&
     u.artifact_type = m.effective_artifact_type();
     if (auto it = skipped.find(desc.digest); it != skipped.end()) {
       u.reason = "admitted by trust policy statement \"" + it->second + "\", which skips signature verification";
+    } else if (is_cosign_signature_manifest(m)) {
+      u.reason = m.subject ? "a cosign signature of " + m.subject->digest.short_str() + " that was not verified"
+                           : "cosign signatures (a .sig or .att tag) none of which was verified";
     } else if (m.subject) {
       bool image = media_type::is_image_manifest(m.media_type) && m.config &&
                    (m.config->media_type == media_type::k_oci_config ||

@@ -381,3 +381,30 @@ TEST_CASE("cosign tags: a saved bundle names attachments by their tags; classify
   CHECK(c2.roots.size() == 2);
   CHECK(c2.attachments.size() == 3);
 }
+
+TEST_CASE("cosign tags: --platform is refused on an index signed with a cosign .sig tag, not for its .sbom alone")
+{
+  FakeRegistry reg;
+  MultiArch m;
+  load(reg, "multi", m.store, false);  // no fallback index: no Notation referrer is visible
+  reg.repos["multi"].tags["v2"] = m.index.digest.str();
+  CosignTagged c;  // its manifests serve as cosign attachments of the index
+  for (const auto& d : c.store.all()) {
+    if (media_type::is_manifest(d.media_type)) reg.put_manifest("multi", d.media_type, *c.store.get(d.digest));
+    else reg.put_blob("multi", *c.store.get(d.digest));
+  }
+  remote::Repository repo(reg.client, FakeRegistry::k_base, "multi");
+  auto ref = Reference::parse("fake.test/multi:v2");
+  std::vector<Platform> arm{Platform::parse("linux/arm64")};
+  auto ways = [](const std::vector<Descriptor>&) { return std::string("ways forward"); };
+  // An SBOM is not a signature: nothing to refuse.
+  reg.repos["multi"].tags[m.index.digest.cosign_tag("sbom")] = c.sbom.digest.str();
+  CHECK_NOTHROW(refuse_signed_index_subset(repo, ref, arm, GraphOptions{}, "save", ways));
+  // A .sig of the index signs it: refused, naming the tag.
+  reg.repos["multi"].tags[m.index.digest.cosign_tag("sig")] = c.sig.digest.str();
+  remote::Repository again(reg.client, FakeRegistry::k_base, "multi");  // a fresh tag list
+  CHECK_THROWS_WITH_AS(refuse_signed_index_subset(again, ref, arm, GraphOptions{}, "save", ways),
+                       doctest::Contains(m.index.digest.cosign_tag("sig").c_str()), Error);
+  // Unless signatures are not wanted at all.
+  CHECK_NOTHROW(refuse_signed_index_subset(again, ref, arm, GraphOptions{false, {}}, "save", ways));
+}
