@@ -4,6 +4,7 @@
 
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/util/json.hpp>
 
 namespace ferry {
 
@@ -21,24 +22,11 @@ std::string Manifest::effective_artifact_type() const
 namespace {
 
 // JSON nesting deeper than this is rejected before parsing (design §8: JSON bombs).
-constexpr int k_max_depth = 64;
+constexpr std::size_t k_max_depth = 64;
 
 void check_depth(std::string_view bytes, const std::string& where)
 {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    char c = bytes[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > k_max_depth) throw Error(Errc::invalid_manifest, where + ": JSON nested deeper than 64 levels");
-    } else if (c == '}' || c == ']') --depth;
-  }
+  if (json_depth(bytes) > k_max_depth) throw Error(Errc::invalid_manifest, where + ": JSON nested deeper than 64 levels");
 }
 
 std::vector<Descriptor> descriptor_list(const json& j, const char* key, const std::string& where)

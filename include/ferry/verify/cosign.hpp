@@ -10,6 +10,7 @@
 /// Every function here is pure: the bytes in, a verdict out; the clock is `now`, used only
 /// where cosign uses the current time (--insecure-ignore-tlog without signed timestamps).
 #include <ferry/descriptor.hpp>
+#include <ferry/media_type.hpp>
 #include <ferry/verify/check.hpp>
 #include <ferry/verify/sigstore.hpp>
 
@@ -25,9 +26,9 @@ inline constexpr std::string_view k_bundle_v03 = "application/vnd.dev.sigstore.b
 /// Accepted Sigstore bundle media types (v0.1, v0.2, v0.3; "+json;version=0.x" forms too).
 bool is_bundle_media_type(std::string_view mt);
 /// The older cosign artifact type for a bundle referrer.
-inline constexpr std::string_view k_cosign_sig_artifact = "application/vnd.dev.cosign.artifact.sig.v1+json";
-inline constexpr std::string_view k_simple_signing = "application/vnd.dev.cosign.simplesigning.v1+json";
-inline constexpr std::string_view k_dsse_envelope = "application/vnd.dsse.envelope.v1+json";
+inline constexpr std::string_view k_cosign_sig_artifact = media_type::k_cosign_artifact_sig;
+inline constexpr std::string_view k_simple_signing = media_type::k_cosign_simple_signing;
+inline constexpr std::string_view k_dsse_envelope = media_type::k_dsse_envelope;
 inline constexpr std::string_view k_intoto = "application/vnd.in-toto+json";
 inline constexpr std::string_view k_annotation_signature = "dev.cosignproject.cosign/signature";
 inline constexpr std::string_view k_annotation_certificate = "dev.sigstore.cosign/certificate";

@@ -2,6 +2,7 @@
 
 #include <ferry/error.hpp>
 #include <ferry/util/base64.hpp>
+#include <ferry/util/json.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -137,27 +138,6 @@ std::string source_of(const Credential& credential)
   throw Error(Errc::unauthorized, host + ": authentication failed (credentials from " + source_of(credential) + ")");
 }
 
-/// Maximum nesting of a JSON text (ignoring strings); guards the parser against bombs.
-std::size_t json_depth(std::string_view text)
-{
-  std::size_t depth = 0;
-  std::size_t max_depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
 
 } // namespace
 

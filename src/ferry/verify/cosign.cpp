@@ -9,6 +9,7 @@
 #include <ferry/error.hpp>
 #include <ferry/util/base64.hpp>
 #include <ferry/verify/x509.hpp>
+#include <ferry/util/json.hpp>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -35,7 +36,7 @@ using sigstore::TrustedRoot;
 constexpr std::size_t k_max_json = 4u << 20;        // a bundle, envelope or payload
 constexpr std::size_t k_max_annotation = 1u << 20;  // one annotation value
 constexpr std::size_t k_max_items = 32;             // tlog entries, timestamps, signatures, certificates
-constexpr int k_max_depth = 64;                     // JSON nesting
+constexpr std::size_t k_max_depth = 64;                     // JSON nesting
 constexpr std::size_t k_max_regex_input = 4096;     // a SAN or issuer matched against a regexp
 
 const std::string k_intoto_v01 = "https://in-toto.io/Statement/v0.1";
@@ -46,20 +47,7 @@ const std::string k_simple_signing_type = "cosign container image signature";
 
 void check_depth(std::string_view bytes, const std::string& where)
 {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    char c = bytes[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > k_max_depth) bad(where + ": JSON nested deeper than 64 levels");
-    } else if (c == '}' || c == ']') --depth;
-  }
+  if (json_depth(bytes) > k_max_depth) bad(where + ": JSON nested deeper than 64 levels");
 }
 
 json parse_object(std::string_view bytes, const std::string& where, std::size_t max = k_max_json)

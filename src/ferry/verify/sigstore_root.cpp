@@ -5,6 +5,7 @@
 #include "sigstore_util.hpp"
 
 #include <ferry/util/base64.hpp>
+#include <ferry/util/json.hpp>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -27,21 +28,7 @@ nlohmann::json parse_json(std::string_view text, const std::string& where)
 {
   if (text.size() > k_max_json_bytes) malformed(where, "larger than 16 MiB");
   // Nesting bound before nlohmann sees it (strings skipped).
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > k_max_json_depth) malformed(where, "JSON nested deeper than 64 levels");
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
+  if (json_depth(text) > static_cast<std::size_t>(k_max_json_depth)) malformed(where, "JSON nested deeper than 64 levels");
   json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) malformed(where, "not valid JSON");
   return j;
