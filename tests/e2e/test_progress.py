@@ -176,10 +176,16 @@ class Progress(unittest.TestCase):
         proxy.cut_once[layer_digest] = 8 << 20
 
         def stop_soon():
-            # A plain sleep, not threading.Timer: a timed wait on a lock or condition takes an
-            # absolute CLOCK_MONOTONIC deadline, which libfaketime shifts along with the wall
-            # clock (.ci/run's run 1,000 days ahead), so a Timer would never fire there.
-            time.sleep(0.4)
+            # Once 3 MiB of the layer have gone out (a quarter of a second at the proxy's rate,
+            # so the bars, redrawn at 10 Hz, are up whatever the build's speed or the discovery
+            # before it took), the proxy goes away mid-layer. Plain sleeps, not threading.Timer:
+            # a timed wait on a lock or condition takes an absolute CLOCK_MONOTONIC deadline,
+            # which libfaketime shifts along with the wall clock (.ci/run's run 1,000 days
+            # ahead), so a Timer would never fire there.
+            for _ in range(3000):
+                if proxy.served_blob_bytes() >= 3 << 20:
+                    break
+                time.sleep(0.02)
             proxy.stop()
 
         stopper = threading.Thread(target=stop_soon, daemon=True)
