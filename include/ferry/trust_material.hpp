@@ -4,6 +4,7 @@
 /// bundle's trust pin.
 #include <ferry/descriptor.hpp>
 #include <ferry/store/layout.hpp>
+#include <ferry/verify/cosign.hpp>
 
 #include <filesystem>
 #include <optional>
@@ -31,17 +32,7 @@ inline constexpr std::string_view k_title_cosign_keys = "cosign/keys/";
 /// (--certificate-identity[-regexp], --certificate-oidc-issuer[-regexp]) and the log and
 /// timestamp choices (--insecure-ignore-tlog, --insecure-ignore-sct, --use-signed-timestamps).
 /// Carried as `cosign/policy.json`, so the pin covers them too.
-struct CosignIdentityPolicy {
-  std::string identity;
-  std::string identity_regexp;
-  std::string issuer;
-  std::string issuer_regexp;
-  bool ignore_tlog = false;
-  bool ignore_sct = false;
-  bool use_signed_timestamps = false;
-  bool empty() const;
-  bool has_identity() const { return !identity.empty() || !identity_regexp.empty(); }
-  bool has_issuer() const { return !issuer.empty() || !issuer_regexp.empty(); }
+struct CosignIdentityPolicy : verify::cosign::PolicyFlags {
   std::string to_json() const;
   /// Throws Errc::invalid_manifest naming `where` (unknown keys, wrong types, a regexp that
   /// does not compile).

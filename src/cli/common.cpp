@@ -337,13 +337,7 @@ verify::VerifyOptions TrustFlags::build(const LayoutReader* bundle, bool integri
       if (!cp.trusted_root && !ip.ignore_tlog)
         throw Error(Errc::invalid_argument, "checking cosign signatures' transparency log entries needs the log's key: give "
                                             "--trusted-root (trusted_root.json), or --insecure-ignore-tlog");
-      cp.identity = ip.identity;
-      cp.identity_regexp = ip.identity_regexp;
-      cp.issuer = ip.issuer;
-      cp.issuer_regexp = ip.issuer_regexp;
-      cp.ignore_tlog = ip.ignore_tlog;
-      cp.ignore_sct = ip.ignore_sct;
-      cp.use_signed_timestamps = ip.use_signed_timestamps;
+      static_cast<cosign::PolicyFlags&>(cp) = ip;
       cosign_policy_used = ip;
       opts.cosign = std::move(cp);
     }

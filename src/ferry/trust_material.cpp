@@ -32,12 +32,6 @@ std::string read_file(const fs::path& p, std::size_t limit)
 
 } // namespace
 
-bool CosignIdentityPolicy::empty() const
-{
-  return identity.empty() && identity_regexp.empty() && issuer.empty() && issuer_regexp.empty() && !ignore_tlog &&
-         !ignore_sct && !use_signed_timestamps;
-}
-
 std::string CosignIdentityPolicy::to_json() const
 {
   json j = json::object();

@@ -45,11 +45,9 @@ struct NamedKey {
   std::shared_ptr<EVP_PKEY> key;
 };
 
-/// What cosign's flags say, as data.
-struct Policy {
-  std::shared_ptr<const sigstore::TrustedRoot> trusted_root;  ///< --trusted-root
-  /// --cosign-key: keyed verification (a signature passes with any one of them); empty: keyless.
-  std::vector<NamedKey> keys;
+/// What cosign's identity, log and timestamp flags say, as data (also what a bundle's trust
+/// material carries as `cosign/policy.json`, CosignIdentityPolicy).
+struct PolicyFlags {
   std::string identity;          ///< --certificate-identity (exact SAN: email, URI, ...)
   std::string identity_regexp;   ///< --certificate-identity-regexp (ECMAScript std::regex, unanchored search)
   std::string issuer;            ///< --certificate-oidc-issuer (exact)
@@ -57,6 +55,20 @@ struct Policy {
   bool ignore_tlog = false;            ///< --insecure-ignore-tlog
   bool ignore_sct = false;             ///< --insecure-ignore-sct
   bool use_signed_timestamps = false;  ///< --use-signed-timestamps
+  bool empty() const
+  {
+    return identity.empty() && identity_regexp.empty() && issuer.empty() && issuer_regexp.empty() && !ignore_tlog &&
+           !ignore_sct && !use_signed_timestamps;
+  }
+  bool has_identity() const { return !identity.empty() || !identity_regexp.empty(); }
+  bool has_issuer() const { return !issuer.empty() || !issuer_regexp.empty(); }
+};
+
+/// What cosign's flags say, as data: the flags and the trust material they refer to.
+struct Policy : PolicyFlags {
+  std::shared_ptr<const sigstore::TrustedRoot> trusted_root;  ///< --trusted-root
+  /// --cosign-key: keyed verification (a signature passes with any one of them); empty: keyless.
+  std::vector<NamedKey> keys;
   bool keyless() const { return keys.empty(); }
 };
 
