@@ -48,6 +48,12 @@ struct SaveOptions {
   bool dry_run = false;
   /// Told about every blob byte fetched (a progress display); may be null.
   Progress* progress = nullptr;
+  /// The image set the references were expanded from (ImageSetExpansion::record_json), kept
+  /// in the bundle's record (record.hpp).
+  std::optional<std::string> imageset_record;
+  /// `--max-size`: write an archive bundle as volumes NAME.001, NAME.002, … of at most this
+  /// many bytes each (store/volumes.hpp).
+  std::optional<std::uint64_t> volume_size;
 };
 
 /// One step of a dry run's plan: `action` on `desc` (in `repository`, for push).
