@@ -8,7 +8,9 @@
 
 #include <filesystem>
 #include <optional>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ferry {
@@ -23,8 +25,10 @@ struct ImageSetEntry {
     semver,     ///< YAML `images-by-semver:`
   };
   Rule rule = Rule::reference;
-  std::string registry;    ///< host[:port] as written under the YAML's top-level key
-  std::string repository;  ///< as written (no normalisation beyond Reference's)
+  /// host[:port] as Reference::parse gives it for `KEY/REPO` (the YAML's top-level key may
+  /// also hold a namespace, `host/ns`, as skopeo allows: it is then part of `repository`).
+  std::string registry;
+  std::string repository;  ///< as Reference::parse gives it (docker.io: library/ prefixed)
   std::vector<std::string> tags;  ///< Rule::tags: tags and `sha256:` digests as given
   std::string pattern;            ///< tag_regex: the regex; semver: the constraint
   std::size_t line = 0;           ///< 1-based line in the file, for messages
@@ -33,7 +37,9 @@ struct ImageSetEntry {
 
 /// What the YAML says about one registry besides its images (skopeo's keys).
 struct ImageSetRegistry {
-  std::string registry;
+  std::string registry;  ///< the top-level key as written
+  std::string host;      ///< its host[:port] (Reference's canonical spelling)
+  std::size_t line = 0;
   std::optional<bool> tls_verify;  ///< `tls-verify`
   std::string username, password;  ///< `credentials:` {username, password}
   std::string cert_dir;            ///< `cert-dir`
@@ -55,11 +61,44 @@ struct ImageSet {
   static ImageSet load(const std::filesystem::path& file);
 };
 
+/// A version as Masterminds/semver v3's NewVersion reads a tag (what skopeo's
+/// images-by-semver uses): an optional `v`, MAJOR[.MINOR[.PATCH]] (missing parts 0), an
+/// optional -PRERELEASE and +BUILD. Build metadata is ignored in comparisons.
+struct SemverVersion {
+  std::uint64_t major = 0, minor = 0, patch = 0;
+  std::string prerelease;
+  /// nullopt when `text` is not such a version (a tag that is skipped).
+  static std::optional<SemverVersion> parse(std::string_view text);
+  /// -1, 0, 1 with semver 2.0.0 §11 precedence.
+  int compare(const SemverVersion& other) const;
+};
+
+/// A Masterminds/semver v3 constraint: `=`, `!=`, `>`, `<`, `>=`, `<=` (also `=>`, `=<`), `~`
+/// (`~>`), `^`, x/X/* wildcards and missing parts, hyphen ranges `A - B`, AND by comma or
+/// space, OR by `||`. A pre-release version satisfies a term only when the term names a
+/// pre-release itself.
+struct SemverConstraint {
+  struct Term {
+    std::string op;
+    SemverVersion version;
+    bool dirty = false, minor_dirty = false, patch_dirty = false;
+  };
+  std::vector<std::vector<Term>> any_of;  ///< OR of ANDs
+
+  /// Throws Errc::invalid_argument "improper constraint: TEXT" when it does not parse.
+  static SemverConstraint parse(const std::string& text);
+  bool check(const SemverVersion& version) const;
+  /// The tag parses as a version and satisfies the constraint.
+  bool matches(std::string_view tag) const;
+};
+
 /// The references an image set expands to.
 struct ImageSetExpansion {
   struct Item {
     std::size_t entry = 0;                ///< index into ImageSet::entries
     std::vector<Reference> references;    ///< sorted, unique
+    /// all_tags, tag_regex, semver: how many tags the repository listed.
+    std::size_t listed = 0;
   };
   const ImageSet* set = nullptr;
   std::vector<Item> items;
