@@ -16,6 +16,12 @@ struct TransportOptions {
   bool insecure = false;
   /// PEM bundle of CA certificates to trust instead of the system store (`--ca-file`).
   std::string ca_file;
+  /// PEM CA certificates trusted instead of the system store and of ca_file (libcurl's
+  /// CAINFO_BLOB overrides CAINFO): an image set's `cert-dir`.
+  std::string ca_pem;
+  /// A client certificate and its key (PEM files), for registries that ask for one.
+  std::string client_cert;
+  std::string client_key;
   long connect_timeout_s = 30;
   /// A transfer moving less than 1 byte/s for this long fails with Errc::network
   /// (time spent paused because the caller reads slowly does not count).

@@ -241,6 +241,12 @@ public:
       setopt(CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (!options.ca_file.empty()) setopt(CURLOPT_CAINFO, options.ca_file.c_str());
+    if (!options.ca_pem.empty()) {
+      curl_blob blob{const_cast<char*>(options.ca_pem.data()), options.ca_pem.size(), CURL_BLOB_COPY};
+      setopt(CURLOPT_CAINFO_BLOB, &blob);
+    }
+    if (!options.client_cert.empty()) setopt(CURLOPT_SSLCERT, options.client_cert.c_str());
+    if (!options.client_key.empty()) setopt(CURLOPT_SSLKEY, options.client_key.c_str());
 
     const std::string& method = request.method;
     curl_off_t size = has_body ? (request.body_size ? static_cast<curl_off_t>(*request.body_size) : -1) : 0;
