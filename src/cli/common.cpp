@@ -681,4 +681,45 @@ void print_plan(const std::vector<PlanStep>& plan)
              human_bytes(step.desc.size).c_str());
 }
 
+ImageSet load_image_set(const std::string& path, remote::RegistryOptions& registry)
+{
+  ImageSet set;
+  try {
+    set = ImageSet::load(path);
+  } catch (const Error& e) {
+    // A file whose content is wrong is bad input (exit 1), as a bad trust policy file is,
+    // not a usage error (exit 2); an unreadable one was exit 1 already.
+    throw Error(e.code() == Errc::invalid_argument ? Errc::invalid_manifest : e.code(), e.what());
+  }
+  for (const auto& r : set.registries) {
+    auto& host = registry.hosts[r.host];
+    if (r.tls_verify) host.tls_verify = r.tls_verify;
+    if (!r.cert_dir.empty()) host.cert_dir = r.cert_dir;
+    if (!r.username.empty() || !r.password.empty()) {
+      host.username = r.username;
+      host.password = r.password;
+    }
+  }
+  return set;
+}
+
+nlohmann::json imageset_json(const ImageSetExpansion& expansion) { return nlohmann::json::parse(expansion.record_json()); }
+
+void print_imageset(const ImageSetExpansion& expansion)
+{
+  auto doc = imageset_json(expansion);
+  std::size_t total = expansion.references().size();
+  out_line("image set %s (%s): %s", expansion.set->file.c_str(), doc["format"].get<std::string>().c_str(),
+           counted(total, "reference").c_str());
+  for (const auto& e : doc["entries"]) {
+    std::string rule = e["rule"].get<std::string>();
+    std::string what = e.contains("pattern") ? " \"" + e["pattern"].get<std::string>() + "\"" : "";
+    std::string listed = e.contains("listed") ? " of " + std::to_string(e["listed"].get<std::size_t>()) + " listed" : "";
+    out_line("  line %zu: %s%s %s/%s: %s%s", e["line"].get<std::size_t>(), rule.c_str(), what.c_str(),
+             e["registry"].get<std::string>().c_str(), e["repository"].get<std::string>().c_str(),
+             counted(e["references"].size(), "reference").c_str(), listed.c_str());
+    for (const auto& r : e["references"]) out_line("    %s", r.get<std::string>().c_str());
+  }
+}
+
 } // namespace ferry::cli

@@ -2,6 +2,7 @@
 // Shared pieces of the CLI front end: options every registry command takes, output helpers.
 #include "progress.hpp"
 
+#include <ferry/imageset.hpp>
 #include <ferry/ops.hpp>
 #include <ferry/util/text.hpp>
 #include <ferry/remote/registries.hpp>
@@ -173,6 +174,13 @@ nlohmann::json verify_report_json(const verify::VerifyReport& report);
 /// and a byte that is not UTF-8 (a tar entry name may hold any) as U+FFFD instead of throwing.
 void print_json(const nlohmann::json& j);
 
+/// `-f/--images-file`: reads the image set (a plain list or skopeo sync's YAML) and merges its
+/// registries' tls-verify, cert-dir and credentials into `registry` (for that registry only).
+ImageSet load_image_set(const std::string& path, remote::RegistryOptions& registry);
+/// The expansion as the `imageSet` member of save/copy --json (the record's JSON).
+nlohmann::json imageset_json(const ImageSetExpansion& expansion);
+/// The expansion for people (save/copy --dry-run): one line per entry, then its references.
+void print_imageset(const ImageSetExpansion& expansion);
 
 /// Each subcommand registers itself and sets `action` when chosen.
 void register_save(CLI::App& app, const GlobalOptions& global, Action& action);

@@ -4,29 +4,13 @@
 #include <ferry/error.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 namespace ferry::cli {
 
 namespace {
 
-std::vector<std::string> read_images_file(const std::string& path)
-{
-  std::ifstream in(path);
-  if (!in) throw Error(Errc::not_found, path + ": cannot read the images file");
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line = line.substr(0, hash);
-    auto b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos) continue;
-    auto e = line.find_last_not_of(" \t\r");
-    out.push_back(line.substr(b, e - b + 1));
-  }
-  return out;
-}
-
-nlohmann::json to_json(const SaveResult& r)
+nlohmann::json to_json(const SaveResult& r, const std::optional<ImageSetExpansion>& expansion)
 {
   nlohmann::json roots = nlohmann::json::array();
   auto names = root_ref_names(r.roots);
@@ -49,7 +33,8 @@ nlohmann::json to_json(const SaveResult& r)
           {"resumed", {{"blobs", r.resumed_blobs}, {"continuedBlobs", r.continued_blobs}, {"bytes", r.resumed_bytes}}},
           {"dryRun", r.dry_run},
           {"plan", r.dry_run ? plan_json(r.plan) : nlohmann::json(nullptr)},
-          {"partial", r.partial ? nlohmann::json(r.partial->string()) : nlohmann::json(nullptr)}};
+          {"partial", r.partial ? nlohmann::json(r.partial->string()) : nlohmann::json(nullptr)},
+          {"imageSet", expansion ? imageset_json(*expansion) : nlohmann::json(nullptr)}};
 }
 
 } // namespace
@@ -78,7 +63,9 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
   };
   auto s = std::make_shared<State>();
   cmd->add_option("references", s->refs, "Image references (registry/repo:tag or @digest)");
-  cmd->add_option("-f,--images-file", s->images_file, "File with one reference per line (# comments)");
+  cmd->add_option("-f,--images-file", s->images_file,
+                  "File with one reference per line (# comments), or skopeo sync's YAML (--src yaml): every tag, "
+                  "a tag list, images-by-tag-regex, images-by-semver, with per-registry tls-verify, cert-dir, credentials");
   cmd->add_option("-o,--output", s->output, "Bundle to write: *.tar, *.tar.zst, *.tar.gz/*.tgz, or a directory (another archive suffix is an error)")->required();
   cmd->add_option("--format", s->format, "Override the format: tar, tar.zst, tar.gz or dir (any output name then)");
   cmd->add_option("--platform", s->platforms, "Keep only this platform os/arch[/variant] of an index (repeatable); refused for an index with a signature, "
@@ -105,11 +92,14 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     action = [s, &global] {
       SaveOptions opts;
       opts.references = s->refs;
+      std::optional<ImageSet> set;
       if (!s->images_file.empty()) {
-        auto more = read_images_file(s->images_file);
-        opts.references.insert(opts.references.end(), more.begin(), more.end());
+        set = load_image_set(s->images_file, s->registry.options);
+        if (!set->yaml)  // the plain list: its references as before
+          for (const auto& e : set->entries) opts.references.push_back(e.reference->str());
       }
-      if (opts.references.empty()) throw Error(Errc::invalid_argument, "save: give at least one reference or --images-file");
+      if (opts.references.empty() && !(set && set->yaml))
+        throw Error(Errc::invalid_argument, "save: give at least one reference or --images-file");
       opts.output = s->output;
       if (!s->format.empty()) opts.format = parse_format(s->format);
       for (const auto& p : s->platforms) opts.platforms.push_back(Platform::parse(p));
@@ -123,6 +113,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
         // Explicit credentials belong to one registry (design §8): never hand them to others.
         std::set<std::string> registries;
         for (const auto& r : opts.references) registries.insert(Reference::parse(r).registry);
+        if (set)
+          for (const auto& e : set->entries) registries.insert(e.registry);
         if (registries.size() > 1)
           throw Error(Errc::invalid_argument,
                       "--username applies to one registry, but the references name " + std::to_string(registries.size()) +
@@ -165,10 +157,21 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           return resp.read_body(32 << 20);
         };
       auto log = make_logger(global);
-      auto result = save(opts, [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); }, log);
+      RepositoryOpener opener = [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); };
+      std::optional<ImageSetExpansion> expansion;
+      if (set && set->yaml) {
+        // Every entry is expanded (tags listed) before anything is fetched.
+        expansion = expand(*set, opener, log);
+        for (const auto& r : expansion->references()) opts.references.push_back(r.str());
+        opts.imageset_record = expansion->record_json();
+        if (opts.references.empty())
+          throw Error(Errc::not_found, s->images_file + ": the image set selects no image");
+      }
+      auto result = save(opts, opener, log);
       if (s->out.json) {
-        print_json(to_json(result));
+        print_json(to_json(result, expansion));
       } else if (result.dry_run) {
+        if (expansion) print_imageset(*expansion);
         print_plan(result.plan);
         summary_line("dry run, nothing written: %s would hold %s, %s, %s, %s, %s", result.output.c_str(),
                      counted(result.roots.size(), "image").c_str(), counted(result.referrers, "referrer").c_str(),
