@@ -97,11 +97,9 @@ std::function<void()> test_hook(const char* name)
   };
 }
 
-int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const std::string& verb, const std::string& subject,
-                    const Logger& log, const GlobalOptions& global)
+nlohmann::json transfer_json(const PushResult& r, nlohmann::json doc)
 {
-  if (r.verification) log_verification(*r.verification, log);
-  if (json) {  // one shape for every outcome (src/cli/schema/push.schema.json)
+  {  // one shape for every outcome (src/cli/schema/push.schema.json)
     nlohmann::json roots = nlohmann::json::array();
     for (const auto& root : r.roots)
       roots.push_back({{"destination", root.destination}, {"digest", root.desc.digest.str()}, {"mediaType", root.desc.media_type}});
@@ -135,7 +133,19 @@ int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const st
     doc["proof"] = r.dry_run || r.verification_failed() ? nlohmann::json(nullptr) : proof_json(r.proof);
     doc["dryRun"] = r.dry_run;
     if (r.dry_run) doc["plan"] = plan_json(r.plan);
-    print_json(doc);
+  }
+  return doc;
+}
+
+int report_transfer(const PushResult& r, bool json, nlohmann::json doc, const std::string& verb, const std::string& subject,
+                    const Logger& log, const GlobalOptions& global, nlohmann::json* collect)
+{
+  if (r.verification) log_verification(*r.verification, log);
+  if (json) {
+    if (collect)
+      *collect = transfer_json(r, std::move(doc));
+    else
+      print_json(transfer_json(r, std::move(doc)));
   }
   if (r.verification_failed()) {
     err_line("ferry: error: %s: %s; nothing was sent", subject.c_str(), refusal_reason(r).c_str());

@@ -35,7 +35,12 @@ std::function<void()> test_hook(const char* name);
 /// DEST DIGEST") and a summary; the verification summary and proof gaps go to stderr.
 /// Returns the exit code: 3 when verification failed, 1 when the proof found gaps (each
 /// with one `ferry: error:` line naming `subject`), else 0.
+/// With `collect`, the JSON document is stored there instead of printed (copy -f prints one
+/// document for all its references).
 int report_transfer(const PushResult& result, bool json, nlohmann::json doc, const std::string& verb,
-                    const std::string& subject, const Logger& log, const GlobalOptions& global);
+                    const std::string& subject, const Logger& log, const GlobalOptions& global,
+                    nlohmann::json* collect = nullptr);
+/// `doc` completed with a push or copy result's counts, verification and proof.
+nlohmann::json transfer_json(const PushResult& result, nlohmann::json doc);
 
 } // namespace ferry::cli
