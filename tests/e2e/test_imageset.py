@@ -27,13 +27,15 @@ Contract under test:
                   source's digest, the referrer of a signed image comes along, --json is one
                   document with one result per reference (valid against copy.schema.json);
                   a real ``skopeo sync --src yaml --dest dir`` of the same file copies the
-                  same images.
+                  same images; the YAML's credentials never reach another registry (one
+                  named in the YAML with only ``tls-verify: false``, behind a recording proxy).
   ImageSetErrors  an unknown key, a regex that does not compile, a semver constraint that
                   does not parse: save -f and copy -f exit 1 (bad input file, as an unreadable
                   -f file and a bad trust policy file) with one error line naming FILE:LINE; the
                   plain list still works and names the line of a bad reference.
 """
 
+import base64
 import concurrent.futures
 import json
 import os
@@ -352,6 +354,29 @@ class ImageSetCopy(Base):
                     want = (self.whole if repo.endswith("small/whole") else self.sel)[tag]["digest"]
                     self.assertEqual(R.sha256_digest(f.read()), want)
         self.assertEqual(sorted(got), self.expected)
+
+    def test_4_credentials_stay_with_their_registry(self):
+        # Another destination that wants a password (another user's), plain HTTP behind a
+        # recording proxy, named in the YAML with tls-verify: false and no images. The YAML's
+        # credentials are the source's: they must never reach it.
+        htpasswd = R.make_htpasswd(self.path("htpasswd-other"), {"other": "other-pw"})
+        other = R.Registry("other", htpasswd=htpasswd, credentials=("other", "other-pw")).start()
+        self.addCleanup(other.stop)
+        proxy = FaultProxy(other.host).start()
+        self.addCleanup(proxy.stop)
+        with open(self.yaml) as f:
+            text = f.read()
+        y = self.write("copy-other.yaml", text + f"{proxy.host}:\n  tls-verify: false\n")
+        env = {"DOCKER_CONFIG": self.path("no-docker-config"), "HOME": self.tmp}
+        proc = self.ferry("copy", "-f", y, f"{proxy.host}/mirror", expect=None, env=env)
+        self.assertEqual(proc.returncode, 1, R.describe(proc))
+        self.assertIn(f"{proxy.host}: authentication required, and there are no credentials for it", proc.stderr)
+        self.assertTrue(proxy.log, "the destination was never reached")
+        secret = base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
+        for e in proxy.log:
+            self.assertNotIn(secret, e["headers"].get("authorization", ""), e)
+            self.assertNotIn(self.PASSWORD, e["path"], e)
+        self.assertEqual(other.catalog(), [])  # nothing was written there
 
 
 class ImageSetErrors(Base):
