@@ -16,8 +16,9 @@ through it.
 Contract under test:
   ImageSetSave    a skopeo sync YAML (``tls-verify: false`` for the plain-HTTP source, no
                   --plain-http; a whole repository of 1013 tags, more than one page of n=1000;
-                  a tag regex) — ``save --dry-run`` shows the expansion (human and --json, the
-                  JSON valid against save.schema.json); the tags list was read page by page;
+                  a tag regex searched unanchored, as skopeo does) — ``save --dry-run``
+                  shows the expansion (human and --json, the JSON valid against
+                  save.schema.json); the tags list was read page by page;
                   ``save`` writes exactly the expected references (index.json) and verify
                   passes; ``skopeo sync --src yaml`` given the same file selects the same
                   images.
@@ -192,9 +193,10 @@ class ImageSetSave(Base):
             jobs.append(pool.submit(cls.src.put_manifest, "big/app", "release-2", body_r, R.OCI_MANIFEST))
             for j in jobs:
                 j.result()
-        # tools/sel: a regex picks v1, v2, v10 and leaves dev and v1-debug.
+        # tools/sel: the regex v[0-9]+$ is searched, not matched whole (Go's MatchString, as
+        # skopeo does): it picks v1, v2, v10 and rc-v3, and leaves dev and v1-debug.
         cls.sel = {t: R.push_image(cls.src, "tools/sel", t, [f"sel {t}".encode()])
-                   for t in ("v1", "v2", "v10", "dev", "v1-debug")}
+                   for t in ("v1", "v2", "v10", "rc-v3", "dev", "v1-debug")}
         cls.served = []
         cls.proxy = FaultProxy(cls.src.host).start()
         cls.addClassCleanup(cls.proxy.stop)
@@ -208,10 +210,10 @@ class ImageSetSave(Base):
   images:
     big/app: []
   images-by-tag-regex:
-    tools/sel: '^v[0-9]+$'
+    tools/sel: 'v[0-9]+$'
 """)
         cls.expected = sorted([f"{host}/big/app:{t}" for t in BIG_TAGS] +
-                              [f"{host}/tools/sel:{t}" for t in ("v1", "v10", "v2")])
+                              [f"{host}/tools/sel:{t}" for t in ("rc-v3", "v1", "v10", "v2")])
 
     def test_1_dry_run_shows_the_expansion(self):
         self.served.clear()
@@ -220,11 +222,12 @@ class ImageSetSave(Base):
         self.assertFalse(os.path.exists(out))
         host = self.proxy.host
         lines = proc.stdout.splitlines()
-        self.assertIn(f"image set {self.yaml} (skopeo-sync-yaml): 1016 references", lines)
+        self.assertIn(f"image set {self.yaml} (skopeo-sync-yaml): 1017 references", lines)
         self.assertIn(f"  line 5: all-tags {host}/big/app: 1013 references of 1013 listed", lines)
-        self.assertIn(f'  line 7: tag-regex "^v[0-9]+$" {host}/tools/sel: 3 references of 5 listed', lines)
+        self.assertIn(f'  line 7: tag-regex "v[0-9]+$" {host}/tools/sel: 4 references of 6 listed', lines)
         self.assertIn(f"    {host}/big/app:t1010", lines)
         self.assertIn(f"    {host}/tools/sel:v10", lines)
+        self.assertIn(f"    {host}/tools/sel:rc-v3", lines)
         self.assertNotIn(f"    {host}/tools/sel:v1-debug", lines)
         # The expansion is logged too, one line per entry.
         self.assertIn(f"{self.yaml}:5: all-tags every tag in {host}/big/app: 1013 tags of 1013 listed", proc.stderr)
@@ -232,7 +235,7 @@ class ImageSetSave(Base):
         # release-2, t0000 ... t0997 on the first; the second after t0997), then tools/sel's.
         # (The graph walk that follows lists a repository again for each root, to find
         # cosign's tags: save opens each root's repository afresh.)
-        self.assertEqual(self.served[:3], [(1000, "", 1000), (1000, "t0997", 13), (1000, "", 5)],
+        self.assertEqual(self.served[:3], [(1000, "", 1000), (1000, "t0997", 13), (1000, "", 6)],
                          self.served[:10])
 
         doc = self.ferry_json("save", "-f", self.yaml, "--dry-run", "-o", out)
@@ -241,10 +244,10 @@ class ImageSetSave(Base):
         self.assertEqual(s["file"], self.yaml)
         self.assertEqual(s["format"], "skopeo-sync-yaml")
         self.assertEqual([(e["line"], e["rule"], e["repository"], e.get("pattern"), e["listed"]) for e in s["entries"]],
-                         [(5, "all-tags", "big/app", None, 1013), (7, "tag-regex", "tools/sel", "^v[0-9]+$", 5)])
+                         [(5, "all-tags", "big/app", None, 1013), (7, "tag-regex", "tools/sel", "v[0-9]+$", 6)])
         got = sorted(r for e in s["entries"] for r in e["references"])
         self.assertEqual(got, self.expected)
-        self.assertEqual(len(doc["roots"]), 1016)
+        self.assertEqual(len(doc["roots"]), 1017)
 
     def test_2_save_writes_exactly_the_set_and_verifies(self):
         out = self.path("set.tar")
