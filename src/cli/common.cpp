@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
 #include <stdlib.h>
 #include <filesystem>
@@ -701,6 +702,21 @@ ImageSet load_image_set(const std::string& path, remote::RegistryOptions& regist
     }
   }
   return set;
+}
+
+RepositoryOpener shared_opener(remote::Registries& registries)
+{
+  struct Shared {
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<remote::Repository>> repos;
+  };
+  auto shared = std::make_shared<Shared>();
+  return [shared, &registries](const std::string& registry, const std::string& repository) {
+    std::lock_guard lock(shared->mutex);
+    auto& repo = shared->repos[{registry, repository}];
+    if (!repo) repo = registries.open(registry, repository);
+    return repo;
+  };
 }
 
 nlohmann::json imageset_json(const ImageSetExpansion& expansion) { return nlohmann::json::parse(expansion.record_json()); }

@@ -177,6 +177,11 @@ void print_json(const nlohmann::json& j);
 /// `-f/--images-file`: reads the image set (a plain list or skopeo sync's YAML) and merges its
 /// registries' tls-verify, cert-dir and credentials into `registry` (for that registry only).
 ImageSet load_image_set(const std::string& path, remote::RegistryOptions& registry);
+/// An opener handing out one Repository per registry/repository for the whole command (image
+/// sets): a set names many tags of one repository, whose tags list (read to expand the set,
+/// then again for cosign's tags of every image) and manifests are then read once, not once
+/// per image. `registries` must outlive it.
+RepositoryOpener shared_opener(remote::Registries& registries);
 /// The expansion as the `imageSet` member of save/copy --json (the record's JSON).
 nlohmann::json imageset_json(const ImageSetExpansion& expansion);
 /// The expansion for people (save/copy --dry-run): one line per entry, then its references.

@@ -65,7 +65,7 @@ int copy_image_set(CopyState& s, const GlobalOptions& global)
   s.registry.finish();
   remote::Registries registries(s.registry.options);
   auto log = make_logger(global);
-  RepositoryOpener opener = [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); };
+  RepositoryOpener opener = shared_opener(registries);
   ImageSetExpansion expansion = expand(set, opener, log);
   auto refs = expansion.references();
   if (refs.empty()) throw Error(Errc::not_found, s.images_file + ": the image set selects no image");

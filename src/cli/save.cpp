@@ -160,6 +160,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       RepositoryOpener opener = [&](const std::string& reg, const std::string& repo) { return registries.open(reg, repo); };
       std::optional<ImageSetExpansion> expansion;
       if (set && set->yaml) {
+        opener = shared_opener(registries);
         // Every entry is expanded (tags listed) before anything is fetched.
         expansion = expand(*set, opener, log);
         for (const auto& r : expansion->references()) opts.references.push_back(r.str());
