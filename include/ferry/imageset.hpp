@@ -100,7 +100,7 @@ struct ImageSetExpansion {
     /// all_tags, tag_regex, semver: how many tags the repository listed.
     std::size_t listed = 0;
   };
-  const ImageSet* set = nullptr;
+  const ImageSet* set = nullptr;  ///< the set expanded: it must outlive the expansion
   std::vector<Item> items;
 
   /// Every reference, in entry order, each once.

@@ -151,9 +151,18 @@ TEST_CASE("imageset: the plain list is told apart by content, not name")
                        Error);
   // Expansion keeps the list as written.
   TagRegistry fake("a", {});
-  auto exp = expand(ImageSet::parse("reg.test/a:v1\nreg.test/b:v2\n", "l"), fake.opener(), fake.logger());
+  const ImageSet listed = ImageSet::parse("reg.test/a:v1\nreg.test/b:v2\n", "l");  // outlives exp (exp.set)
+  auto exp = expand(listed, fake.opener(), fake.logger());
   CHECK(strs(exp.references()) == std::vector<std::string>{"reg.test/a:v1", "reg.test/b:v2"});
   CHECK(fake.reg.client.count() == 0);
+  auto rec = nlohmann::json::parse(exp.record_json());
+  CHECK(rec["format"] == "list");
+  REQUIRE(rec["entries"].size() == 2);
+  CHECK(rec["entries"][1] == nlohmann::json{{"line", 2},
+                                            {"rule", "reference"},
+                                            {"registry", "reg.test"},
+                                            {"repository", "b"},
+                                            {"references", nlohmann::json::array({"reg.test/b:v2"})}});
 }
 
 TEST_CASE("imageset: errors name FILE:LINE")
@@ -284,7 +293,8 @@ TEST_CASE("imageset: expansion through paginated tags lists (n and Link), sorted
   fake.reg.tags_page_size = 700;  // the registry pages however it likes; Link leads on
   const std::string yaml = "fake.test:\n  images:\n    big/repo: []\n    other: [v9, v8]\n"
                            "  images-by-semver:\n    big/repo: '>= 1.0, < 2'\n"
-                           "  images-by-tag-regex:\n    big/repo: '^t24[0-9]{2}$'\n";
+                           "  images-by-tag-regex:\n    big/repo: '^t24[0-9]{2}$'\n"
+                           "  credentials:\n    username: mirror\n    password: topsecret\n";
   ImageSet set = ImageSet::parse(yaml, "big.yaml");
   auto exp = expand(set, fake.opener(), fake.logger());
   REQUIRE(exp.items.size() == 4);
@@ -320,6 +330,9 @@ TEST_CASE("imageset: expansion through paginated tags lists (n and Link), sorted
         nlohmann::json::array({"fake.test/big/repo:1.0.0", "fake.test/big/repo:v1.5.0"}));
   CHECK(rec["entries"][1]["tags"] == nlohmann::json::array({"v9", "v8"}));
   CHECK(rec["entries"][0]["listed"] == 2504);
+  // How the references were reached is not what was chosen: no credentials in the record.
+  CHECK(exp.record_json().find("topsecret") == std::string::npos);
+  CHECK(exp.record_json().find("mirror") == std::string::npos);
 }
 
 TEST_CASE("imageset: a repository that does not list its tags is an error naming it")
