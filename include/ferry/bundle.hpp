@@ -33,6 +33,8 @@ struct BundleContents {
   /// bundle holds: pushed under that tag with their subject, never roots of their own.
   std::vector<std::pair<CosignTag, Descriptor>> attachments;
   std::optional<Descriptor> trust;
+  /// The bundle's record (record.hpp, ref.name `ferry.record`): its image set, its delta base.
+  std::optional<Descriptor> record;
   /// Entries whose manifest is missing from the bundle or whose bytes do not match their
   /// digest (verify reports them as integrity problems; push, inspect and sign refuse).
   std::vector<Descriptor> unreadable;
@@ -69,9 +71,11 @@ std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& inde
 /// tagged) `org.opencontainers.image.ref.name` (root_ref_names), then every referrer untagged,
 /// then cosign's tag attachments named by their tags (`sha256-<hex>.sig`, as cosign's own
 /// layouts and sigstore-vectors name them).
-/// With `trust`, the trust artifact is listed too, as `ferry.trust`.
+/// With `trust`, the trust artifact is listed too, as `ferry.trust`; with `record`, the
+/// record artifact, as `ferry.record`.
 std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph,
-                             const std::optional<Descriptor>& trust = std::nullopt);
+                             const std::optional<Descriptor>& trust = std::nullopt,
+                             const std::optional<Descriptor>& record = std::nullopt);
 
 /// Total size of a root's content: the node and everything under it through
 /// manifests/config/layers, each blob counted once (referrers not included).

@@ -4,6 +4,7 @@
 #include <ferry/bundle.hpp>
 #include <ferry/graph.hpp>
 #include <ferry/proof.hpp>
+#include <ferry/record.hpp>
 #include <ferry/progress.hpp>
 #include <ferry/remote/repository.hpp>
 #include <ferry/store/layout.hpp>
@@ -19,6 +20,8 @@
 #include <vector>
 
 namespace ferry {
+
+struct Inventory;
 
 /// Opens the remote repository `repository` on `registry` (host[:port]).
 using RepositoryOpener =
@@ -51,6 +54,11 @@ struct SaveOptions {
   /// The image set the references were expanded from (ImageSetExpansion::record_json), kept
   /// in the bundle's record (record.hpp).
   std::optional<std::string> imageset_record;
+  /// `--have FILE` / `--since BUNDLE` (issue 16): a delta bundle. Blobs the inventory holds
+  /// (same digest and size) are left out and recorded by digest in the bundle's record with
+  /// the inventory's digest as its base; manifests, and the blobs of signatures (envelopes,
+  /// cosign payloads, Sigstore bundles), are always carried.
+  std::shared_ptr<const Inventory> have;
   /// `--max-size`: write an archive bundle as volumes NAME.001, NAME.002, … of at most this
   /// many bytes each (store/volumes.hpp).
   std::optional<std::uint64_t> volume_size;
@@ -58,7 +66,8 @@ struct SaveOptions {
 
 /// One step of a dry run's plan: `action` on `desc` (in `repository`, for push).
 struct PlanStep {
-  std::string action;      ///< save: "write" (manifests, trust files) or "fetch" (blobs); push:
+  std::string action;      ///< save: "write" (manifests, trust files), "fetch" (blobs) or "leave out"
+                           ///< (a delta's blobs the base has); push:
                            ///< "upload", "mount", "present", "push", "tag" (a new tag),
                            ///< "move" (an existing tag moved to `desc`), "unchanged"
   std::string repository;  ///< push: the destination repository; save: the source one
@@ -88,6 +97,8 @@ struct SaveResult {
   bool dry_run = false;
   std::vector<PlanStep> plan;
   std::optional<std::filesystem::path> partial;
+  /// A delta (SaveOptions::have): its base and what it left out, as recorded in the bundle.
+  std::optional<DeltaRecord> delta;
 };
 
 /// Copies every reference with its whole graph (and referrers) into a new bundle,
@@ -316,6 +327,9 @@ struct InspectResult {
   std::optional<Descriptor> trust;
   /// Titles of the trust material's files (trustpolicy.json, truststore/..., crl/...).
   std::vector<std::string> trust_files;
+  /// The bundle's ferry.record (issue 16): its image set and, for a delta, its base and the
+  /// blobs it leaves out (absent: none; a record that cannot be read is a warning).
+  std::optional<BundleRecord> record;
   std::size_t manifests = 0;
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;

@@ -5,6 +5,7 @@
 /// artifact: never a root, never pushed, shown by inspect, read by verify and push.
 #include <ferry/descriptor.hpp>
 #include <ferry/digest.hpp>
+#include <ferry/trust_material.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -26,14 +27,16 @@ inline constexpr std::string_view k_media_type_delta_record = "application/vnd.f
 struct LeftOutBlob {
   Digest digest;
   std::uint64_t size = 0;
-  /// Repositories of the base that hold it (relative to the inventory's prefix), sorted; push
-  /// mounts from one of them when the destination repository lacks it.
+  /// Repositories of the base that hold it, sorted: full paths on the inventoried registry
+  /// (base_kind "registry"), or the source repositories of the base bundle's
+  /// roots (base_kind "bundle", mapped as push maps them). Push mounts from one of them when
+  /// the destination repository lacks the blob.
   std::vector<std::string> repositories;
 };
 
 /// A delta bundle's base and what it leaves out (ferry save --have / --since).
 struct DeltaRecord {
-  /// "inventory" (--have FILE) or "bundle" (--since BUNDLE).
+  /// What the base inventory was taken of (Inventory::kind): "registry" or "bundle".
   std::string base_kind;
   /// The digest of the base's inventory (Inventory::digest: of its canonical JSON).
   Digest base;
@@ -53,13 +56,9 @@ struct BundleRecord {
   bool empty() const { return !imageset && !delta; }
 };
 
-/// The record as an artifact: an image manifest with artifactType k_artifact_type_record,
-/// the empty config and one layer per part (imageset, delta).
-struct RecordArtifact {
-  Descriptor manifest;
-  std::string manifest_bytes;
-  std::vector<std::pair<Descriptor, std::string>> blobs;  ///< the empty config and the layers
-};
+/// The record as an artifact (build_file_artifact): artifactType k_artifact_type_record, the
+/// empty config and one layer per part (imageset.json, delta.json).
+using RecordArtifact = FileArtifact;
 RecordArtifact build_record_artifact(const BundleRecord& record);
 
 /// Reads the record artifact `manifest` of an opened bundle (BundleContents::record). Throws

@@ -61,13 +61,18 @@ std::vector<TrustFile> collect_cosign_material(const std::optional<std::filesyst
                                                const std::vector<std::filesystem::path>& keys,
                                                const CosignIdentityPolicy& policy);
 
-/// The trust artifact: an image manifest with artifactType application/vnd.ferry.trust.v1+json,
-/// the empty config and one layer per file titled with its path.
-struct TrustArtifact {
-  Descriptor manifest;  ///< its digest is the trust pin
+/// Files as an OCI 1.1 artifact: an image manifest with `artifact_type`, the empty config and
+/// one layer per file (its media type, titled with its path), in the order given. The trust
+/// material and the bundle's record (record.hpp) are both such artifacts.
+struct FileArtifact {
+  Descriptor manifest;  ///< for the trust material, its digest is the trust pin
   std::string manifest_bytes;
-  std::vector<std::pair<Descriptor, std::string>> blobs;  ///< config and layers with their bytes
+  std::vector<std::pair<Descriptor, std::string>> blobs;  ///< config and layers with their bytes, each once
 };
+FileArtifact build_file_artifact(std::string_view artifact_type, const std::vector<TrustFile>& files);
+
+/// The trust artifact: artifactType application/vnd.ferry.trust.v1+json.
+using TrustArtifact = FileArtifact;
 TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files);
 
 /// Checks a title from a bundle before it becomes a path: relative, no `..`, only

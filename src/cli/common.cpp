@@ -424,6 +424,16 @@ nlohmann::json TrustFlags::report_json(bool integrity_only) const
           {"require", require.empty() ? "any" : require}};
 }
 
+nlohmann::json delta_json(const std::optional<DeltaRecord>& delta)
+{
+  if (!delta) return nullptr;
+  return {{"base", delta->base.str()},
+          {"baseKind", delta->base_kind},
+          {"baseSource", delta->base_source},
+          {"leftOutBlobs", delta->left_out.size()},
+          {"leftOutBytes", delta->left_out_bytes()}};
+}
+
 nlohmann::json verify_report_json(const verify::VerifyReport& r)
 {
   using namespace ferry::verify;
@@ -501,6 +511,12 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
             {"bytes", r.bytes},
             {"problems", problems},
             {"problemsTotal", r.problems.total}}},
+          {"delta", r.delta ? [&] {
+             auto j = delta_json(r.delta);
+             j["checkedAgainst"] = r.delta_base.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.delta_base);
+             return j;
+           }()
+                            : nlohmann::json(nullptr)},
           {"artifacts", artifacts},
           {"crls", crls}};
 }

@@ -168,6 +168,8 @@ void print_plan(const std::vector<PlanStep>& plan);
 
 /// The verification report as JSON (verify --json; push/copy --verify under `verification`).
 nlohmann::json verify_report_json(const verify::VerifyReport& report);
+/// A delta bundle's record as save, inspect and verify --json show it (null: a full bundle).
+nlohmann::json delta_json(const std::optional<DeltaRecord>& delta);
 
 /// Prints a JSON document on stdout: every non-ASCII character as a JSON `\u` escape (so no
 /// C1 or bidi control reaches a terminal raw; control characters are escaped by JSON itself),
@@ -194,5 +196,6 @@ void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action
 void register_verify(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_sign(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_copy(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_inventory(CLI::App& app, const GlobalOptions& global, Action& action);
 
 } // namespace ferry::cli

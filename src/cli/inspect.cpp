@@ -92,6 +92,8 @@ void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action
                               {"format", format_name(r.format)}, {"roots", roots}, {"manifests", r.manifests},
                               {"blobs", r.blobs}, {"bytes", r.bytes}, {"warnings", r.warnings},
                               {"ignoredEntries", bundle->ignored_entries()}};
+        doc["delta"] = delta_json(r.record ? r.record->delta : std::nullopt);
+        doc["imageSet"] = r.record && r.record->imageset ? nlohmann::json::parse(*r.record->imageset) : nlohmann::json(nullptr);
         doc["trust"] = r.trust ? nlohmann::json{{"digest", r.trust->digest.str()}, {"files", r.trust_files}}
                                : nlohmann::json(nullptr);
         print_json(doc);
@@ -108,6 +110,13 @@ void register_inspect(CLI::App& app, const GlobalOptions& global, Action& action
                  root.node.desc.digest.str().c_str(), kind.c_str(), human_bytes(root.node.size).c_str());
         print_tree(root.node, "");
       }
+      if (r.record && r.record->delta) {
+        const auto& d = *r.record->delta;
+        out_line("delta of %s %s (base %s): %s, %s, left out (verify with --base, --base-inventory or --against)",
+                 d.base_kind.c_str(), d.base_source.c_str(), d.base.str().c_str(), counted(d.left_out.size(), "blob").c_str(),
+                 human_bytes(d.left_out_bytes()).c_str());
+      }
+      if (r.record && r.record->imageset) out_line("image set: recorded (inspect --json shows it)");
       if (r.trust) {
         out_line("trust material: %s (pin)", r.trust->digest.str().c_str());
         for (const auto& f : r.trust_files) out_line("    %s", f.c_str());

@@ -2,6 +2,7 @@
 #include "common.hpp"
 
 #include <ferry/error.hpp>
+#include <ferry/inventory.hpp>
 
 #include <filesystem>
 #include <set>
@@ -34,6 +35,7 @@ nlohmann::json to_json(const SaveResult& r, const std::optional<ImageSetExpansio
           {"dryRun", r.dry_run},
           {"plan", r.dry_run ? plan_json(r.plan) : nlohmann::json(nullptr)},
           {"partial", r.partial ? nlohmann::json(r.partial->string()) : nlohmann::json(nullptr)},
+          {"delta", delta_json(r.delta)},
           {"imageSet", expansion ? imageset_json(*expansion) : nlohmann::json(nullptr)}};
 }
 
@@ -58,6 +60,8 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     bool keep_going = false;
     bool no_resume = false;
     bool dry_run = false;
+    std::string have;
+    std::string since;
     OutputOptions out;
     RegistryFlags registry;
   };
@@ -86,6 +90,11 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
                 "Download the CRLs the saved signatures name (distribution points) and carry them");
   cmd->add_flag("--dry-run", s->dry_run,
                 "Resolve the references and walk their graphs, print the plan (every entry, total bytes) and write nothing");
+  auto* have = cmd->add_option("--have", s->have,
+                  "Write a delta: leave out the blobs this inventory (ferry inventory -o FILE) says the far side has");
+  cmd->add_option("--since", s->since,
+                  "Write a delta: leave out the blobs of this earlier bundle (its first volume, for volumes)")
+      ->excludes(have);
   cmd->add_flag("--json", s->out.json, "Print the result as JSON on stdout");
   s->registry.add_to(*cmd);
   cmd->callback([s, &global, &action] {
@@ -109,6 +118,13 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       opts.dry_run = s->dry_run;
       opts.progress = global.progress.get();
       opts.graph.artifact_types = s->artifact_types;
+      if (!s->have.empty()) opts.have = std::make_shared<Inventory>(Inventory::load(s->have));
+      if (!s->since.empty()) {
+        LayoutReader::Options ro;
+        ro.depth = ReadDepth::head;
+        auto base = LayoutReader::open(s->since, format_from_path(s->since), ro);
+        opts.have = std::make_shared<Inventory>(inventory_bundle(*base));
+      }
       if (!s->registry.options.username.empty()) {
         // Explicit credentials belong to one registry (design §8): never hand them to others.
         std::set<std::string> registries;
@@ -178,6 +194,10 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
                      counted(result.roots.size(), "image").c_str(), counted(result.referrers, "referrer").c_str(),
                      counted(result.manifests, "manifest").c_str(), counted(result.blobs, "blob").c_str(),
                      human_bytes(result.bytes).c_str());
+        if (result.delta)
+          summary_line("delta of %s (base %s): would leave out %s, %s, that the base holds", result.delta->base_source.c_str(),
+                       result.delta->base.str().c_str(), counted(result.delta->left_out.size(), "blob").c_str(),
+                       human_bytes(result.delta->left_out_bytes()).c_str());
         if (result.partial)
           out_line("%s holds an interrupted save: a real run resumes from it (--no-resume starts afresh)",
                    result.partial->c_str());
@@ -197,6 +217,10 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
           out_line("resumed: %s already in the partial output, %zu continued from a checkpoint (%s kept)",
                    counted(result.resumed_blobs, "blob").c_str(), result.continued_blobs,
                    human_bytes(result.resumed_bytes).c_str());
+        if (result.delta)
+          summary_line("delta of %s (base %s): left out %s, %s, that the base holds", result.delta->base_source.c_str(),
+                       result.delta->base.str().c_str(), counted(result.delta->left_out.size(), "blob").c_str(),
+                       human_bytes(result.delta->left_out_bytes()).c_str());
         if (result.trust_pin)
           summary_line("trust pin: %s (give it to the verifying side out of band: ferry verify --trust-pin %s)",
                    result.trust_pin->str().c_str(), result.trust_pin->str().c_str());

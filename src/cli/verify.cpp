@@ -2,7 +2,10 @@
 #include "common.hpp"
 #include "report_html.hpp"
 
+#include <ferry/delta.hpp>
 #include <ferry/error.hpp>
+#include <ferry/inventory.hpp>
+#include <ferry/remote/registries.hpp>
 #include <ferry/util/reader.hpp>
 #include <ferry/verify/verifier.hpp>
 
@@ -19,6 +22,11 @@ void print_human(const VerifyReport& r, bool integrity_only, bool require_referr
   out_line("%s: integrity %s (%s, %s)", r.bundle.c_str(), r.problems.empty() ? "ok" : "FAILED",
            counted(r.blobs, "blob").c_str(), human_bytes(r.bytes).c_str());
   if (r.bundle_digest) out_line("bundle digest (of index.json): %s", r.bundle_digest->str().c_str());
+  if (r.delta)
+    out_line("delta of %s %s (base %s): %s, %s, left out%s", r.delta->base_kind.c_str(), r.delta->base_source.c_str(),
+             r.delta->base.str().c_str(), counted(r.delta->left_out.size(), "blob").c_str(),
+             human_bytes(r.delta->left_out_bytes()).c_str(),
+             r.delta_base.empty() ? ", not checked" : (", checked against the " + r.delta_base).c_str());
   for (const auto& p : r.problems.listed) out_line("  problem: %s", p.message.c_str());
   if (r.problems.total > r.problems.listed.size())
     out_line("  ... and %s (--max-problems lists more, --json lists as many)",
@@ -86,6 +94,10 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
     bool integrity_only = false;
     OutputOptions out;
     std::string report;
+    std::vector<std::string> bases;
+    std::vector<std::string> base_inventories;
+    std::string against;
+    RegistryFlags registry;
   };
   auto s = std::make_shared<State>();
   cmd->add_option("bundle", s->bundle, "Bundle (*.tar, *.tar.zst, *.tar.gz/*.tgz or a layout directory)")->required();
@@ -97,6 +109,24 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->get_option("--require-referrer-signatures")->excludes(integrity);
   cmd->add_flag("--json", s->out.json, "Print the report as JSON on stdout");
   cmd->add_option("--report", s->report, "Also write the report to this file as a self-contained HTML page");
+  // A delta bundle (issue 16): what holds the blobs it leaves out.
+  auto* base = cmd->add_option("--base", s->bases,
+                               "A delta bundle's base: a bundle holding the blobs the delta leaves out (each is read and "
+                               "hashed); repeatable")
+                   ->check(CLI::ExistingPath);
+  auto* base_inv = cmd->add_option("--base-inventory", s->base_inventories,
+                                   "A delta bundle's base as an inventory (ferry inventory -o): the blobs the delta leaves "
+                                   "out must be listed in it; repeatable")
+                       ->check(CLI::ExistingFile);
+  auto* against = cmd->add_option("--against", s->against,
+                                  "A delta bundle's base is the registry it goes to (host[:port][/namespace], as push "
+                                  "takes it): each blob the delta leaves out must be there (HEAD; reads only)");
+  base->excludes(base_inv)->excludes(against);
+  base_inv->excludes(against);
+  s->registry.add_to(*cmd);
+  for (const char* name : {"--plain-http", "--insecure", "--ca-file", "--registry-config", "--username", "--password-stdin",
+                           "--concurrency", "--timeout"})
+    cmd->get_option(name)->needs(against);
   cmd->callback([s, &global, &action] {
     action = [s, &global] {
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
@@ -107,7 +137,26 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
       // carries (with --trust-pin) comes from that same read.
       auto bundle = LayoutReader::open(s->bundle, format, s->limits.options(ReadDepth::verify));
       VerifyOptions opts = s->trust.build(bundle.get(), s->integrity_only);
-      auto report = verify_bundle(*bundle, opts);
+      DeltaBaseCheck delta_base;
+      std::optional<remote::Registries> registries;
+      if (!s->bases.empty()) {
+        std::vector<std::shared_ptr<LayoutReader>> bases;
+        for (const auto& b : s->bases)
+          bases.push_back(LayoutReader::open(b, format_from_path(b), s->limits.options(ReadDepth::structure)));
+        delta_base = delta_base_bundles(std::move(bases));
+      } else if (!s->base_inventories.empty()) {
+        std::vector<std::pair<std::string, Inventory>> bases;
+        for (const auto& b : s->base_inventories) bases.emplace_back(b, Inventory::load(b));
+        delta_base = delta_base_inventories(std::move(bases));
+      } else if (!s->against.empty()) {
+        s->registry.finish();
+        registries.emplace(s->registry.options);
+        delta_base = delta_base_against(
+            *bundle, s->against,
+            [&](const std::string& reg, const std::string& repo) { return registries->open(reg, repo); },
+            s->registry.concurrency);
+      }
+      auto report = verify_bundle(*bundle, opts, {}, delta_base);
       if (s->out.json || !s->report.empty()) {
         // One document for --json and --report, so the two cannot disagree.
         auto doc = verify_report_json(report);

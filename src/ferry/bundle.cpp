@@ -4,6 +4,7 @@
 #include <ferry/util/text.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/record.hpp>
 
 #include <algorithm>
 #include <map>
@@ -43,6 +44,14 @@ BundleContents classify(const LayoutReader& bundle)
       if (out.trust && out.trust->digest != e.digest)
         throw Error(Errc::invalid_manifest, entry + " is a second trust artifact (the first is " + out.trust->digest.str() + ")");
       out.trust = e;
+      continue;
+    }
+    if (ref_name == k_record_ref_name || e.artifact_type == k_artifact_type_record) {
+      if (!media_type::is_image_manifest(m.media_type) || m.artifact_type != k_artifact_type_record || m.subject)
+        throw Error(Errc::invalid_manifest, entry + " is named as the bundle's record but is not one");
+      if (out.record && out.record->digest != e.digest)
+        throw Error(Errc::invalid_manifest, entry + " is a second record (the first is " + out.record->digest.str() + ")");
+      out.record = e;
       continue;
     }
     if (is_fallback_tag(ref_name) && m.is_index()) {
@@ -154,7 +163,8 @@ std::vector<std::string> ref_name_collisions(const std::vector<Descriptor>& inde
   return out;
 }
 
-std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph, const std::optional<Descriptor>& trust)
+std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& graph, const std::optional<Descriptor>& trust,
+                             const std::optional<Descriptor>& record)
 {
   json manifests = json::array();
   std::set<Digest> listed;
@@ -191,6 +201,12 @@ std::string build_index_json(const std::vector<BundleRoot>& roots, const Graph& 
     json e = trust->to_json_basic();
     e["artifactType"] = media_type::k_ferry_trust;
     e["annotations"] = {{std::string(k_annotation_ref_name), std::string(k_trust_ref_name)}};
+    manifests.push_back(e);
+  }
+  if (record) {
+    json e = record->to_json_basic();
+    e["artifactType"] = k_artifact_type_record;
+    e["annotations"] = {{std::string(k_annotation_ref_name), std::string(k_record_ref_name)}};
     manifests.push_back(e);
   }
   json index = {{"schemaVersion", 2}, {"mediaType", media_type::k_oci_index}, {"manifests", manifests}};

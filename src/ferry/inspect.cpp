@@ -61,6 +61,13 @@ InspectResult inspect(LayoutReader& bundle)
   if (contents.trust)
     for (const auto& [title, desc] : trust_artifact_files(*contents.trust, *bundle.metadata().get(contents.trust->digest)))
       result.trust_files.push_back(title);
+  if (contents.record) {
+    try {
+      result.record = read_record(bundle, *contents.record);
+    } catch (const Error& e) {
+      result.warnings.push_back(e.what());
+    }
+  }
   Graph graph;
   for (const auto& root : contents.roots) {
     graph.add(bundle, root.desc, GraphOptions{});
@@ -72,8 +79,10 @@ InspectResult inspect(LayoutReader& bundle)
     if (root.desc.platform) r.node.desc.platform = root.desc.platform;
     result.roots.push_back(std::move(r));
   }
+  // What the bundle holds: a delta's left-out blobs are named by its graph, not carried.
   for (const auto& [d, desc] : graph.nodes) {
     if (media_type::is_manifest(desc.media_type)) ++result.manifests;
+    else if (result.record && result.record->delta && result.record->delta->find(d)) continue;
     else ++result.blobs;
     result.bytes += desc.size;
   }

@@ -2,12 +2,17 @@
 
 #include "transfer.hpp"
 
+#include <ferry/delta.hpp>
 #include <ferry/error.hpp>
+#include <ferry/util/parallel.hpp>
+#include <ferry/util/text.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 
 #include <algorithm>
 #include <deque>
+#include <mutex>
+#include <tuple>
 #include <set>
 
 namespace ferry {
@@ -70,7 +75,90 @@ void check_maps(const PushOptions& options, const std::vector<BundleRoot>& roots
   }
 }
 
+// A repository of the base, as a push with `options` would name it at `target`: the source
+// repository of a bundle base mapped like a root of that repository.
+std::string mapped_repository(const std::string& source, const Target& target, const std::vector<PushMap>& map)
+{
+  std::string repo = source;
+  for (const auto& m : map)
+    if (m.source_tag.empty() && m.source_repository == source) repo = m.repository;
+  return target.ns.empty() ? repo : target.ns + "/" + repo;
+}
+
 } // namespace
+
+DeltaAtTarget delta_at_target(LayoutReader& bundle, const BundleContents& contents, const DeltaRecord& delta,
+                              const std::string& target_text, const std::vector<PushMap>& map, const RepositoryOpener& open,
+                              unsigned concurrency)
+{
+  Target target = Target::parse(target_text);
+  PushOptions options;
+  options.map = map;
+  // Which destination repositories need which left-out blobs: those their roots' graphs name.
+  std::map<std::string, std::set<Digest>> need;
+  for (const auto& root : contents.roots) {
+    std::string repo = destination_of(root, target, options, bundle).repository;
+    Graph g;
+    g.add(bundle, root.desc, GraphOptions{});
+    for (const auto& [d, node] : g.nodes)
+      if (delta.find(d)) need[repo].insert(d);
+  }
+  // The base's repositories that may hold a blob, at the target.
+  std::string base_host = delta.base_source.substr(0, delta.base_source.find('/'));
+  auto candidates = [&](const LeftOutBlob& b) {
+    std::vector<std::string> out;
+    if (delta.base_kind == "bundle")
+      for (const auto& r : b.repositories) out.push_back(mapped_repository(r, target, map));
+    else if (base_host == target.registry)
+      out = b.repositories;
+    return out;
+  };
+  struct Ask {
+    std::string repository;
+    const LeftOutBlob* blob;
+  };
+  std::vector<Ask> asks;
+  for (const auto& [repo, digests] : need)
+    for (const auto& d : digests) asks.push_back({repo, delta.find(d)});
+  std::map<std::string, std::shared_ptr<remote::Repository>> repos;
+  auto repository = [&](const std::string& name) {
+    auto& r = repos[name];
+    if (!r) r = open(target.registry, name);
+    return r;
+  };
+  for (const auto& a : asks) repository(a.repository);
+  for (const auto& a : asks)
+    for (const auto& c : candidates(*a.blob)) repository(c);
+  DeltaAtTarget out;
+  std::mutex mutex;
+  parallel_for_each(asks, concurrency, [&](const Ask& a) {
+    Descriptor d;
+    d.media_type = "application/octet-stream";
+    d.digest = a.blob->digest;
+    d.size = a.blob->size;
+    try {
+      if (repos.at(a.repository)->exists(d)) {
+        std::lock_guard lock(mutex);
+        ++out.present;
+        return;
+      }
+      for (const auto& c : candidates(*a.blob))
+        if (c != a.repository && repos.at(c)->exists(d)) {
+          std::lock_guard lock(mutex);
+          out.mounts.emplace(d.digest, c);
+          return;
+        }
+    } catch (...) {
+      rethrow_with_context("blob " + d.digest.str() + " in " + target.registry + "/" + a.repository);
+    }
+    std::lock_guard lock(mutex);
+    out.missing.push_back({target.registry + "/" + a.repository, *a.blob});
+  });
+  std::sort(out.missing.begin(), out.missing.end(), [](const DeltaAtTarget::Missing& x, const DeltaAtTarget::Missing& y) {
+    return std::tie(x.repository, x.blob.digest) < std::tie(y.repository, y.blob.digest);
+  });
+  return out;
+}
 
 PushMap PushMap::parse(const std::string& text)
 {
@@ -208,14 +296,38 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
     groups[dest.repository].emplace_back(root, dest.tag);
   }
 
+  // A delta bundle (issue 16): every blob it leaves out must be at the destination (or be
+  // mountable there from a repository of its base) before anything is written.
+  std::optional<DeltaRecord> delta;
+  if (contents.record) delta = read_record(bundle, *contents.record).delta;
+  DeltaAtTarget at_target;
+  if (delta && !delta->left_out.empty()) {
+    log(bundle.path().string() + " is a delta of " + delta->base_kind + " " + delta->base_source + " (base " +
+        delta->base.str() + "): checking that " + options.target + " holds the " +
+        counted(delta->left_out.size(), "blob") + " it leaves out");
+    at_target = delta_at_target(bundle, contents, *delta, options.target, options.map, open, options.concurrency);
+    if (!at_target.missing.empty()) {
+      for (const auto& m : at_target.missing)
+        log("missing at the destination: blob " + m.blob.digest.str() + " (" + human_bytes(m.blob.size) + ") in " + m.repository);
+      throw Error(Errc::not_found, bundle.path().string() + ": nothing was sent: " +
+                                       delta_missing_line(at_target, *delta, options.target));
+    }
+  }
+
   if (options.verify) {
     // Before anything is opened at the destination (design §1 promise 3), on the bytes the
     // bundle's one scan read; each root under the trust policy statement of the repository
     // it lands in (issue 13 §4).
     log("verifying " + bundle.path().string());
-    result.verification = verify::verify_bundle(bundle, *options.verify, [&](const BundleRoot& root) {
-      return target.registry + "/" + destination_of(root, target, options, bundle).repository;
-    });
+    result.verification = verify::verify_bundle(
+        bundle, *options.verify,
+        [&](const BundleRoot& root) {
+          return target.registry + "/" + destination_of(root, target, options, bundle).repository;
+        },
+        [&](const DeltaRecord&, ProblemList&) {
+          // Checked above: each left-out blob is in place or mountable at the destination.
+          return "the destination " + options.target;
+        });
     if (!result.verification->verified) return result;
     if (options.after_verify) options.after_verify();
   }
@@ -251,6 +363,7 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   transfer.dry_run = options.dry_run;
   transfer.no_clobber = options.no_clobber;
   transfer.progress = options.progress;
+  for (const auto& [d, repo] : at_target.mounts) transfer.placed.emplace(d, repo);
   result.dry_run = options.dry_run;
   detail::transfer(jobs, detail::bundle_feed(bundle, options.concurrency), std::move(transfer), result, log);
   return result;

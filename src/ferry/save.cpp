@@ -1,6 +1,8 @@
 #include <ferry/ops.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/inventory.hpp>
+#include <ferry/record.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/store/bundle_writer.hpp>
@@ -238,6 +240,53 @@ Error disk_full(const fs::path& output, std::uint64_t bytes, std::unique_ptr<Bun
                                    "; free some space or write the bundle elsewhere, then run save again");
 }
 
+// A delta bundle (issue 16): the blobs of `blobs` that `have` holds with the same size are
+// taken out of it and returned as the delta record. Manifests are never blobs here, and the
+// blobs of signature-like manifests (Notation envelopes, cosign payloads, Sigstore bundles)
+// stay: verify checks signatures from what the bundle carries, whatever the base.
+DeltaRecord leave_out(const Graph& graph, std::vector<Descriptor>& blobs, const Inventory& have, const Logger& log)
+{
+  DeltaRecord delta;
+  delta.base_kind = have.kind;
+  delta.base = have.digest();
+  delta.base_source = have.source;
+  std::map<Digest, std::string> suffixes;
+  for (const auto& [subject, list] : graph.attachments)
+    for (const auto& a : list) suffixes[a.desc.digest] = a.suffix;
+  std::set<Digest> carried;
+  for (const auto& [d, node] : graph.nodes) {
+    if (!media_type::is_manifest(node.media_type) || media_type::is_index(node.media_type)) continue;
+    auto bytes = graph.manifests.get(d);
+    if (!bytes) continue;
+    Manifest m = Manifest::parse(*bytes, node.media_type, d.str());
+    auto suffix = suffixes.find(d);
+    if (signature_kind(m, suffix != suffixes.end() ? suffix->second : std::string()).empty()) continue;
+    if (m.config) carried.insert(m.config->digest);
+    for (const auto& l : m.layers) carried.insert(l.digest);
+  }
+  auto held = have.blobs();
+  std::vector<Descriptor> kept;
+  for (const auto& b : blobs) {
+    auto h = held.find(b.digest);
+    if (h == held.end() || carried.count(b.digest)) {
+      kept.push_back(b);
+      continue;
+    }
+    if (h->second.size != b.size) {
+      log("note: blob " + b.digest.str() + " is in the inventory with size " + std::to_string(h->second.size) +
+          ", not " + std::to_string(b.size) + ": carried");
+      kept.push_back(b);
+      continue;
+    }
+    delta.left_out.push_back({b.digest, b.size, h->second.repositories});
+  }
+  std::sort(delta.left_out.begin(), delta.left_out.end(), [](const LeftOutBlob& a, const LeftOutBlob& b) { return a.digest < b.digest; });
+  blobs = std::move(kept);
+  log("delta against " + have.source + " (" + delta.base.str() + "): leaving out " + counted(delta.left_out.size(), "blob") +
+      ", " + human_bytes(delta.left_out_bytes()) + ", the base holds");
+  return delta;
+}
+
 } // namespace
 
 SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const Logger& log)
@@ -303,8 +352,14 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   std::stable_partition(blobs.begin(), blobs.end(), [&](const Descriptor& d) { return graph.small_blobs.count(d.digest) != 0; });
   result.manifests = manifests.size();
   result.referrers = graph.referrer_nodes.size() + graph.attachment_nodes.size();
-  result.blobs = blobs.size();
   for (const auto& [d, desc] : graph.nodes) result.bytes += desc.size;
+  std::optional<DeltaRecord> delta;
+  if (options.have) {
+    delta = leave_out(graph, blobs, *options.have, log);
+    result.delta = delta;
+    result.bytes -= delta->left_out_bytes();
+  }
+  result.blobs = blobs.size();
   log(std::string(options.dry_run ? "would write " : "writing ") + counted(manifests.size(), "manifest") + " (" +
       counted(result.referrers, "referrer") + ") and " + counted(blobs.size(), "blob") + ", " + human_bytes(result.bytes) +
       ", to " + options.output.string());
@@ -327,8 +382,20 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     for (const auto& [d, bytes] : trust->blobs)
       if (!graph.contains(d.digest)) items.push_back({d, bytes});  // else written with the graph (the empty config)
   }
+  BundleRecord record;
+  record.imageset = options.imageset_record;
+  record.delta = delta;
+  std::optional<RecordArtifact> record_artifact;
+  if (!record.empty()) {
+    record_artifact = build_record_artifact(record);
+    items.push_back({record_artifact->manifest, record_artifact->manifest_bytes});
+    for (const auto& [d, bytes] : record_artifact->blobs)
+      if (!graph.contains(d.digest) && std::none_of(items.begin(), items.end(), [&](const BundleItem& i) { return i.desc.digest == d.digest; }))
+        items.push_back({d, bytes});
+  }
   for (const auto& b : blobs) items.push_back({b, std::nullopt});
-  std::string index = build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt);
+  std::string index = build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt,
+                                       record_artifact ? std::optional(record_artifact->manifest) : std::nullopt);
   if (options.dry_run) {
     result.dry_run = true;
     std::map<const Source*, std::string> names;
@@ -338,6 +405,12 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
       std::string repo = origin != graph.origin.end() ? names[origin->second] : "";
       result.plan.push_back({item.bytes ? "write" : "fetch", repo, item.desc, {}});
     }
+    if (delta)
+      for (const auto& b : delta->left_out) {
+        auto origin = graph.origin.find(b.digest);
+        result.plan.push_back({"leave out", origin != graph.origin.end() ? names[origin->second] : "",
+                               graph.nodes.at(b.digest), {}});
+      }
     fs::path partial = options.output.string() + ".partial";
     if (options.resume && fs::exists(partial)) result.partial = partial;
     return result;

@@ -174,9 +174,9 @@ std::vector<TrustFile> collect_trust_material(const std::optional<fs::path>& pol
   return files;
 }
 
-TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files)
+FileArtifact build_file_artifact(std::string_view artifact_type, const std::vector<TrustFile>& files)
 {
-  TrustArtifact a;
+  FileArtifact a;
   Descriptor config;
   config.media_type = media_type::k_oci_empty;
   config.digest = Digest::of("{}");
@@ -196,15 +196,20 @@ TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files)
   }
   json m = {{"schemaVersion", 2},
             {"mediaType", media_type::k_oci_manifest},
-            {"artifactType", media_type::k_ferry_trust},
+            {"artifactType", artifact_type},
             {"config", config.to_json_basic()},
             {"layers", layers}};
   a.manifest_bytes = m.dump();
   a.manifest.media_type = media_type::k_oci_manifest;
   a.manifest.digest = Digest::of(a.manifest_bytes);
   a.manifest.size = a.manifest_bytes.size();
-  a.manifest.artifact_type = media_type::k_ferry_trust;
+  a.manifest.artifact_type = std::string(artifact_type);
   return a;
+}
+
+TrustArtifact build_trust_artifact(const std::vector<TrustFile>& files)
+{
+  return build_file_artifact(media_type::k_ferry_trust, files);
 }
 
 bool is_safe_trust_title(const std::string& title)

@@ -139,6 +139,16 @@ class JsonSchema(unittest.TestCase):
                                           P.VERIFICATION_TIME, bundle, self.dst.host + "/r", expect=3))
         self.assertFalse(failed["verification"]["verified"])
         self.check(self.run_json("copy", "--plain-http", app, self.dst.host + "/c/app:v1"))
+        # Issue 16: an inventory's summary, a delta saved against it, inspected and verified.
+        have = self.path("have.json")
+        inv = self.check(self.run_json("inventory", "--plain-http", self.dst.host + "/p", "-o", have))
+        self.assertGreater(inv["blobs"], 0)
+        delta = self.path("delta.tar")
+        saved = self.check(self.run_json("save", "--plain-http", app, multi, "--have", have, "-o", delta))
+        self.assertGreater(saved["delta"]["leftOutBlobs"], 0)
+        self.assertIsNotNone(self.check(self.run_json("inspect", delta))["delta"])
+        checked = self.check(self.run_json("verify", "--integrity-only", delta, "--base-inventory", have))
+        self.assertTrue(checked["verified"])
 
     def test_2_sign_and_verify(self):
         bundle = self.path("signed.tar")

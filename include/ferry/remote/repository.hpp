@@ -54,6 +54,10 @@ public:
   /// origin only), read once and cached; nullopt when the registry does not list them
   /// (401, 403, 404, 405) or they are more than k_max_listed_tags.
   std::optional<std::vector<std::string>> list_tags();
+  /// The repositories of this repository's registry (distribution-spec `GET /v2/_catalog`,
+  /// `n` and `Link` pages, same origin only), sorted; nullopt when the registry does not list
+  /// them (401, 403, 404, 405) or they are more than `limit`.
+  std::optional<std::vector<std::string>> list_catalog(std::size_t limit);
 
   /// Uploads a blob (or a manifest, by digest), read from `content` to its end.
   void push(const Descriptor& desc, Reader& content);
@@ -80,6 +84,10 @@ public:
 private:
   HttpResponse send(HttpRequest request);
   [[noreturn]] void fail(const std::string& what, HttpResponse& response);
+  /// Reads a paginated JSON list (`key` of each page) from `first` on: sorted, unique;
+  /// nullopt as list_tags says.
+  std::optional<std::vector<std::string>> read_pages(std::string first, const std::string& what, const char* key,
+                                                     std::size_t limit);
   std::optional<std::vector<Descriptor>> referrers_via_api(const Descriptor& subject, const std::string& artifact_type);
   std::vector<Descriptor> referrers_via_tag(const Descriptor& subject, const std::string& artifact_type);
   std::string url(const std::string& path) const;

@@ -97,6 +97,11 @@ struct VerifyOptions {
   std::vector<SignatureKind> require;
 };
 
+/// Accounts for a delta bundle's left-out blobs (issue 16: verify --base, --base-inventory,
+/// --against; push: its destination): adds a problem for each one the base does not hold,
+/// and returns what was checked against, for the report.
+using DeltaBaseCheck = std::function<std::string(const DeltaRecord& delta, ProblemList& problems)>;
+
 struct VerifyReport {
   std::filesystem::path bundle;
   BundleFormat format = BundleFormat::dir;
@@ -109,6 +114,9 @@ struct VerifyReport {
   ProblemList problems;
   std::vector<ArtifactVerdict> artifacts;
   std::vector<CrlInfo> crls;
+  /// A delta bundle's record, and what its left-out blobs were checked against (empty: not).
+  std::optional<DeltaRecord> delta;
+  std::string delta_base;
 };
 
 /// Verifies a bundle opened at ReadDepth::verify (its one scan hashed every blob): the
@@ -118,8 +126,11 @@ struct VerifyReport {
 /// `scope_of`, when given, names the repository whose trust policy statement applies to a
 /// root (push --verify: the repository it lands in); it takes precedence over
 /// `options.scope` and the root's recorded source.
+/// `delta_base` accounts for a delta bundle's left-out blobs; absent, a delta bundle fails
+/// with its left-out blobs unchecked.
 VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
-                           const std::function<std::string(const BundleRoot&)>& scope_of = {});
+                           const std::function<std::string(const BundleRoot&)>& scope_of = {},
+                           const DeltaBaseCheck& delta_base = {});
 
 /// One signature of `subject`, given its manifest and envelope bytes (exposed for tests).
 SignatureVerdict verify_signature(const Descriptor& subject, const Descriptor& manifest_desc, const Manifest& manifest,

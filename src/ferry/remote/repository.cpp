@@ -507,25 +507,20 @@ std::vector<Descriptor> Repository::referrers_via_tag(const Descriptor& subject,
   return out;
 }
 
-std::optional<std::vector<std::string>> Repository::list_tags()
+std::optional<std::vector<std::string>> Repository::read_pages(std::string first, const std::string& what, const char* key,
+                                                               std::size_t limit)
 {
-  {
-    std::lock_guard lock(m_mutex);
-    if (m_tags_listed) return m_tags;
-  }
-  std::string what = "GET " + display() + " tags list";
-  std::string next = url("/tags/list?n=1000");
+  std::string next = std::move(first);
   const std::string origin = url_origin(m_base_url);
   std::set<std::string> visited{next};
-  std::vector<std::string> tags;
-  std::optional<std::vector<std::string>> result;
+  std::vector<std::string> names;
   for (int page = 0;; ++page) {
     if (page == k_max_referrer_pages) throw Error(Errc::network, what + ": more than " + std::to_string(k_max_referrer_pages) + " pages");
     HttpRequest req;
     req.url = next;
     req.headers.add("Accept", "application/json");
     auto resp = send(req);
-    if (page == 0 && (resp.status == 401 || resp.status == 403 || resp.status == 404 || resp.status == 405)) break;
+    if (page == 0 && (resp.status == 401 || resp.status == 403 || resp.status == 404 || resp.status == 405)) return std::nullopt;
     if (resp.status != 200) fail(what, resp);
     std::string body = resp.read_body(16 << 20);
     nlohmann::json j;
@@ -534,19 +529,18 @@ std::optional<std::vector<std::string>> Repository::list_tags()
     } catch (const nlohmann::json::exception&) {
       throw Error(Errc::invalid_manifest, what + ": the response is not JSON");
     }
-    if (!j.is_object() || (j.contains("tags") && !j["tags"].is_null() && !j["tags"].is_array()))
-      throw Error(Errc::invalid_manifest, what + ": the response has no tags array");
-    if (j.contains("tags") && j["tags"].is_array())
-      for (const auto& t : j["tags"])
-        if (t.is_string()) tags.push_back(t.get<std::string>());
-    if (tags.size() > k_max_listed_tags) break;  // ask for each tag by name instead
+    if (!j.is_object() || (j.contains(key) && !j[key].is_null() && !j[key].is_array()))
+      throw Error(Errc::invalid_manifest, what + ": the response has no " + key + " array");
+    if (j.contains(key) && j[key].is_array())
+      for (const auto& t : j[key])
+        if (t.is_string()) names.push_back(t.get<std::string>());
+    if (names.size() > limit) return std::nullopt;
     auto link = resp.headers.get("Link");
     auto target = link ? next_link(*link) : std::nullopt;
     if (!target) {
-      std::sort(tags.begin(), tags.end());
-      tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
-      result = std::move(tags);
-      break;
+      std::sort(names.begin(), names.end());
+      names.erase(std::unique(names.begin(), names.end()), names.end());
+      return names;
     }
     next = resolve_url(next, *target);
     if (url_origin(next) != origin)
@@ -554,10 +548,24 @@ std::optional<std::vector<std::string>> Repository::list_tags()
     if (!visited.insert(next).second)
       throw Error(Errc::network, what + ": the next page's Link leads back to a page already read (" + redact_url(next) + ")");
   }
+}
+
+std::optional<std::vector<std::string>> Repository::list_tags()
+{
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_tags_listed) return m_tags;
+  }
+  auto result = read_pages(url("/tags/list?n=1000"), "GET " + display() + " tags list", "tags", k_max_listed_tags);
   std::lock_guard lock(m_mutex);
   m_tags_listed = true;
   m_tags = std::move(result);
   return m_tags;
+}
+
+std::optional<std::vector<std::string>> Repository::list_catalog(std::size_t limit)
+{
+  return read_pages(m_base_url + "/v2/_catalog?n=1000", "GET " + m_base_url + "/v2/_catalog", "repositories", limit);
 }
 
 std::vector<Attachment> Repository::attachments(const Descriptor& subject)

@@ -7,6 +7,7 @@
 #include <ferry/error.hpp>
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
+#include <ferry/record.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -388,6 +389,9 @@ private:
       if (is_cosign_signature_manifest(m))
         for (const auto& l : m.layers) want_kept(l);
       if (is_trust_artifact(m))
+        for (const auto& l : m.layers) want_kept(l);
+      // The bundle's record (a delta's left-out blobs), read by verify.
+      if (m.artifact_type == k_artifact_type_record && !m.subject)
         for (const auto& l : m.layers) want_kept(l);
     }
   }

@@ -8,7 +8,7 @@
 
 namespace ferry::verify {
 
-void check_graph(LayoutReader& bundle)
+void check_graph(LayoutReader& bundle, const DeltaRecord* delta)
 {
   if (bundle.options().depth != ReadDepth::verify)
     throw Error(Errc::internal, bundle.path().string() + ": the graph check needs a bundle read at verify depth");
@@ -21,6 +21,13 @@ void check_graph(LayoutReader& bundle)
     stack.pop_back();
     const BlobEntry* blob = bundle.blob(desc.digest);
     if (!blob) {
+      if (delta && !media_type::is_manifest(desc.media_type))
+        if (const LeftOutBlob* left = delta->find(desc.digest)) {
+          if (left->size != desc.size)
+            problems.add(desc.digest.str(), "descriptor in " + parent + " gives size " + std::to_string(desc.size) + " for " +
+                                                desc.digest.str() + ", the delta record " + std::to_string(left->size));
+          continue;
+        }
       problems.add(desc.digest.str(), "blob " + desc.digest.str() + " referenced by " + parent + " is missing");
       continue;
     }

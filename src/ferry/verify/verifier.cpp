@@ -6,6 +6,7 @@
 #include <ferry/verify/envelope.hpp>
 #include <ferry/verify/timestamp.hpp>
 #include <ferry/verify/x509.hpp>
+#include <ferry/util/text.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -420,7 +421,8 @@ const char* signature_kind_name(SignatureKind k)
 }
 
 VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
-                           const std::function<std::string(const BundleRoot&)>& scope_of)
+                           const std::function<std::string(const BundleRoot&)>& scope_of,
+                           const DeltaBaseCheck& delta_base)
 {
   VerifyReport report;
   report.bundle = bundle.path();
@@ -428,7 +430,28 @@ VerifyReport verify_bundle(LayoutReader& bundle, const VerifyOptions& options,
   report.time = options.now;
   // The one definition of the roots (design §3): what it refuses is refused here too.
   BundleContents contents = classify(bundle);
-  check_graph(bundle);
+  // A delta bundle (issue 16) leaves out blobs its base holds: the graph is complete when
+  // the base accounts for each of them, and it is never complete without one.
+  if (contents.record) {
+    try {
+      report.delta = read_record(bundle, *contents.record).delta;
+    } catch (const Error& e) {
+      bundle.problems().add(contents.record->digest.str(), e.what());
+    }
+  }
+  check_graph(bundle, report.delta ? &*report.delta : nullptr);
+  if (report.delta) {
+    const DeltaRecord& delta = *report.delta;
+    if (delta_base) {
+      report.delta_base = delta_base(delta, bundle.problems());
+    } else if (!delta.left_out.empty()) {
+      bundle.problems().add(delta.base.str(), "delta bundle: " + counted(delta.left_out.size(), "blob") + " (" +
+                                                 human_bytes(delta.left_out_bytes()) + ") left out against its base " +
+                                                 delta.base.str() + " (" + delta.base_kind + " " + delta.base_source +
+                                                 ") are not checked; verify with --base BUNDLE, --base-inventory FILE or "
+                                                 "--against REGISTRY");
+    }
+  }
   for (const auto& [d, entry] : bundle.blobs()) {
     ++report.blobs;
     report.bytes += entry.size;
