@@ -19,8 +19,8 @@ Contract under test:
                   a tag regex searched unanchored, as skopeo does) — ``save --dry-run``
                   shows the expansion (human and --json, the JSON valid against
                   save.schema.json); the tags list was read page by page;
-                  ``save`` writes exactly the expected references (index.json) and verify
-                  passes; ``skopeo sync --src yaml`` given the same file selects the same
+                  ``save`` writes exactly the expected references (index.json) and the
+                  expansion in its ferry.record artifact, and verify passes; ``skopeo sync --src yaml`` given the same file selects the same
                   images.
   ImageSetCopy    ``copy -f FILE DEST/ns`` from a TLS registry that needs Basic auth, reached
                   with the YAML's ``cert-dir`` and ``credentials`` only (the destination's CA
@@ -271,6 +271,21 @@ class ImageSetSave(Base):
         self.assertEqual(by_name[f"{host}/big/app:t0500"], self.img_t["digest"])
         self.assertEqual(by_name[f"{host}/big/app:release-2"], self.img_r["digest"])
         self.assertEqual(by_name[f"{host}/tools/sel:v10"], self.sel["v10"]["digest"])
+        # The bundle records the expansion: index.json's ferry.record entry, its imageset layer.
+        records = [m for m in b.index["manifests"]
+                   if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "ferry.record"]
+        self.assertEqual(len(records), 1, b.index["manifests"][-3:])
+        self.assertNotIn(IMAGE_NAME, records[0].get("annotations", {}))  # never a root
+        layers = [l for l in b.manifest(records[0]["digest"])["layers"]
+                  if l["mediaType"] == "application/vnd.ferry.imageset.v1+json"]
+        self.assertEqual(len(layers), 1)
+        rec = json.loads(b.blob(layers[0]["digest"]))
+        self.assertEqual(rec["file"], self.yaml)
+        with open(self.yaml, "rb") as f:
+            self.assertEqual(rec["digest"], R.sha256_digest(f.read()))
+        self.assertEqual([(e["line"], e["rule"], e.get("pattern")) for e in rec["entries"]],
+                         [(5, "all-tags", None), (7, "tag-regex", "v[0-9]+$")])
+        self.assertEqual(sorted(r for e in rec["entries"] for r in e["references"]), self.expected)
         self.ferry("verify", "--integrity-only", out)
 
     @unittest.skipUnless(shutil.which("skopeo"), "skopeo not installed")
