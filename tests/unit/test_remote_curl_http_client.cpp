@@ -388,6 +388,18 @@ TEST_CASE("curl: transport failures are Errc::network")
     CHECK(e.code() == Errc::network);
     CHECK(std::string(e.what()).find("token=abc") == std::string::npos);
   }
+
+  // A name that does not resolve (RFC 6761: .invalid never does), twice: the second request
+  // reuses a handle the failed one left holding its receive buffer, and must still say why.
+  for (int i = 0; i < 2; ++i) {
+    try {
+      client.send(request("GET", "http://ferry-test.invalid/v2/"));
+      FAIL("no exception");
+    } catch (const Error& e) {
+      CHECK(e.code() == Errc::network);
+      CHECK_MESSAGE(std::string(e.what()).find("resolve") != std::string::npos, e.what());
+    }
+  }
 }
 
 TEST_CASE("curl: concurrent requests from several threads")

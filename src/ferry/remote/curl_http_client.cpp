@@ -227,7 +227,10 @@ public:
     setopt(CURLOPT_LOW_SPEED_LIMIT, 1L);
     setopt(CURLOPT_LOW_SPEED_TIME, options.low_speed_time_s);
     setopt(CURLOPT_TCP_KEEPALIVE, 1L);
-    setopt(CURLOPT_BUFFERSIZE, 128L * 1024); // fewer, larger socket reads
+    // Fewer, larger socket reads. A hint only: libcurl 7.88 refuses to change the size of a
+    // receive buffer it still holds (a handle reused after a failed transfer, e.g. a name that
+    // did not resolve), and that must not hide the real error.
+    curl_easy_setopt(m_pair->easy.get(), CURLOPT_BUFFERSIZE, 128L * 1024);
     setopt(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     setopt(CURLOPT_FOLLOWLOCATION, 0L);
     setopt(CURLOPT_HEADERFUNCTION, &Transfer::on_header);
