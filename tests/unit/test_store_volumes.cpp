@@ -37,7 +37,7 @@ struct Fixture {
   std::vector<BundleItem> items;
   std::map<Digest, std::string> content;
   std::string index_json = R"({"schemaVersion":2,"manifests":[]})";
-  explicit Fixture(unsigned seed = 11)
+  explicit Fixture(unsigned seed = 11, std::size_t extra = 0)
   {
     std::mt19937 rng(seed);
     for (int i = 0; i < 2; ++i) {
@@ -48,7 +48,9 @@ struct Fixture {
       d.size = m.size();
       items.push_back({d, m});
     }
-    for (std::size_t size : {0ul, 511ul, 513ul, 100000ul, 1ul << 20, 3ul << 19}) {
+    std::vector<std::size_t> sizes{0ul, 511ul, 513ul, 100000ul, 1ul << 20, 3ul << 19};
+    if (extra) sizes.insert(sizes.begin(), extra);
+    for (std::size_t size : sizes) {
       std::string bytes(size, '\0');
       for (auto& c : bytes) c = static_cast<char>(rng());
       bytes += std::to_string(size);
@@ -281,14 +283,15 @@ TEST_CASE("a damaged volume set is refused in one line naming the volume")
       e = open_error(v1, format, ReadDepth::structure);
       CHECK(e == v2.string() + ": volume 2 of 3 is damaged: its content does not match the SHA-256 in its header");
     } else {
-      // A plain tar read in place (push): the blob that fails its digest names the volume.
+      // A plain tar read in place (push): the blob that fails its digest names the volume
+      // (or the walk already did, having hashed the volume through on its way).
       LayoutReader::Options o;
       o.depth = ReadDepth::structure;
-      auto r = LayoutReader::open(v1, format, o);
       std::vector<Descriptor> wanted;
       for (const auto& item : fx.items)
         if (!item.bytes) wanted.push_back(item.desc);
       try {
+        auto r = LayoutReader::open(v1, format, o);
         r->for_each_blob(wanted, [&](const Descriptor&, Reader& content) { read_all(content, 64 << 20); });
         FAIL("a damaged blob was read");
       } catch (const Error& err) {
@@ -306,6 +309,45 @@ TEST_CASE("a damaged volume set is refused in one line naming the volume")
     e = open_error(v1, format, ReadDepth::head);
     CHECK(e.find(v3.string() + ": not a ferry volume, or its header is damaged") == 0);
   }
+}
+
+TEST_CASE("a plain tar's blob read in place from a damaged volume names the volume, not the blob")
+{
+  // Volumes of 4 MiB, a 6 MiB blob first: the walk jumps over it into volume 2 (too far to
+  // hash on the way), so reading a small blob of volume 2 in place (push, for_each_blob)
+  // checks only that blob's digest, and its mismatch names the volume.
+  Fixture fx(13, 6u << 20);
+  TempDir dir;
+  fs::path plain = dir.path() / "p.tar";
+  fx.save(plain, BundleFormat::tar);
+  std::string whole = slurp(plain);
+  const Descriptor* small = nullptr;
+  for (const auto& item : fx.items)
+    if (item.desc.size == 100000 + 6) small = &item.desc;
+  REQUIRE(small);
+  auto at = whole.find(fx.bytes(small->digest));
+  REQUIRE(at != std::string::npos);
+  std::uint64_t cap = 4u << 20;
+  std::uint64_t damaged = at + 5000;
+  REQUIRE(damaged / cap == 1);
+  REQUIRE(damaged % cap > (1u << 20) + 100000);  // past what the walk hashes of volume 2
+  fs::path name = dir.path() / "b.tar";
+  fx.save(name, BundleFormat::tar, cap + k_volume_header_size);
+  unsigned count = payloads(name).second;
+  fs::path vol = volume_path(name, 2);
+  {
+    std::string bytes = slurp(vol);
+    bytes[k_volume_header_size + damaged % cap] ^= 0x40;
+    spit(vol, bytes);
+  }
+  std::string message = vol.string() + ": volume 2 of " + std::to_string(count) +
+                        " is damaged: its content does not match the SHA-256 in its header";
+  LayoutReader::Options o;
+  o.depth = ReadDepth::structure;
+  auto r = LayoutReader::open(volume_path(name, 1), BundleFormat::tar, o);
+  CHECK_THROWS_WITH_AS(r->for_each_blob({*small}, [&](const Descriptor&, Reader& content) { read_all(content, 1 << 20); }),
+                       message.c_str(), Error);
+  CHECK(open_error(volume_path(name, 1), BundleFormat::tar, ReadDepth::verify) == message);
 }
 
 TEST_CASE("a plain bundle whose name ends in digits other than .001 is read as the file it is")
