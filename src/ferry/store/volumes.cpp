@@ -11,6 +11,9 @@
 #include <ferry/util/file.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -613,26 +616,54 @@ public:
     truncate(m_size);
     volume(count - 1);
     std::string set = random_set_id();
-    std::vector<char> buf(k_io_chunk);
+    std::vector<std::string> sha(count);
+    std::vector<std::uint64_t> reread;
     for (std::uint64_t k = 0; k < count; ++k) {
       Volume& v = *m_volumes[k];
       std::uint64_t payload = std::min(m_capacity, m_size - k * m_capacity);
       if (::ftruncate(v.fd.get(), static_cast<off_t>(k_volume_header_size + payload)) != 0) fail_errno(v.tmp, "truncate", errno);
-      std::string sha;
-      if (!v.stale && v.hashed == payload) {
-        sha = v.hasher.finish().hex();
-      } else {
-        // Written out of order (the .tar writer's blobs from several threads): read once.
-        Hasher h;
-        for (std::uint64_t at = 0; at < payload;) {
-          auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), payload - at));
-          pread_exact(v.fd.get(), v.tmp, buf.data(), n, k_volume_header_size + at);
-          h.update(buf.data(), n);
-          at += n;
+      if (!v.stale && v.hashed == payload)
+        sha[k] = v.hasher.finish().hex();
+      else
+        reread.push_back(k);
+    }
+    // Written out of order (the .tar writer's blobs from several threads): each such volume
+    // read once more and hashed, several at a time (one thread and 1 MiB each).
+    if (!reread.empty()) {
+      std::atomic<std::size_t> next{0};
+      std::vector<std::exception_ptr> errors(reread.size());
+      auto work = [&] {
+        std::vector<char> buf(k_io_chunk);
+        for (std::size_t j; (j = next++) < reread.size();) {
+          try {
+            std::uint64_t k = reread[j];
+            Volume& v = *m_volumes[k];
+            std::uint64_t payload = std::min(m_capacity, m_size - k * m_capacity);
+            Hasher h;
+            for (std::uint64_t at = 0; at < payload;) {
+              auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), payload - at));
+              pread_exact(v.fd.get(), v.tmp, buf.data(), n, k_volume_header_size + at);
+              h.update(buf.data(), n);
+              at += n;
+            }
+            sha[k] = h.finish().hex();
+          } catch (...) {
+            errors[j] = std::current_exception();
+          }
         }
-        sha = h.finish().hex();
-      }
-      VolumeHeader header{set, k + 1, count, k * m_capacity, payload, sha};
+      };
+      std::size_t threads = std::min<std::size_t>(reread.size(), std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+      std::vector<std::thread> pool;
+      for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+      work();
+      for (auto& t : pool) t.join();
+      for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    }
+    for (std::uint64_t k = 0; k < count; ++k) {
+      Volume& v = *m_volumes[k];
+      std::uint64_t payload = std::min(m_capacity, m_size - k * m_capacity);
+      VolumeHeader header{set, k + 1, count, k * m_capacity, payload, sha[k]};
       std::string block = encode_header(header);
       pwrite_all(v.fd.get(), v.tmp, block.data(), block.size(), 0);
       if (::fsync(v.fd.get()) != 0) fail_errno(v.tmp, "fsync", errno);
