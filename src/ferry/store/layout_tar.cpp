@@ -18,35 +18,25 @@ namespace ferry::detail {
 
 namespace {
 
-// A blob read in place from a volume set: hashed on the way, so that when its bytes do not
-// match its digest the damaged volume is named (RandomAccessFile::check) rather than the blob.
-class VolumeBlobReader : public Reader {
+// A blob of a volume set, read in place and checked against its digest (LayoutReader::fetch):
+// a mismatch names the damaged volume (RandomAccessFile::check) rather than the blob. No hash
+// of its own: the digest check it wraps is the one that finds the damage.
+class BlameVolumeReader : public Reader {
 public:
-  VolumeBlobReader(const RandomAccessFile& file, const Digest& digest, std::uint64_t offset, std::uint64_t size,
-                   std::string what)
-    : m_file(file), m_digest(digest), m_inner(file, offset, size, std::move(what)), m_hasher(digest.algorithm()), m_left(size)
-  {
-  }
+  BlameVolumeReader(const RandomAccessFile& file, std::unique_ptr<Reader> inner) : m_file(file), m_inner(std::move(inner)) {}
   std::size_t read(char* buf, std::size_t n) override
   {
-    std::size_t k = m_inner.read(buf, n);
-    if (m_done) return k;
-    m_hasher.update(buf, k);
-    m_left -= std::min<std::uint64_t>(m_left, k);
-    if (m_left == 0) {
-      m_done = true;
-      if (m_hasher.finish() != m_digest) m_file.check();  // throws naming the volume
+    try {
+      return m_inner->read(buf, n);
+    } catch (const Error& e) {
+      if (e.code() == Errc::digest_mismatch) m_file.check();  // throws naming the volume
+      throw;
     }
-    return k;
   }
 
 private:
   const RandomAccessFile& m_file;
-  Digest m_digest;
-  RandomAccessReader m_inner;
-  Hasher m_hasher;
-  std::uint64_t m_left;
-  bool m_done = false;
+  std::unique_ptr<Reader> m_inner;
 };
 
 class TarReader : public LayoutReader {
@@ -144,9 +134,14 @@ protected:
     const BlobEntry* entry = blob(digest);
     if (!entry || m_format != BundleFormat::tar)
       throw Error(Errc::not_found, m_path.string() + ": blob " + digest.str() + " is missing");
-    std::string what = m_path.string() + ": " + blob_path(digest);
-    if (m_volumes) return std::make_unique<VolumeBlobReader>(*m_file, digest, entry->offset, entry->size, std::move(what));
-    return std::make_unique<RandomAccessReader>(*m_file, entry->offset, entry->size, std::move(what));
+    return std::make_unique<RandomAccessReader>(*m_file, entry->offset, entry->size, m_path.string() + ": " + blob_path(digest));
+  }
+
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override
+  {
+    auto r = LayoutReader::fetch(desc);
+    if (!m_volumes) return r;
+    return std::make_unique<BlameVolumeReader>(*m_file, std::move(r));
   }
 
 private:
