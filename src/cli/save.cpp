@@ -99,7 +99,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
                 "Start afresh: ignore (and replace) what an interrupted save left in OUTPUT.partial");
   cmd->add_option("--max-size,--volume-size", s->max_size,
                   "Split an archive bundle into volumes OUTPUT.001, OUTPUT.002, ... of at most SIZE bytes each (K, M, G, T: "
-                  "powers of 1024; e.g. 4G for FAT32, 4.3G for a DVD); verify, inspect and push take OUTPUT.001. A save "
+                  "powers of 1024; e.g. 4095M for FAT32, whose files stop one byte short of 4G; 4.3G for a DVD); verify, inspect and push take OUTPUT.001. A save "
                   "into volumes does not resume (an interrupted one starts afresh)");
   cmd->add_flag("--fetch-crls", s->fetch_crls,
                 "Download the CRLs the saved signatures name (distribution points) and carry them");
