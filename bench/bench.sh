@@ -24,6 +24,8 @@
 #   verify ferry verify --integrity-only big.tar  vs  openssl dgst -sha256 over the blob files,
 #          big.tar.zst (written by ferry save) vs zstd -d -c; throughput ratios (goal >= 0.8)
 #   RSS    peak RSS (GNU time) of ferry save/push/verify: big < 64 MiB, scale < 256 MiB
+#   volumes ferry save big --max-size 300M (4 volumes), verify and push of big.tar.001, against
+#          the same on one big.tar (time ratio), and their peak RSS (< 64 MiB; issue 16)
 #   scale  ferry save of the 1,000 references in one command (vs curl of the same blobs), verify;
 #          ferry push (for its RSS) in run 1 only, into a registry whose storage is on tmpfs
 #          (on disk, the registry's fsyncs make it take 150-300 s)
@@ -329,6 +331,11 @@ for run in $(seq "$RUNS"); do
   measure save_zst.ferry "$F" save --plain-http "$A/big:v1" -o "$out/big.tar.zst"
   alt verify_zst_ferry verify_zst_zstd
   rm -f "$out/big.tar.zst"
+  # big as volumes (issue 16): 4 volumes of at most 300 MiB; verify and push take the first.
+  measure save_vol.ferry "$F" save --plain-http "$A/big:v1" -o "$out/vol.tar" --max-size 300M
+  measure verify_vol.ferry "$F" verify --integrity-only "$out/vol.tar.001"
+  measure push_vol.ferry "$F" push --plain-http "$out/vol.tar.001" "$B/vol-$run"
+  rm -f "$out"/vol.tar.*
   resume_big
 
   # small: save, push.
@@ -400,6 +407,12 @@ row_rss "peak RSS: save big (.tar.zst)" save_zst.ferry 64
 row_rss "peak RSS: push big" push_big.ferry 64
 row_rss "peak RSS: verify big.tar" verify_tar.ferry 64
 row_rss "peak RSS: verify big.tar.zst" verify_zst.ferry 64
+row_time "save big as 4 volumes (--max-size 300M) vs save big.tar" save_vol.ferry save_big.ferry
+row_time "verify big as volumes vs verify big.tar" verify_vol.ferry verify_tar.ferry
+row_time "push big as volumes vs push big.tar" push_vol.ferry push_big.ferry
+row_rss "peak RSS: save big as volumes" save_vol.ferry 64
+row_rss "peak RSS: verify big as volumes" verify_vol.ferry 64
+row_rss "peak RSS: push big as volumes" push_vol.ferry 64
 if [ "$SKIP_SCALE" != 1 ]; then
   row_time "save scale (1,000 images, 20,000 blobs) vs curl ×4" save_scale.ferry save_scale.curl
   row_time "verify scale (time)" verify_scale.ferry -

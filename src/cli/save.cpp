@@ -1,6 +1,7 @@
 // ferry save: registry → bundle.
 #include "common.hpp"
 
+#include <ferry/store/volumes.hpp>
 #include <ferry/error.hpp>
 #include <ferry/inventory.hpp>
 
@@ -59,6 +60,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
     CosignFlags cosign;
     bool keep_going = false;
     bool no_resume = false;
+    std::string max_size;
     bool dry_run = false;
     std::string have;
     std::string since;
@@ -86,6 +88,10 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
                 "Save the other references when one cannot be resolved or fetched (exit code 1 all the same)");
   cmd->add_flag("--no-resume", s->no_resume,
                 "Start afresh: ignore (and replace) what an interrupted save left in OUTPUT.partial");
+  cmd->add_option("--max-size,--volume-size", s->max_size,
+                  "Split an archive bundle into volumes OUTPUT.001, OUTPUT.002, ... of at most SIZE bytes each (K, M, G, T: "
+                  "powers of 1024; e.g. 4095M for FAT32, whose files stop one byte short of 4G; 4.3G for a DVD); verify, inspect and push take OUTPUT.001. A save "
+                  "into volumes does not resume (an interrupted one starts afresh)");
   cmd->add_flag("--fetch-crls", s->fetch_crls,
                 "Download the CRLs the saved signatures name (distribution points) and carry them");
   cmd->add_flag("--dry-run", s->dry_run,
@@ -115,6 +121,7 @@ void register_save(CLI::App& app, const GlobalOptions& global, Action& action)
       opts.graph.referrers = !s->no_referrers;
       opts.keep_going = s->keep_going;
       opts.resume = !s->no_resume;
+      if (!s->max_size.empty()) opts.volume_size = parse_size(s->max_size, "--max-size");
       opts.dry_run = s->dry_run;
       opts.progress = global.progress.get();
       opts.graph.artifact_types = s->artifact_types;

@@ -299,6 +299,9 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   result.output = options.output;
   result.format = options.format ? *options.format : format_for_output(options.output);
   check_output(options.output, result.format);
+  if (options.volume_size && result.format == BundleFormat::dir)
+    throw Error(Errc::invalid_argument, "--max-size splits an archive into volumes: name the output .tar, .tar.zst or .tar.gz, "
+                                        "not a directory");
 
   Graph graph;
   std::vector<std::shared_ptr<remote::Repository>> repos;
@@ -417,6 +420,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   }
   BundleWriter::Options wopts;
   wopts.resume = options.resume;
+  wopts.volume_size = options.volume_size;
   std::unique_ptr<BundleWriter> writer;
   try {
     writer = BundleWriter::create(options.output, result.format, index, std::move(items), wopts);

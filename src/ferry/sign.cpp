@@ -5,6 +5,7 @@
 #include <ferry/error.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/remote/curl_http_client.hpp>
+#include <ferry/store/volumes.hpp>
 #include <ferry/store/bundle_writer.hpp>
 #include <ferry/util/reader.hpp>
 
@@ -114,6 +115,10 @@ SignResult sign_bundle(const SignOptions& options, const Logger& log)
   SignResult result;
   result.bundle = bundle;
   result.format = options.format.value_or(format_from_path(bundle));
+  // Signing rewrites the bundle as one file; it does not write volumes.
+  if (has_volume_suffix(bundle) && result.format != BundleFormat::dir)
+    throw Error(Errc::invalid_argument, bundle.string() + ": a bundle saved as volumes (--max-size) cannot be signed in "
+                                                          "place; sign a bundle saved without --max-size");
   std::error_code ec;
   if (!fs::exists(bundle, ec)) throw Error(Errc::not_found, bundle.string() + ": no such bundle");
   if (options.timestamp_url.empty() != options.tsa_ca_file.empty())

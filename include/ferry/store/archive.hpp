@@ -1,8 +1,9 @@
 #pragma once
 /// The one archive codec (design §8): a tar, zstd- or gzip-compressed tar read through libarchive
-/// from the bundle's one file descriptor. Every command that reads an archive reads it
+/// from the bundle's one file (a regular file or a volume set, store/volumes.hpp). Every command that reads an archive reads it
 /// through ArchiveReader, so no two commands can disagree about what an archive holds.
 #include <ferry/store/layout_path.hpp>
+#include <ferry/store/volumes.hpp>
 #include <ferry/util/reader.hpp>
 
 #include <cstdint>
@@ -24,10 +25,10 @@ public:
   /// How the tar stream is stored in the file.
   enum class Compression { none, zstd, gzip };
 
-  /// Reads the archive in `fd` (not owned; read with pread, so the descriptor's offset is
-  /// untouched) of `file_size` bytes, decompressing it (the one zstd decoder, the one gzip
-  /// decoder). `where` names the bundle in messages.
-  ArchiveReader(int fd, std::uint64_t file_size, Compression compression, std::string where);
+  /// Reads the archive in `file` (not owned; read with pread, so several readers may share
+  /// it), decompressing it (the one zstd decoder, the one gzip decoder). `where` names the
+  /// bundle in messages.
+  ArchiveReader(const RandomAccessFile& file, Compression compression, std::string where);
   ~ArchiveReader();
   ArchiveReader(const ArchiveReader&) = delete;
   ArchiveReader& operator=(const ArchiveReader&) = delete;

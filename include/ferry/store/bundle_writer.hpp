@@ -43,6 +43,9 @@ public:
     unsigned zstd_threads = 0;
     /// Reuse a matching partial output; false starts afresh.
     bool resume = true;
+    /// An archive split into volumes `<path>.001`, … of at most this many bytes each
+    /// (store/volumes.hpp); refused for a directory. Volumes do not resume (resume is off).
+    std::optional<std::uint64_t> volume_size;
   };
 
   /// Plans the bundle `oci-layout`, `index.json`, then `items` in order, and writes what is

@@ -28,7 +28,7 @@ constexpr std::size_t k_chunk = 1 << 20;
 } // namespace
 
 struct ArchiveReader::Impl {
-  int fd;
+  const RandomAccessFile& file;
   std::uint64_t file_size;
   std::string where;
   // The client stream libarchive reads: the file itself (plain tar), read with pread and
@@ -52,13 +52,13 @@ struct ArchiveReader::Impl {
     }
   } data;
 
-  Impl(int f, std::uint64_t size, Compression compression, std::string w) : fd(f), file_size(size), where(std::move(w))
+  Impl(const RandomAccessFile& f, Compression compression, std::string w) : file(f), file_size(f.size()), where(std::move(w))
   {
     data.self = this;
     if (compression == Compression::zstd)
-      decoded = std::make_unique<ZstdReader>(std::make_unique<RegionReader>(fd, 0, file_size, where), where, true);
+      decoded = std::make_unique<ZstdReader>(std::make_unique<RandomAccessReader>(file, 0, file_size, where), where, true);
     else if (compression == Compression::gzip)
-      decoded = std::make_unique<GzipReader>(std::make_unique<RegionReader>(fd, 0, file_size, where), where);
+      decoded = std::make_unique<GzipReader>(std::make_unique<RandomAccessReader>(file, 0, file_size, where), where);
     a.reset(archive_read_new());
     if (!a) throw Error(Errc::io, where + ": libarchive: out of memory");
     archive_read_support_format_tar(a.get());
@@ -93,7 +93,7 @@ struct ArchiveReader::Impl {
         n = self->decoded->read(chunk.data(), chunk.size());
       } else {
         auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), self->file_size - std::min(self->pos, self->file_size)));
-        RegionReader r(self->fd, self->pos, want, self->where);
+        RandomAccessReader r(self->file, self->pos, want, self->where);
         n = 0;
         while (n < want) {
           std::size_t k = r.read(chunk.data() + n, want - n);
@@ -158,7 +158,7 @@ struct ArchiveReader::Impl {
       } else {
         if (pos >= file_size) break;
         n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), file_size - pos));
-        RegionReader r(fd, pos, n, where);
+        RandomAccessReader r(file, pos, n, where);
         for (std::size_t got = 0; got < n;) {
           std::size_t k = r.read(buf.data() + got, n - got);
           if (k == 0) break;
@@ -212,8 +212,8 @@ struct ArchiveReader::Impl {
   }
 };
 
-ArchiveReader::ArchiveReader(int fd, std::uint64_t file_size, Compression compression, std::string where)
-  : m_impl(std::make_unique<Impl>(fd, file_size, compression, std::move(where)))
+ArchiveReader::ArchiveReader(const RandomAccessFile& file, Compression compression, std::string where)
+  : m_impl(std::make_unique<Impl>(file, compression, std::move(where)))
 {
 }
 

@@ -79,12 +79,17 @@ std::unique_ptr<BundleWriter> BundleWriter::create(const fs::path& given, Bundle
   // "out/" names the directory "out": the partial output goes beside it, never inside.
   fs::path path = given.has_filename() ? given : given.parent_path();
   try {
-    detail::Plan plan = detail::make_plan(format, index_json, std::move(items), options.zstd_level);
+    if (options.volume_size && format == BundleFormat::dir)
+      throw Error(Errc::invalid_argument, "--max-size splits an archive into volumes: name the output .tar, .tar.zst or "
+                                          ".tar.gz, not a directory");
+    Options opts = options;
+    if (opts.volume_size) opts.resume = false;
+    detail::Plan plan = detail::make_plan(format, index_json, std::move(items), opts.zstd_level);
     switch (format) {
-    case BundleFormat::tar: return detail::make_tar_writer(path, std::move(plan), options);
-    case BundleFormat::tar_zst: return detail::make_zstd_writer(path, std::move(plan), options);
-    case BundleFormat::tar_gz: return detail::make_gzip_writer(path, std::move(plan), options);
-    case BundleFormat::dir: return detail::make_dir_writer(path, std::move(plan), options);
+    case BundleFormat::tar: return detail::make_tar_writer(path, std::move(plan), opts);
+    case BundleFormat::tar_zst: return detail::make_zstd_writer(path, std::move(plan), opts);
+    case BundleFormat::tar_gz: return detail::make_gzip_writer(path, std::move(plan), opts);
+    case BundleFormat::dir: return detail::make_dir_writer(path, std::move(plan), opts);
     }
     throw Error(Errc::invalid_argument, "unknown bundle format");
   } catch (...) {

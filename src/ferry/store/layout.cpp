@@ -8,6 +8,7 @@
 #include <ferry/manifest.hpp>
 #include <ferry/media_type.hpp>
 #include <ferry/record.hpp>
+#include <ferry/store/volumes.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,8 @@ std::string lower_name(const fs::path& path)
 BundleFormat format_from_path(const fs::path& path)
 {
   std::string s = lower_name(path);
+  // A volume (`x.tar.zst.001`) is of the format its set's name says.
+  if (has_volume_suffix(s)) s = s.substr(0, s.rfind('.'));
   if (ends_with(s, ".tar")) return BundleFormat::tar;
   if (ends_with(s, ".tar.zst") || ends_with(s, ".tzst")) return BundleFormat::tar_zst;
   if (ends_with(s, ".tar.gz") || ends_with(s, ".tgz")) return BundleFormat::tar_gz;

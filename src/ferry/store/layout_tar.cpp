@@ -1,19 +1,16 @@
-// A bundle in an archive (`.tar`, `.tar.zst`, `.tar.gz`): one file descriptor, read through the one
-// archive codec. A plain tar is read in place afterwards (pread at the offsets its one pass
-// recorded); a compressed one in further streaming passes over the same descriptor.
+// A bundle in an archive (`.tar`, `.tar.zst`, `.tar.gz`), or such an archive split into volumes
+// (`NAME.001`, …): one RandomAccessFile, read through the one archive codec. A plain tar is read
+// in place afterwards (pread at the offsets its one pass recorded); a compressed one in further
+// streaming passes over the same file.
 #include "readers.hpp"
 
+#include <ferry/digest.hpp>
 #include <ferry/error.hpp>
 #include <ferry/store/archive.hpp>
-#include <ferry/store/gzip.hpp>
-#include <ferry/store/zstd.hpp>
-#include <ferry/util/file.hpp>
+#include <ferry/store/volumes.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <sys/stat.h>
 
 namespace fs = std::filesystem;
 
@@ -21,28 +18,44 @@ namespace ferry::detail {
 
 namespace {
 
+// A blob of a volume set, read in place and checked against its digest (LayoutReader::fetch):
+// a mismatch names the damaged volume (RandomAccessFile::check) rather than the blob. No hash
+// of its own: the digest check it wraps is the one that finds the damage.
+class BlameVolumeReader : public Reader {
+public:
+  BlameVolumeReader(const RandomAccessFile& file, std::unique_ptr<Reader> inner) : m_file(file), m_inner(std::move(inner)) {}
+  std::size_t read(char* buf, std::size_t n) override
+  {
+    try {
+      return m_inner->read(buf, n);
+    } catch (const Error& e) {
+      if (e.code() == Errc::digest_mismatch) m_file.check();  // throws naming the volume
+      throw;
+    }
+  }
+
+private:
+  const RandomAccessFile& m_file;
+  std::unique_ptr<Reader> m_inner;
+};
+
 class TarReader : public LayoutReader {
 public:
   TarReader(const fs::path& path, const Options& options) : LayoutReader(path, BundleFormat::tar, options)
   {
-    // O_NONBLOCK: a FIFO planted where the bundle should be must not block the open.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-      int err = errno;
-      throw Error(err == ENOENT ? Errc::not_found : Errc::io,
-                  path.string() + (err == ENOENT ? ": no such bundle file" : ": " + std::string(std::strerror(err))));
-    }
-    m_fd = UniqueFd(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(Errc::io, path.string() + ": not a regular file");
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    m_size = static_cast<std::uint64_t>(st.st_size);
-    m_opened = st;
+    // `NAME.001`: a volume set, read as the one file its payloads make (a damaged one is
+    // named, never read as a tar); `NAME.002`, … only when it is a volume (to say which to
+    // give), so a plain bundle named `x.tar.2024` is read as the file it is.
+    m_volumes = has_volume_suffix(path) && (volume_set_name(path) || is_volume(path));
+    m_file = m_volumes ? open_volumes(path) : open_file(path);
     // What the bytes are decides, not the name: a zstd stream named `.tar` is read as one,
     // and so is a gzip stream.
-    m_format = has_zstd_magic(fd)   ? BundleFormat::tar_zst
-               : has_gzip_magic(fd) ? BundleFormat::tar_gz
-                                    : BundleFormat::tar;
+    unsigned char magic[4] = {};
+    std::size_t got = m_file->pread(magic, sizeof magic, 0);
+    static const unsigned char zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    m_format = got == 4 && std::memcmp(magic, zstd_magic, 4) == 0 ? BundleFormat::tar_zst
+               : got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b ? BundleFormat::tar_gz
+                                                                  : BundleFormat::tar;
   }
 
   bool random_access() const override { return m_format == BundleFormat::tar; }
@@ -96,14 +109,23 @@ public:
 protected:
   void walk(const std::function<bool(WalkEntry&)>& fn) override
   {
-    ArchiveReader archive(m_fd.get(), m_size,
-                          m_format == BundleFormat::tar_zst  ? ArchiveReader::Compression::zstd
-                          : m_format == BundleFormat::tar_gz ? ArchiveReader::Compression::gzip
-                                                             : ArchiveReader::Compression::none,
-                          m_path.string());
-    while (auto e = archive.next()) {
-      WalkEntry w{std::move(e->path), std::move(e->name), e->size, e->offset, [&]() -> Reader& { return archive.data(); }};
-      if (!fn(w)) return;
+    try {
+      ArchiveReader archive(*m_file,
+                            m_format == BundleFormat::tar_zst  ? ArchiveReader::Compression::zstd
+                            : m_format == BundleFormat::tar_gz ? ArchiveReader::Compression::gzip
+                                                               : ArchiveReader::Compression::none,
+                            m_path.string());
+      while (auto e = archive.next()) {
+        WalkEntry w{std::move(e->path), std::move(e->name), e->size, e->offset, [&]() -> Reader& { return archive.data(); }};
+        if (!fn(w)) return;
+      }
+      // A volume set read to its end: each volume's payload against its header (free after
+      // a pass that read every byte: a compressed one, or a plain tar at ReadDepth::verify).
+      if (m_format != BundleFormat::tar || m_options.depth == ReadDepth::verify) m_file->check();
+    } catch (const Error& e) {
+      // Damaged content in a volume set: name the volume, not what it broke in the archive.
+      if (e.code() == Errc::invalid_manifest || e.code() == Errc::digest_mismatch) m_file->check();
+      throw;
     }
   }
 
@@ -112,8 +134,14 @@ protected:
     const BlobEntry* entry = blob(digest);
     if (!entry || m_format != BundleFormat::tar)
       throw Error(Errc::not_found, m_path.string() + ": blob " + digest.str() + " is missing");
-    return std::make_unique<RegionReader>(m_fd.get(), entry->offset, entry->size,
-                                          m_path.string() + ": " + blob_path(digest));
+    return std::make_unique<RandomAccessReader>(*m_file, entry->offset, entry->size, m_path.string() + ": " + blob_path(digest));
+  }
+
+  std::unique_ptr<Reader> fetch(const Descriptor& desc) override
+  {
+    auto r = LayoutReader::fetch(desc);
+    if (!m_volumes) return r;
+    return std::make_unique<BlameVolumeReader>(*m_file, std::move(r));
   }
 
 private:
@@ -122,19 +150,14 @@ private:
   // pass fails, this says why.
   std::string change_note() const
   {
-    struct stat st {};
-    if (::fstat(m_fd.get(), &st) != 0 ||
-        (st.st_size == m_opened.st_size && st.st_mtim.tv_sec == m_opened.st_mtim.tv_sec &&
-         st.st_mtim.tv_nsec == m_opened.st_mtim.tv_nsec))
-      return {};
-    return "; the bundle was written to after it was opened (" + std::to_string(m_opened.st_size) + " bytes then, " +
-           std::to_string(st.st_size) + " now), so it no longer holds what was read" +
+    std::string note = m_file->change_note();
+    if (note.empty()) return {};
+    return "; " + note + ", so it no longer holds what was read" +
            (m_index_digest ? " (index.json " + m_index_digest->str() + ")" : std::string());
   }
 
-  UniqueFd m_fd;
-  std::uint64_t m_size = 0;
-  struct stat m_opened {};
+  std::unique_ptr<RandomAccessFile> m_file;
+  bool m_volumes = false;
 };
 
 } // namespace

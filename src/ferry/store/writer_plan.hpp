@@ -313,13 +313,34 @@ inline Plan make_plan(BundleFormat format, const std::string& index_json, std::v
   return plan;
 }
 
-// The end of a single-file bundle's commit (.tar, .tar.zst): fsync, close, rename the
-// partial output into place, drop the sidecar, fsync the directory.
-inline void commit_file(UniqueFd& fd, const fs::path& partial, const fs::path& path, Sidecar& sidecar)
+// Where an archive writer's bytes go (volumes.cpp): the one partial file `<path>.partial`,
+// or volumes `<path>.001`, … split at the size limit (issue 16). Offsets are those of the
+// whole bundle file either way.
+class Output {
+public:
+  virtual ~Output() = default;
+  /// Writes at `offset` of the bundle file; thread-safe for disjoint ranges.
+  virtual void pwrite(const char* data, std::size_t n, std::uint64_t offset) = 0;
+  /// Cuts the bundle file to `size` bytes.
+  virtual void truncate(std::uint64_t size) = 0;
+  /// Reserves `size` bytes and sizes the output to them (a disk too small fails here).
+  virtual void reserve(std::uint64_t size) = 0;
+  /// fsyncs and renames into place (volumes: each header written first, then older
+  /// higher-numbered volumes of the same name removed).
+  virtual void commit() = 0;
+  /// Closes; uncommitted, the partial output is kept when `keep` (a resume), else removed.
+  virtual void close(bool keep) = 0;
+  /// The partial file (what a resume reads); -1 for volumes, which do not resume.
+  virtual int fd() const = 0;
+};
+
+std::unique_ptr<Output> make_output(const fs::path& path, const fs::path& partial, std::optional<std::uint64_t> volume_size);
+
+// The end of an archive bundle's commit (.tar, .tar.zst, .tar.gz, or their volumes): fsync
+// and rename the output into place, drop the sidecar, fsync the directory.
+inline void commit_output(Output& out, const fs::path& path, Sidecar& sidecar)
 {
-  if (::fsync(fd.get()) != 0) fail_errno(partial, "fsync", errno);
-  fd.reset();
-  if (::rename(partial.c_str(), path.c_str()) != 0) fail_errno(path, "rename", errno);
+  out.commit();
   sidecar.remove();
   fsync_dir(path.has_parent_path() ? path.parent_path() : fs::path("."));
 }

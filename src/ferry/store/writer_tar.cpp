@@ -31,12 +31,10 @@ public:
       fs::remove(sidecar_path(), ec);
       fs::remove(partial, ec);
     }
-    m_fd = UniqueFd(partial, O_RDWR | O_CREAT);
+    m_out = make_output(m_path, partial, options.volume_size);
     if (!resumed) {
       // Reserve the space now: a disk too small fails here, before any download.
-      if (::fallocate(m_fd.get(), 0, 0, static_cast<off_t>(m_plan.tar_size)) != 0 && errno == ENOSPC)
-        throw Error(Errc::no_space, partial.string() + ": not enough space for " + std::to_string(m_plan.tar_size) + " bytes");
-      if (::ftruncate(m_fd.get(), static_cast<off_t>(m_plan.tar_size)) != 0) fail_errno(partial, "truncate", errno);
+      m_out->reserve(m_plan.tar_size);
       m_sidecar.start(m_plan.id);
     } else {
       m_sidecar.open_append();
@@ -44,10 +42,10 @@ public:
     for (const auto& e : m_plan.entries) {
       if (e.bytes) {
         std::string block = e.header + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
-        pwrite_all(m_fd.get(), partial, block.data(), block.size(), e.offset);
+        m_out->pwrite(block.data(), block.size(), e.offset);
         continue;
       }
-      RegionReader region(m_fd.get(), e.offset, e.end() - e.offset, partial.string());
+      RegionReader region(m_out->fd(), e.offset, e.end() - e.offset, partial.string());
       if (claimed.count(e.desc.digest) && entry_matches(region, e)) {
         ++m_reused_blobs;
         m_reused_bytes += e.desc.size;
@@ -56,7 +54,7 @@ public:
       m_pending.push_back(e.desc);
       auto part = started.find(e.desc.digest);
       if (part == started.end() || part->second == 0 || part->second >= e.desc.size) continue;
-      RegionReader head(m_fd.get(), e.offset, e.header.size() + part->second, partial.string());
+      RegionReader head(m_out->fd(), e.offset, e.header.size() + part->second, partial.string());
       std::string h(e.header.size(), '\0');
       if (!read_exact(head, h.data(), h.size()) || h != e.header) continue;
       if (auto hasher = hash_prefix(head, e.desc.digest, part->second)) {
@@ -71,40 +69,36 @@ public:
   ~TarPlanWriter() override
   {
     if (m_committed) return;
-    m_fd.reset();
-    if (m_options.resume && m_progress) return;  // kept for a re-run
-    m_sidecar.remove();
-    std::error_code ec;
-    fs::remove(partial_path(), ec);
+    bool keep = m_options.resume && m_progress;  // kept for a re-run
+    m_out->close(keep);
+    if (!keep) m_sidecar.remove();
   }
 
   void write(const Descriptor& desc, Reader& content) override
   {
     const Entry& e = entry(desc);
-    fs::path partial = partial_path();
     auto kept = m_partials.take(e.desc.digest);
-    if (!kept) pwrite_all(m_fd.get(), partial, e.header.data(), e.header.size(), e.offset);
+    if (!kept) m_out->pwrite(e.header.data(), e.header.size(), e.offset);
     copy_entry(
         e, content, std::move(kept),
-        [&](const char* p, std::size_t n, std::uint64_t pos) { pwrite_all(m_fd.get(), partial, p, n, e.data_offset() + pos); },
+        [&](const char* p, std::size_t n, std::uint64_t pos) { m_out->pwrite(p, n, e.data_offset() + pos); },
         [&](std::uint64_t pos) { checkpoint(e, pos); }, [&] { checkpoint(e, 0); });
     std::string pad(tar_padding(e.desc.size), '\0');
-    pwrite_all(m_fd.get(), partial, pad.data(), pad.size(), e.data_offset() + e.desc.size);
+    m_out->pwrite(pad.data(), pad.size(), e.data_offset() + e.desc.size);
     finished(e.desc.digest);
   }
 
   void commit() override
   {
     check_all_written();
-    fs::path partial = partial_path();
     std::string end(1024, '\0');
-    pwrite_all(m_fd.get(), partial, end.data(), end.size(), m_plan.tar_size - 1024);
-    commit_file(m_fd, partial, m_path, m_sidecar);
+    m_out->pwrite(end.data(), end.size(), m_plan.tar_size - 1024);
+    commit_output(*m_out, m_path, m_sidecar);
     m_committed = true;
   }
 
 private:
-  UniqueFd m_fd;
+  std::unique_ptr<Output> m_out;
 };
 
 } // namespace

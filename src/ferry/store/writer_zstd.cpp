@@ -121,9 +121,8 @@ public:
       std::error_code ec;
       fs::remove(partial, ec);
     }
-    m_fd = UniqueFd(partial, O_WRONLY | O_CREAT);
-    if (::ftruncate(m_fd.get(), static_cast<off_t>(kept_offset)) != 0) fail_errno(partial, "truncate", errno);
-    if (::lseek(m_fd.get(), static_cast<off_t>(kept_offset), SEEK_SET) < 0) fail_errno(partial, "seek", errno);
+    m_out = make_output(m_path, partial, options.volume_size);
+    m_out->truncate(kept_offset);
     m_offset = kept_offset;
     m_sidecar.start(m_plan.id, kept_lines);
     for (std::size_t j = 0; j < fetched.size(); ++j) {
@@ -147,11 +146,9 @@ public:
   ~CompressedPlanWriter() override
   {
     if (m_committed) return;
-    m_fd.reset();
-    if (m_options.resume && m_progress) return;
-    m_sidecar.remove();
-    std::error_code ec;
-    fs::remove(partial_path(), ec);
+    bool keep = m_options.resume && m_progress;
+    m_out->close(keep);
+    if (!keep) m_sidecar.remove();
   }
 
   bool ordered() const override { return true; }
@@ -185,9 +182,7 @@ public:
           // last finished blob, so that writing this one again starts from its first byte
           // (here, or in a re-run), with a fresh encoder.
           m_encoder->reset();
-          if (::ftruncate(m_fd.get(), static_cast<off_t>(m_finished_offset)) != 0 ||
-              ::lseek(m_fd.get(), static_cast<off_t>(m_finished_offset), SEEK_SET) < 0)
-            fail_errno(partial_path(), "truncate", errno);
+          m_out->truncate(m_finished_offset);
           m_offset = m_finished_offset;
           m_cursor = m_finished_cursor;
           m_sidecar.start(m_plan.id, m_lines);
@@ -213,7 +208,7 @@ public:
     std::string end(1024, '\0');
     compress(end.data(), end.size());
     end_frame();
-    commit_file(m_fd, partial_path(), m_path, m_sidecar);
+    commit_output(*m_out, m_path, m_sidecar);
     m_committed = true;
   }
 
@@ -232,7 +227,7 @@ private:
   void run(const char* data, std::size_t n, bool end)
   {
     m_encoder->run(data, n, end, [&](const char* out, std::size_t k) {
-      write_all(m_fd.get(), partial_path(), out, k);
+      m_out->pwrite(out, k, m_offset);
       m_offset += k;
     });
   }
@@ -240,7 +235,7 @@ private:
   Plan m_plan;
   Options m_options;
   Sidecar m_sidecar;
-  UniqueFd m_fd;
+  std::unique_ptr<Output> m_out;
   std::unique_ptr<FrameEncoder> m_encoder;
   struct PartialBlob {
     Digest digest;
