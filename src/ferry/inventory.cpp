@@ -37,14 +37,6 @@ Digest parse_digest(const json& j, const std::string& where)
   }
 }
 
-void only_keys(const json& j, std::initializer_list<const char*> keys, const std::string& where)
-{
-  if (!j.is_object()) throw Error(Errc::invalid_manifest, where + ": not a JSON object");
-  for (const auto& [k, v] : j.items())
-    if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; }))
-      throw Error(Errc::invalid_manifest, where + ": unknown key \"" + k.substr(0, 80) + "\"");
-}
-
 } // namespace
 
 std::string Inventory::to_json() const

@@ -30,13 +30,6 @@ json parse_json(const std::string& bytes, const std::string& where)
   }
 }
 
-void only_keys(const json& j, std::initializer_list<const char*> keys, const std::string& where)
-{
-  for (const auto& [k, v] : j.items())
-    if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; }))
-      throw Error(Errc::invalid_manifest, where + ": unknown key \"" + k + "\"");
-}
-
 const json& member(const json& j, const char* key, json::value_t type, const std::string& where)
 {
   auto it = j.find(key);

@@ -392,9 +392,12 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   if (!record.empty()) {
     record_artifact = build_record_artifact(record);
     items.push_back({record_artifact->manifest, record_artifact->manifest_bytes});
-    for (const auto& [d, bytes] : record_artifact->blobs)
-      if (!graph.contains(d.digest) && std::none_of(items.begin(), items.end(), [&](const BundleItem& i) { return i.desc.digest == d.digest; }))
-        items.push_back({d, bytes});
+    for (const auto& blob : record_artifact->blobs) {
+      const Digest& digest = blob.first.digest;
+      if (!graph.contains(digest) &&
+          std::none_of(items.begin(), items.end(), [&](const BundleItem& i) { return i.desc.digest == digest; }))
+        items.push_back({blob.first, blob.second});
+    }
   }
   for (const auto& b : blobs) items.push_back({b, std::nullopt});
   std::string index = build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt,

@@ -1,6 +1,10 @@
 #include <ferry/util/json.hpp>
 
+#include <ferry/error.hpp>
+
 #include <algorithm>
+
+#include <nlohmann/json.hpp>
 
 namespace ferry {
 
@@ -23,6 +27,16 @@ std::size_t json_depth(std::string_view text)
     }
   }
   return max_depth;
+}
+
+void only_keys(const nlohmann::json& j, std::initializer_list<const char*> keys, const std::string& where)
+{
+  if (!j.is_object()) throw Error(Errc::invalid_manifest, where + ": not a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; }))
+      throw Error(Errc::invalid_manifest, where + ": unknown key \"" + key.substr(0, 80) + "\"");
+  }
 }
 
 } // namespace ferry
