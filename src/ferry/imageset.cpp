@@ -2,13 +2,13 @@
 #include <ferry/imageset.hpp>
 
 #include <ferry/error.hpp>
+#include <ferry/util/file.hpp>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <iterator>
 #include <regex>
 #include <set>
@@ -513,16 +513,7 @@ ImageSet ImageSet::parse(const std::string& bytes, const std::string& file)
 
 ImageSet ImageSet::load(const std::filesystem::path& file)
 {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(Errc::not_found, file.string() + ": cannot read the images file");
-  std::string bytes;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    bytes.append(buf, static_cast<std::size_t>(in.gcount()));
-    if (bytes.size() > k_max_file) throw Error(Errc::invalid_argument, file.string() + ": larger than 16 MiB");
-  }
-  if (in.bad()) throw Error(Errc::io, file.string() + ": cannot read the images file");
-  return parse(bytes, file.string());
+  return parse(read_user_file(file, k_max_file, "images file", Errc::invalid_argument), file.string());
 }
 
 std::vector<Reference> ImageSetExpansion::references() const

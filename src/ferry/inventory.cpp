@@ -8,7 +8,6 @@
 #include <ferry/util/parallel.hpp>
 #include <ferry/util/text.hpp>
 
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -109,15 +108,7 @@ Inventory Inventory::parse(const std::string& bytes, const std::string& where)
 
 Inventory Inventory::load(const std::filesystem::path& path)
 {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Errc::not_found, path.string() + ": cannot read the inventory");
-  std::string bytes;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    bytes.append(buf, static_cast<std::size_t>(in.gcount()));
-    if (bytes.size() > k_max_inventory_size) throw Error(Errc::invalid_manifest, path.string() + ": larger than 256 MiB");
-  }
-  return parse(bytes, path.string());
+  return parse(read_user_file(path, k_max_inventory_size, "inventory", Errc::invalid_manifest), path.string());
 }
 
 std::map<Digest, Inventory::Held> Inventory::blobs() const

@@ -1,5 +1,6 @@
 #pragma once
 /// Files written atomically: a temporary name, fsync, rename (design §3, §8).
+#include <ferry/error.hpp>
 #include <ferry/util/reader.hpp>
 
 #include <filesystem>
@@ -50,6 +51,12 @@ private:
   int m_fd = -1;
   bool m_committed = false;
 };
+
+/// The whole of a file the user names (an images file, an inventory), through std::ifstream so
+/// that a pipe or a process substitution works too, at most `limit` bytes (a whole number of
+/// MiB): throws Errc::not_found (cannot open) or Errc::io (a read fails) "PATH: cannot read the
+/// WHAT", and `too_large` "PATH: larger than N MiB" once the limit is passed.
+std::string read_user_file(const std::filesystem::path& path, std::size_t limit, const std::string& what, Errc too_large);
 
 /// Writes all `n` bytes to `fd` (retrying short writes and EINTR); throws Errc::io naming `path`.
 void write_all(int fd, const std::filesystem::path& path, const char* data, std::size_t n);

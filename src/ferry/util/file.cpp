@@ -6,6 +6,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -109,6 +110,20 @@ void fsync_dir(const fs::path& dir)
   if (fd < 0) fail(dir, "open directory", errno);
   ::fsync(fd);
   ::close(fd);
+}
+
+std::string read_user_file(const std::filesystem::path& path, std::size_t limit, const std::string& what, Errc too_large)
+{
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Errc::not_found, path.string() + ": cannot read the " + what);
+  std::string bytes;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    bytes.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (bytes.size() > limit) throw Error(too_large, path.string() + ": larger than " + std::to_string(limit >> 20) + " MiB");
+  }
+  if (in.bad()) throw Error(Errc::io, path.string() + ": cannot read the " + what);
+  return bytes;
 }
 
 } // namespace ferry
