@@ -1045,6 +1045,18 @@ def run_ferry(*args, input=None, timeout=300, cwd=None, env=None):
                           timeout=timeout, cwd=cwd, env=child_env(env))
 
 
+def one_error_line(tc, proc, *needles):
+    """Asserts (on unittest case ``tc``) exactly one ``ferry: error: `` line, the last non-empty
+    line on stderr, naming every needle; returns it."""
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("ferry: error: ")]
+    tc.assertEqual(len(errors), 1, describe(proc))
+    tc.assertEqual(lines[-1], errors[0], describe(proc))
+    for n in needles:
+        tc.assertIn(n, errors[0], describe(proc))
+    return errors[0]
+
+
 def describe(proc):
     """For assertion messages."""
     return (f"\n$ {' '.join(proc.args) if isinstance(proc.args, list) else proc.args}\n"

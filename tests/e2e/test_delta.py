@@ -147,13 +147,7 @@ class Delta(unittest.TestCase):
         return doc
 
     def error_line(self, proc, *needles):
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        errors = [l for l in lines if l.startswith("ferry: error: ")]
-        self.assertEqual(len(errors), 1, R.describe(proc))
-        self.assertEqual(lines[-1], errors[0], R.describe(proc))
-        for n in needles:
-            self.assertIn(n, errors[0], R.describe(proc))
-        return errors[0]
+        return R.one_error_line(self, proc, *needles)
 
     def digest(self, data):
         return R.sha256_digest(data)

@@ -99,13 +99,7 @@ class Base(unittest.TestCase):
 
     def assert_one_error(self, proc, code, needles):
         self.assertEqual(proc.returncode, code, R.describe(proc))
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        errors = [l for l in lines if l.startswith("ferry: error: ")]
-        self.assertEqual(len(errors), 1, R.describe(proc))
-        self.assertEqual(lines[-1], errors[0], R.describe(proc))
-        for n in needles:
-            self.assertIn(n, errors[0], R.describe(proc))
-        return errors[0]
+        return R.one_error_line(self, proc, *needles)
 
     def save_volumes(self, fmt, where, size=None, refs=None):
         os.makedirs(self.path(where), exist_ok=True)
