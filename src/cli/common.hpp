@@ -197,5 +197,6 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Action& action)
 void register_sign(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_copy(CLI::App& app, const GlobalOptions& global, Action& action);
 void register_inventory(CLI::App& app, const GlobalOptions& global, Action& action);
+void register_serve(CLI::App& app, const GlobalOptions& global, Action& action);
 
 } // namespace ferry::cli

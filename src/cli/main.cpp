@@ -87,6 +87,7 @@ int main(int argc, char** argv)
   cli::register_sign(app, global, action);
   cli::register_copy(app, global, action);
   cli::register_inventory(app, global, action);
+  cli::register_serve(app, global, action);
   cli::register_docs(app, action);  // last: it walks every subcommand
   if (auto unknown = unknown_command(app, argc, argv)) {
     cli::err_line("ferry: error: %s (see ferry --help)", unknown->c_str());

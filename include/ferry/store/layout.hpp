@@ -5,6 +5,7 @@
 #include <ferry/store/layout_path.hpp>
 #include <ferry/store/memory_store.hpp>
 #include <ferry/store/target.hpp>
+#include <ferry/util/file.hpp>
 
 #include <array>
 #include <compare>
@@ -111,6 +112,15 @@ struct BlobEntry {
   bool intact = false;       ///< ... and matched its name
 };
 
+/// Where a blob's bytes lie in one file, to send them without copying (serve): a duplicate
+/// descriptor of the file that was read when the bundle was opened, the blob's offset in it
+/// and its size.
+struct BlobFile {
+  UniqueFd fd;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+};
+
 /// A bundle opened for reading, once (design §8): one file descriptor for an archive, one
 /// directory descriptor for a directory, held until it is destroyed, so what is read later
 /// (push, sign) comes from the file that was read first even if the path is replaced. On
@@ -178,6 +188,14 @@ public:
   /// True when fetch() reads a blob in place, cheaply and from any thread (a directory, an
   /// uncompressed tar); false when it costs a pass over the bundle (`.tar.zst`).
   virtual bool random_access() const = 0;
+
+  /// A blob's place in one file (a directory or a plain tar), for sending it as it is: the
+  /// file must still be the one read when the bundle was opened (a directory's blob file: the
+  /// same inode, size, modification and change times as when it was listed; a tar: as when
+  /// it was opened), so its bytes are the ones that were hashed; throws Errc::digest_mismatch
+  /// naming it when not, Errc::not_found when the bundle lacks the blob. Nullopt for a
+  /// format with no such place (compressed, a volume set).
+  virtual std::optional<BlobFile> blob_file(const Digest&) const { return std::nullopt; }
 
   // Source
   std::unique_ptr<Reader> fetch(const Descriptor& desc) override;

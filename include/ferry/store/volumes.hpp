@@ -58,6 +58,10 @@ public:
   /// Empty, or why what is read now may differ from what was read first (a file written to
   /// since it was opened), for messages.
   virtual std::string change_note() const { return {}; }
+  /// A regular file: its descriptor, after checking it is still the file that was opened
+  /// (same inode, size, modification and change times; throws Errc::digest_mismatch naming
+  /// it when not). A volume set: -1 (no one place holds its bytes).
+  virtual int fd_if_unchanged() const { return -1; }
 };
 
 /// Reads `[offset, offset + length)` of a RandomAccessFile; one that ends early throws

@@ -27,6 +27,13 @@ public:
     return *this;
   }
   int get() const { return m_fd; }
+  /// Gives the descriptor up (the caller closes it).
+  int release()
+  {
+    int fd = m_fd;
+    m_fd = -1;
+    return fd;
+  }
   void reset();
 
 private:

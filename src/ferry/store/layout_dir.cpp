@@ -94,7 +94,39 @@ protected:
     return open_file(it->second.get(), digest.hex(), blob_path(digest), true);
   }
 
+  std::optional<BlobFile> blob_file(const Digest& digest) const override
+  {
+    auto alg = m_alg_dirs.find(digest.algorithm());
+    auto seen = m_blob_ids.find(BlobKey::of(digest));
+    if (alg == m_alg_dirs.end() || seen == m_blob_ids.end())
+      throw Error(Errc::not_found, m_path.string() + ": blob " + digest.str() + " is missing");
+    std::string path = m_path.string() + ": " + blob_path(digest);
+    int fd = ::openat(alg->second.get(), digest.hex().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw Error(Errc::digest_mismatch, path + " is gone since it was verified: " + std::strerror(errno));
+    UniqueFd file(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !(FileId::of(st) == seen->second))
+      throw Error(Errc::digest_mismatch, path + " changed since it was verified; refusing to send it");
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return BlobFile{std::move(file), 0, static_cast<std::uint64_t>(st.st_size)};
+  }
+
 private:
+  // What identifies a file's content without reading it: replaced or written to, one of
+  // these changes (the change time cannot be set back by its owner).
+  struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    struct timespec mtime {}, ctime {};
+    static FileId of(const struct stat& st) { return {st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim}; }
+    bool operator==(const FileId& o) const
+    {
+      return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+             mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
+    }
+  };
+
   struct Listed {
     std::string name;  ///< in its directory
     LayoutPath path;
@@ -135,6 +167,9 @@ private:
                                              : EntryType::other;
       Listed l;
       l.path = layout_path(prefix + name, type, m_path.string());
+      // A blob's file as listed, before anything read it: what blob_file() checks against.
+      if (l.path.role == LayoutPath::Role::blob && l.path.digest)
+        m_blob_ids.insert_or_assign(BlobKey::of(*l.path.digest), FileId::of(st));
       l.name = std::move(name);
       l.size = type == EntryType::file ? static_cast<std::uint64_t>(st.st_size) : 0;
       out.push_back(std::move(l));
@@ -176,6 +211,7 @@ private:
   UniqueFd m_dir;
   std::map<std::string, UniqueFd> m_alg_dirs;
   std::uint64_t m_listed = 0;
+  std::map<BlobKey, FileId> m_blob_ids;
 };
 
 } // namespace

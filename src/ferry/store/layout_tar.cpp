@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fcntl.h>
 
 namespace fs = std::filesystem;
 
@@ -135,6 +136,18 @@ protected:
     if (!entry || m_format != BundleFormat::tar)
       throw Error(Errc::not_found, m_path.string() + ": blob " + digest.str() + " is missing");
     return std::make_unique<RandomAccessReader>(*m_file, entry->offset, entry->size, m_path.string() + ": " + blob_path(digest));
+  }
+
+  std::optional<BlobFile> blob_file(const Digest& digest) const override
+  {
+    if (m_format != BundleFormat::tar || m_volumes) return std::nullopt;
+    const BlobEntry* entry = blob(digest);
+    if (!entry) throw Error(Errc::not_found, m_path.string() + ": blob " + digest.str() + " is missing");
+    int fd = m_file->fd_if_unchanged();
+    if (fd < 0) return std::nullopt;
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw Error(Errc::io, m_path.string() + ": " + std::strerror(errno));
+    return BlobFile{UniqueFd(copy), entry->offset, entry->size};
   }
 
   std::unique_ptr<Reader> fetch(const Descriptor& desc) override

@@ -201,6 +201,16 @@ public:
     return pread_some(m_fd.get(), m_path, static_cast<char*>(buffer), n, offset);
   }
   std::string name() const override { return m_path.string(); }
+  int fd_if_unchanged() const override
+  {
+    struct stat now {};
+    if (::fstat(m_fd.get(), &now) != 0 || now.st_ino != m_opened.st_ino || now.st_dev != m_opened.st_dev ||
+        now.st_size != m_opened.st_size || now.st_mtim.tv_sec != m_opened.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != m_opened.st_mtim.tv_nsec || now.st_ctim.tv_sec != m_opened.st_ctim.tv_sec ||
+        now.st_ctim.tv_nsec != m_opened.st_ctim.tv_nsec)
+      throw Error(Errc::digest_mismatch, m_path.string() + " changed after it was opened and verified; refusing to send from it");
+    return m_fd.get();
+  }
   std::string change_note() const override
   {
     struct stat now {};
