@@ -188,6 +188,9 @@ public:
   /// True when fetch() reads a blob in place, cheaply and from any thread (a directory, an
   /// uncompressed tar); false when it costs a pass over the bundle (`.tar.zst`).
   virtual bool random_access() const = 0;
+  /// True when blobs can be read in place from several threads at once at no extra cost (a
+  /// directory, a plain tar; not a volume set, whose volumes are hashed front to back).
+  virtual bool parallel_reads() const { return random_access(); }
 
   /// A blob's place in one file (a directory or a plain tar), for sending it as it is: the
   /// file must still be the one read when the bundle was opened (a directory's blob file: the

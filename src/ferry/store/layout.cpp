@@ -9,6 +9,7 @@
 #include <ferry/media_type.hpp>
 #include <ferry/record.hpp>
 #include <ferry/store/volumes.hpp>
+#include <ferry/util/parallel.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -153,9 +154,54 @@ public:
       }
     }
     load_the_rest();
+    hash_deferred();
   }
 
 private:
+  // The blobs on_blob left for later, hashed on all cores (each read in place, through its
+  // own reader); entries and problems are then set in storage order, as a single pass would.
+  void hash_deferred()
+  {
+    struct Result {
+      Digest actual;
+      std::uint64_t count = 0;
+    };
+    std::vector<std::size_t> todo;
+    for (std::size_t i = 0; i < m_deferred.size(); ++i)
+      if (!m_r.m_blobs.at(BlobKey::of(m_deferred[i])).hashed) todo.push_back(i);
+    if (todo.empty()) return;
+    std::vector<Result> results(m_deferred.size());
+    unsigned workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+    parallel_for_each(todo, workers, [&](std::size_t i) {
+      const Digest& d = m_deferred[i];
+      auto r = m_r.open_blob(d);
+      Hasher hasher(d.algorithm());
+      std::vector<char> buf(1 << 20);
+      std::uint64_t count = 0;
+      while (std::size_t n = r->read(buf.data(), buf.size())) {
+        hasher.update(buf.data(), n);
+        count += n;
+      }
+      results[i] = {hasher.finish(), count};
+    });
+    for (std::size_t i : todo) {
+      const Digest& d = m_deferred[i];
+      BlobEntry& entry = m_r.m_blobs.at(BlobKey::of(d));
+      const Result& got = results[i];
+      entry.hashed = true;
+      entry.intact = got.actual == d && got.count == entry.size;
+      if (!entry.intact) mismatch(d, got.actual, got.count, entry.size);
+    }
+  }
+
+  // A blob whose bytes are not what its name says.
+  void mismatch(const Digest& d, const Digest& actual, std::uint64_t count, std::uint64_t size)
+  {
+    problem(d.str(), count != size ? "blob " + d.str() + ": " + std::to_string(count) + " bytes read, the entry says " +
+                                         std::to_string(size)
+                                   : "blob " + d.str() + " has content with digest " + actual.str());
+  }
+
   using WalkEntry = LayoutReader::WalkEntry;
 
   [[noreturn]] void refuse(const WalkEntry& e, const std::string& why)
@@ -260,6 +306,12 @@ private:
     bool candidate = m_streaming && !wanted && e.size <= k_max_manifest_size &&
                      m_candidate_bytes + e.size <= k_candidate_budget;
     if (!m_verify && !wanted && !candidate) return;
+    // A large blob nothing reads but the hash (a layer): hashed after the pass, on every
+    // core, where the format reads in place from any thread (issue 18).
+    if (m_verify && !wanted && !candidate && e.size > k_max_manifest_size && m_r.parallel_reads()) {
+      m_deferred.push_back(d);
+      return;
+    }
     auto bytes = read_blob(e.data(), d, e.size, wanted ? limit_for(d) : k_max_manifest_size, it->second, !candidate);
     if (!bytes) return;
     if (wanted) {
@@ -303,8 +355,12 @@ private:
     }
     if (over) {
       if (m_verify) {
+        // Hashed whole all the same: a blob larger than what is kept (a layer) is checked
+        // like any other, and a mismatch is a problem.
+        Digest actual = hasher.finish();
         entry.hashed = true;
-        entry.intact = hasher.finish() == d && count == size;
+        entry.intact = actual == d && count == size;
+        if (!entry.intact) mismatch(d, actual, count, size);
       }
       if (needed && (m_wanted.count(d) || m_wanted_kept.count(d))) {
         bool manifest = m_wanted.count(d) != 0;
@@ -321,9 +377,7 @@ private:
       entry.hashed = true;
       entry.intact = intact;
       if (!intact) {
-        problem(d.str(), count != size ? "blob " + d.str() + ": " + std::to_string(count) + " bytes read, the entry says " +
-                                             std::to_string(size)
-                                       : "blob " + d.str() + " has content with digest " + actual.str());
+        mismatch(d, actual, count, size);
         return std::nullopt;
       }
     } else if (!intact) {
@@ -476,6 +530,7 @@ private:
   bool m_have_index = false;
   std::set<std::string> m_dirs;
   std::set<std::string> m_extras;
+  std::vector<Digest> m_deferred;  ///< large blobs to hash after the pass (hash_deferred)
   std::map<Digest, Descriptor> m_wanted;       ///< manifests
   std::map<Digest, Descriptor> m_wanted_kept;  ///< envelopes, trust files
   std::map<Digest, std::string> m_candidates;

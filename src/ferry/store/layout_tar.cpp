@@ -60,6 +60,7 @@ public:
   }
 
   bool random_access() const override { return m_format == BundleFormat::tar; }
+  bool parallel_reads() const override { return m_format == BundleFormat::tar && !m_volumes; }
 
   void for_each_blob(const std::vector<Descriptor>& wanted, const std::function<void(const Descriptor&, Reader&)>& fn) override
   {
