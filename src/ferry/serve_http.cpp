@@ -82,11 +82,43 @@ void free_body(void* cls) { delete static_cast<ReaderBody*>(cls); }
 
 ssize_t no_body(void*, std::uint64_t, char*, std::size_t) { return MHD_CONTENT_READER_END_WITH_ERROR; }
 
+// Header lines of one name are one list (RFC 9110 §5.3): skopeo sends an Accept line per
+// media type.
 enum MHD_Result collect(void* cls, enum MHD_ValueKind, const char* key, const char* value)
 {
   auto* out = static_cast<std::map<std::string, std::string>*>(cls);
-  if (key) (*out)[lower(key)] = value ? value : "";
+  if (!key) return MHD_YES;
+  auto [it, fresh] = out->emplace(lower(key), value ? value : "");
+  if (!fresh && value) it->second += ", " + std::string(value);
   return MHD_YES;
+}
+
+int hex_value(char c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of the path and the query, in place, except `%00`: a NUL would end the
+// C string the path is handed over as, and a shorter path than the client sent would be
+// answered. Left as the three characters, it makes the path invalid, as it is.
+std::size_t unescape(void*, MHD_Connection*, char* s)
+{
+  char* w = s;
+  for (char* r = s; *r;) {
+    int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+    int lo = hi >= 0 ? hex_value(r[2]) : -1;
+    if (lo >= 0 && (hi | lo) != 0) {
+      *w++ = static_cast<char>(hi << 4 | lo);
+      r += 3;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+  return static_cast<std::size_t>(w - s);
 }
 
 enum MHD_Result collect_query(void* cls, enum MHD_ValueKind, const char* key, const char* value)
@@ -331,6 +363,7 @@ void Server::start()
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(m_options.max_header_size), nullptr},
       {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&Impl::on_completed), m_impl.get()},
+      {MHD_OPTION_UNESCAPE_CALLBACK, reinterpret_cast<intptr_t>(&unescape), nullptr},
   };
   if (tls) {
     opts.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(m_options.tls_cert_pem.c_str())});
