@@ -162,35 +162,40 @@ private:
   // own reader); entries and problems are then set in storage order, as a single pass would.
   void hash_deferred()
   {
-    struct Result {
-      Digest actual;
-      std::uint64_t count = 0;
-    };
     std::vector<std::size_t> todo;
     for (std::size_t i = 0; i < m_deferred.size(); ++i)
-      if (!m_r.m_blobs.at(BlobKey::of(m_deferred[i])).hashed) todo.push_back(i);
+      if (!m_r.m_blobs.at(*m_deferred[i]).hashed) todo.push_back(i);
     if (todo.empty()) return;
-    std::vector<Result> results(m_deferred.size());
+    // One byte per blob; what a mismatched one holds instead, by its index.
+    std::vector<std::uint8_t> intact(m_deferred.size(), 0);
+    std::map<std::size_t, std::pair<Digest, std::uint64_t>> wrong;
+    std::mutex wrong_mutex;
     unsigned workers = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
     parallel_for_each(todo, workers, [&](std::size_t i) {
-      const Digest& d = m_deferred[i];
+      Digest d = m_deferred[i]->digest();
+      std::uint64_t size = m_r.m_blobs.at(*m_deferred[i]).size;
       auto r = m_r.open_blob(d);
       Hasher hasher(d.algorithm());
-      std::vector<char> buf(1 << 20);
+      std::vector<char> buf(static_cast<std::size_t>(std::clamp<std::uint64_t>(size, 1, 1 << 20)));
       std::uint64_t count = 0;
       while (std::size_t n = r->read(buf.data(), buf.size())) {
         hasher.update(buf.data(), n);
         count += n;
       }
-      results[i] = {hasher.finish(), count};
+      Digest actual = hasher.finish();
+      if (actual == d && count == size) {
+        intact[i] = 1;
+      } else {
+        std::lock_guard lock(wrong_mutex);
+        wrong.emplace(i, std::make_pair(std::move(actual), count));
+      }
     });
     for (std::size_t i : todo) {
-      const Digest& d = m_deferred[i];
-      BlobEntry& entry = m_r.m_blobs.at(BlobKey::of(d));
-      const Result& got = results[i];
+      BlobEntry& entry = m_r.m_blobs.at(*m_deferred[i]);
       entry.hashed = true;
-      entry.intact = got.actual == d && got.count == entry.size;
-      if (!entry.intact) mismatch(d, got.actual, got.count, entry.size);
+      entry.intact = intact[i] != 0;
+      if (auto it = wrong.find(i); it != wrong.end())
+        mismatch(m_deferred[i]->digest(), it->second.first, it->second.second, entry.size);
     }
   }
 
@@ -306,10 +311,11 @@ private:
     bool candidate = m_streaming && !wanted && e.size <= k_max_manifest_size &&
                      m_candidate_bytes + e.size <= k_candidate_budget;
     if (!m_verify && !wanted && !candidate) return;
-    // A large blob nothing reads but the hash (a layer): hashed after the pass, on every
-    // core, where the format reads in place from any thread (issue 18).
-    if (m_verify && !wanted && !candidate && e.size > k_max_manifest_size && m_r.parallel_reads()) {
-      m_deferred.push_back(d);
+    // A blob nothing has asked to read yet (a layer, a config): hashed after the pass, on
+    // every core, where the format reads in place from any thread (issue 18). Should a
+    // manifest found later need it, it is read then (load_the_rest) and not hashed again.
+    if (m_verify && !wanted && !candidate && m_r.parallel_reads()) {
+      m_deferred.push_back(&it->first);
       return;
     }
     auto bytes = read_blob(e.data(), d, e.size, wanted ? limit_for(d) : k_max_manifest_size, it->second, !candidate);
@@ -530,7 +536,7 @@ private:
   bool m_have_index = false;
   std::set<std::string> m_dirs;
   std::set<std::string> m_extras;
-  std::vector<Digest> m_deferred;  ///< large blobs to hash after the pass (hash_deferred)
+  std::vector<const BlobKey*> m_deferred;  ///< keys of m_blobs to hash after the pass (hash_deferred)
   std::map<Digest, Descriptor> m_wanted;       ///< manifests
   std::map<Digest, Descriptor> m_wanted_kept;  ///< envelopes, trust files
   std::map<Digest, std::string> m_candidates;
