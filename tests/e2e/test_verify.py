@@ -1421,6 +1421,42 @@ class BundledTrust(VerifyTest):
                 self.assertTrue(any(f.startswith("truststore/x509/ca/ferry/") for f in files), files)
                 self.assertTrue(any(f.startswith("crl/") for f in files), files)
 
+    def test_serve_verifies_with_the_pin_before_it_listens(self):
+        """``ferry serve --trust-pin`` (issue 17): the signature verifies with the carried trust
+        material, then the bundle is served with its referrer; a CRL saying the signer is
+        revoked stops it before it listens (exit 3, one error line)."""
+        import subprocess
+        import urllib.request
+        b, pin = self.save("tar", "fresh")
+        cmd = [R.ferry_binary(), "serve", b, "--trust-pin", pin, "--verification-time", VT,
+               "--listen", "127.0.0.1:0"]
+        srv = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, env=R.child_env())
+        try:
+            lines = []
+            while True:
+                line = srv.stderr.readline()
+                self.assertTrue(line, "ferry serve ended before it listened:\n" + "".join(lines))
+                lines.append(line)
+                m = re.search(r"ferry: serving .* at http://127\.0\.0\.1:(\d+)/", line)
+                if m:
+                    break
+            base = f"http://127.0.0.1:{m.group(1)}"
+            with urllib.request.urlopen(f"{base}/v2/demo/app/referrers/{self.app['digest']}", timeout=30) as r:
+                listed = [d["digest"] for d in json.loads(r.read())["manifests"]]
+            self.assertEqual(listed, [self.sig["digest"]])
+        finally:
+            srv.terminate()
+            srv.wait(30)
+            srv.stderr.close()
+        self.assertEqual(srv.returncode, 0)
+        revoked, pin = self.save("tar", "revoked")
+        proc = self.ferry("serve", revoked, "--trust-pin", pin, "--verification-time", VT,
+                          "--listen", "127.0.0.1:0", expect=3)
+        self.assertEqual(proc.stderr.count("ferry: error:"), 1, R.describe(proc))
+        self.assertIn("not serving", proc.stderr, R.describe(proc))
+        self.assertNotIn("ferry: serving", proc.stderr, R.describe(proc))
+
     def test_wrong_pin_fails_clearly(self):
         b, pin = self.save("tar", "fresh")
         other = "sha256:" + "0" * 64
