@@ -148,7 +148,8 @@ struct ServerOptions {
   unsigned timeout_s = 30;
   unsigned threads = 4;
   std::size_t max_header_size = 32 * 1024;
-  /// One line per request; null: none.
+  /// One line per request (client, "METHOD path" escaped for a terminal, status, bytes) and
+  /// libmicrohttpd's own messages (escaped too); null: none.
   std::function<void(const std::string&)> access_log;
 };
 

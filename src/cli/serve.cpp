@@ -146,9 +146,11 @@ void register_serve(CLI::App& app, const GlobalOptions& global, Action& action)
         if (!access_file) throw Error(Errc::io, s->access_log + ": cannot open the access log: " + std::strerror(errno));
         access = access_file.get();
       }
+      // Every line, however long the server runs (not cut at --max-lines); the server has
+      // escaped what the client sent (the request line) and what libmicrohttpd says.
       server_options.access_log = [&](const std::string& line) {
         std::lock_guard<std::mutex> lock(log_mutex);
-        print_line(access, line);  // escaped: a request's path is the client's text
+        std::fputs((line + "\n").c_str(), access);
         std::fflush(access);
       };
 

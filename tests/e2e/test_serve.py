@@ -1182,8 +1182,12 @@ class Hostile(Base):
                f"{pending} unanswered; VmRSS {base_rss} KiB before, peak sampled {peak} KiB, "
                f"VmHWM {st['VmHWM']} KiB")
         print(msg, file=sys.stderr)
-        self.assertLess(peak, 128 * 1024, msg)
-        self.assertLess(st["VmHWM"], 128 * 1024, msg)
+        # What the connections cost, bounded; and the whole process under 128 MiB, unless it
+        # runs under AddressSanitizer, whose shadow memory alone is larger before any request.
+        self.assertLess(peak - base_rss, 96 * 1024, msg)
+        if base_rss < 64 * 1024:
+            self.assertLess(peak, 128 * 1024, msg)
+            self.assertLess(st["VmHWM"], 128 * 1024, msg)
         self.assertEqual(ok, n, msg)
         # Afterwards, still fine for a real client, many times over.
         for _ in range(20):
