@@ -27,12 +27,6 @@ namespace {
 constexpr const char* k_api_version = "registry/2.0";
 constexpr const char* k_index_media_type = "application/vnd.oci.image.index.v1+json";
 
-std::string lower(std::string s)
-{
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string trim(std::string_view s)
 {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -152,12 +146,12 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(const std::st
 bool acceptable(const std::string& accept, const std::string& media_type)
 {
   if (trim(accept).empty()) return true;
-  std::string type = lower(media_type);
+  std::string type = to_lower(media_type);
   std::string major = type.substr(0, type.find('/'));
   std::string_view rest = accept;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    std::string item = lower(trim(rest.substr(0, comma)));
+    std::string item = to_lower(trim(rest.substr(0, comma)));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (auto semi = item.find(';'); semi != std::string::npos) item = trim(std::string_view(item).substr(0, semi));
     if (item == "*/*" || item == type || item == major + "/*") return true;

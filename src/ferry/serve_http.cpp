@@ -24,12 +24,6 @@ namespace ferry::serve {
 
 namespace {
 
-std::string lower(std::string s)
-{
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // One request's state, from its first call to its completion (the access log line).
 struct Exchange {
   std::string method;
@@ -88,7 +82,7 @@ enum MHD_Result collect(void* cls, enum MHD_ValueKind, const char* key, const ch
 {
   auto* out = static_cast<std::map<std::string, std::string>*>(cls);
   if (!key) return MHD_YES;
-  auto [it, fresh] = out->emplace(lower(key), value ? value : "");
+  auto [it, fresh] = out->emplace(to_lower(key), value ? value : "");
   if (!fresh && value) it->second += ", " + std::string(value);
   return MHD_YES;
 }

@@ -35,6 +35,9 @@ bool unsafe_for_terminal(std::string_view seq);
 /// character: it can never start a line, move the cursor or reorder what follows.
 std::string escape_for_terminal(std::string_view s);
 
+/// `text` with ASCII letters in lower case (header names, URL schemes, registry hosts).
+std::string to_lower(std::string_view text);
+
 /// A name from outside (an archive entry, a file) in double quotes for an error message,
 /// its control characters as `\x..`: a NUL would otherwise end the message early, since
 /// messages travel as C strings. The CLI escapes the whole line again when it prints it.

@@ -1,3 +1,4 @@
+#include <ferry/util/text.hpp>
 #include <ferry/remote/auth.hpp>
 
 #include <ferry/error.hpp>
@@ -28,13 +29,6 @@ bool is_token68_char(char c)
   return std::string_view("-._~+/").find(c) != std::string_view::npos;
 }
 
-std::string to_lower(std::string_view text)
-{
-  std::string out(text);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 /// "scheme://authority" of a URL, lower-cased; empty when it has none.
 std::string scheme_and_authority(const std::string& url)

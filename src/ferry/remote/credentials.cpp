@@ -1,3 +1,4 @@
+#include <ferry/util/text.hpp>
 #include <ferry/remote/credentials.hpp>
 
 #include <ferry/error.hpp>
@@ -31,13 +32,6 @@ constexpr std::size_t k_config_limit = std::size_t{16} << 20;
 constexpr std::size_t k_helper_output_limit = std::size_t{1} << 20;
 constexpr const char* k_docker_hub_server = "https://index.docker.io/v1/";
 
-std::string to_lower(std::string_view text)
-{
-  std::string out(text);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 std::string trim(std::string_view text)
 {

@@ -1,3 +1,4 @@
+#include <ferry/util/text.hpp>
 #include <ferry/remote/curl_http_client.hpp>
 
 #include <ferry/error.hpp>
@@ -63,12 +64,6 @@ void global_init()
     throw Error(Errc::internal, std::string("libcurl initialisation failed: ") + curl_easy_strerror(result));
 }
 
-std::string to_lower(std::string text)
-{
-  for (char& c : text)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return text;
-}
 
 bool iequals(std::string_view a, std::string_view b)
 {

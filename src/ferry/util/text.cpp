@@ -116,4 +116,12 @@ std::string quote_name(std::string_view s)
   return out + "\"";
 }
 
+std::string to_lower(std::string_view text)
+{
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 } // namespace ferry
