@@ -149,6 +149,12 @@ struct PushOptions {
   bool dry_run = false;
   /// Told about every blob byte uploaded (a progress display); may be null.
   Progress* progress = nullptr;
+  /// `--have FILE` (issue 18): an inventory of the destination registry (`ferry inventory
+  /// REGISTRY`, kind "registry", of the target's host). A blob a destination repository lacks
+  /// that the inventory places in another repository is mounted from there, not uploaded.
+  /// Without it, the roots' source repositories are the mount sources when the bundle was
+  /// saved from the target registry itself. Mounts that fail fall back to uploads.
+  std::shared_ptr<const Inventory> have;
 };
 
 /// A manifest a push sends that no verified signature covers: not a root whose signature

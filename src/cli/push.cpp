@@ -3,6 +3,7 @@
 #include "transfer.hpp"
 
 #include <ferry/error.hpp>
+#include <ferry/inventory.hpp>
 #include <ferry/verify/openssl.hpp>
 
 #include <cstdio>
@@ -191,6 +192,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
     std::string target;
     std::string format;
     std::vector<std::string> maps;
+    std::string have;
     bool no_clobber = false;
     bool dry_run = false;
     OutputOptions out;
@@ -206,6 +208,10 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
                   "Rename a source repository (SRC_REPO=DST_REPO) or one tag of it (SRC_REPO:TAG=DST_REPO:TAG); "
                   "referrers follow their image (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_option("--have", s->have,
+                  "Inventory of the destination registry (ferry inventory REGISTRY -o FILE): blobs it holds in another "
+                  "repository are mounted there, not uploaded")
+      ->type_name("FILE");
   cmd->add_flag("--no-clobber", s->no_clobber,
                 "Refuse to move an existing destination tag to another digest: send nothing and fail naming the tag");
   cmd->add_flag("--dry-run", s->dry_run,
@@ -221,6 +227,7 @@ void register_push(CLI::App& app, const GlobalOptions& global, Action& action)
       BundleFormat format = s->format.empty() ? format_from_path(s->bundle) : parse_format(s->format);
       for (const auto& m : s->maps) opts.map.push_back(PushMap::parse(m));
       opts.no_clobber = s->no_clobber;
+      if (!s->have.empty()) opts.have = std::make_shared<Inventory>(Inventory::load(s->have));
       s->verify.check(s->bundle, format);
       // The bundle is opened once: verification, the trust material it carries and every
       // byte pushed come from this one reader (issue 13 §3).

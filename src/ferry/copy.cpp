@@ -168,7 +168,7 @@ CopyResult copy(const CopyOptions& options, const RepositoryOpener& open, const 
   }
   job.repo = open(dst.registry, dst.repository);
   if (src.registry == dst.registry)  // within one registry blobs are mounted, not sent
-    for (const auto& d : job.graph.blobs()) transfer.placed.emplace(d.digest, src.repository);
+    for (const auto& d : job.graph.blobs()) transfer.place(d.digest, src.repository);
   auto feed = [&](const detail::RepositoryJob& j, const std::vector<Descriptor>& blobs,
                   const std::function<void(const Descriptor&, Reader&)>& upload) {
     parallel_for_each(blobs, options.concurrency, [&](const Descriptor& d) {

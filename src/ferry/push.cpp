@@ -3,6 +3,7 @@
 #include "transfer.hpp"
 
 #include <ferry/delta.hpp>
+#include <ferry/inventory.hpp>
 #include <ferry/error.hpp>
 #include <ferry/util/parallel.hpp>
 #include <ferry/util/text.hpp>
@@ -160,6 +161,24 @@ DeltaAtTarget delta_at_target(LayoutReader& bundle, const BundleContents& conten
   return out;
 }
 
+namespace {
+
+// `push --have`: the inventory must be of the destination registry (its repositories are
+// mount sources there).
+void check_inventory(const Inventory& have, const Target& target)
+{
+  std::string host = have.source.substr(0, have.source.find('/'));
+  if (have.kind != "registry")
+    throw Error(Errc::invalid_argument, "--have: the inventory is of bundle " + have.source +
+                                            ", not of the destination registry " + target.registry +
+                                            " (make it with ferry inventory " + target.registry + ")");
+  if (host != target.registry)
+    throw Error(Errc::invalid_argument, "--have: the inventory is of registry " + host + ", not of the destination " +
+                                            target.registry + " (make it with ferry inventory " + target.registry + ")");
+}
+
+} // namespace
+
 PushMap PushMap::parse(const std::string& text)
 {
   auto usage = [&](const std::string& why) {
@@ -289,6 +308,7 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   if (contents.roots.empty() && contents.unreadable.empty())
     throw Error(Errc::not_found, bundle.path().string() + ": the bundle has no images");
   check_maps(options, contents.roots, bundle);
+  if (options.have) check_inventory(*options.have, target);
   // Each root (and so its referrers) lands in its own destination repository.
   std::map<std::string, std::vector<std::pair<BundleRoot, std::string>>> groups;
   for (const auto& root : contents.roots) {
@@ -333,13 +353,23 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   }
   // One job per destination repository.
   std::deque<detail::RepositoryJob> jobs;
+  std::vector<std::pair<Digest, std::string>> from_source;
   Graph all;
   for (const auto& [repo_name, roots] : groups) {
     auto& job = jobs.emplace_back();
     try {
       job.repo = open(target.registry, repo_name);
       for (const auto& [root, tag] : roots) {
-        job.graph.add(bundle, root.desc, GraphOptions{});
+        if (root.source && root.source->registry == target.registry) {
+          // Saved from the target registry itself: its source repository there is a mount
+          // source of every blob it reaches (issue 18).
+          Graph g;
+          g.add(bundle, root.desc, GraphOptions{});
+          for (const auto& b : g.blobs()) from_source.emplace_back(b.digest, root.source->repository);
+          job.graph.merge(g);
+        } else {
+          job.graph.add(bundle, root.desc, GraphOptions{});
+        }
         job.roots.push_back({root.desc, tag});
       }
     } catch (...) {
@@ -363,7 +393,17 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   transfer.dry_run = options.dry_run;
   transfer.no_clobber = options.no_clobber;
   transfer.progress = options.progress;
-  for (const auto& [d, repo] : at_target.mounts) transfer.placed.emplace(d, repo);
+  // Cross-repository mount sources (issue 18), in the order they are tried: the delta's base
+  // blobs found above, the inventory of the destination, the roots' source repositories when
+  // the bundle came from the target registry itself.
+  for (const auto& [d, repo] : at_target.mounts) transfer.place(d, repo);
+  if (options.have) {
+    auto held = options.have->blobs();
+    for (const auto& b : all.blobs())
+      if (auto it = held.find(b.digest); it != held.end())
+        for (const auto& r : it->second.repositories) transfer.place(b.digest, r);
+  }
+  for (const auto& [d, repo] : from_source) transfer.place(d, repo);
   result.dry_run = options.dry_run;
   detail::transfer(jobs, detail::bundle_feed(bundle, options.concurrency), std::move(transfer), result, log);
   return result;

@@ -15,7 +15,16 @@
 
 namespace ferry::detail {
 
+void TransferOptions::place(const Digest& digest, const std::string& repository)
+{
+  auto& list = placed[digest];
+  if (std::find(list.begin(), list.end(), repository) == list.end()) list.push_back(repository);
+}
+
 namespace {
+
+// A blob's mount sources tried before it is uploaded: a mount that fails costs a round trip.
+constexpr std::size_t k_max_mount_attempts = 3;
 
 // The graph's manifests in waves: each after the waves holding its child manifests and,
 // for a referrer, its subject. Within a wave nothing depends on anything else.
@@ -60,11 +69,16 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
     if (have) ++result.blobs_skipped;
     (have ? present : missing).push_back(d);
   });
+  // Where each missing blob may be mounted from: the known holders other than this repository.
+  auto sources = [&](const Descriptor& d) {
+    std::vector<std::string> out;
+    if (auto it = options.placed.find(d.digest); it != options.placed.end())
+      for (const auto& r : it->second)
+        if (r != repo.name() && out.size() < k_max_mount_attempts) out.push_back(r);
+    return out;
+  };
   std::vector<Descriptor> to_mount, to_upload;
-  for (const auto& d : missing) {
-    auto it = options.placed.find(d.digest);
-    (it != options.placed.end() && it->second != repo.name() ? to_mount : to_upload).push_back(d);
-  }
+  for (const auto& d : missing) (sources(d).empty() ? to_upload : to_mount).push_back(d);
   if (options.dry_run) {
     for (const auto& d : present) result.plan.push_back({"present", where, d, {}});
     for (const auto& d : to_mount) result.plan.push_back({"mount", where, d, {}});
@@ -74,11 +88,13 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
     }
     result.blobs_mounted += to_mount.size();
     result.blobs_pushed += to_upload.size();
-    for (const auto& d : blobs) options.placed.emplace(d.digest, repo.name());
+    for (const auto& d : blobs) options.place(d.digest, repo.name());
     return;
   }
   parallel_for_each(to_mount, options.concurrency, [&](const Descriptor& d) {
-    bool ok = repo.mount(d, options.placed.at(d.digest));
+    bool ok = false;
+    for (const auto& from : sources(d))
+      if ((ok = repo.mount(d, from))) break;
     std::lock_guard lock(result_mutex);
     if (ok) ++result.blobs_mounted;
     else to_upload.push_back(d);
@@ -98,7 +114,7 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
       result.bytes_pushed += d.size;
     });
   }
-  for (const auto& d : blobs) options.placed.emplace(d.digest, repo.name());
+  for (const auto& d : blobs) options.place(d.digest, repo.name());
 }
 
 // Phase 2 for one repository: its manifests, children before parents, referrers after

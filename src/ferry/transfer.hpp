@@ -43,9 +43,11 @@ BlobFeed bundle_feed(LayoutReader& bundle, unsigned concurrency);
 struct TransferOptions {
   std::string verb = "push";  ///< for messages: "push to host/repo: …"
   unsigned concurrency = 4;
-  /// Blob digest → a repository of the destination registry that already holds it (a
-  /// cross-repository mount source). Grows as repositories are pushed.
-  std::map<Digest, std::string> placed;
+  /// Blob digest → repositories of the destination registry that hold it, or are likely to
+  /// (cross-repository mount sources, tried in order). Grows as repositories are pushed.
+  std::map<Digest, std::vector<std::string>> placed;
+  /// Adds `repository` to the mount sources of `digest` (after those already known).
+  void place(const Digest& digest, const std::string& repository);
   std::function<void()> before_proof;
   /// Ask, do not send: record the plan in the result (PushOptions::dry_run).
   bool dry_run = false;

@@ -367,5 +367,94 @@ class Copy(Base):
         self.assertEqual(proc.returncode, 2, R.describe(proc))
 
 
+class CrossRepoMounts(Base):
+    """Issue 18: across pushes, a blob the destination registry already holds in another
+    repository is mounted (?mount=&from=), not uploaded: known from an inventory of the
+    destination (push --have) or, for a bundle saved from the target registry itself, from
+    its source repositories. What the registry received is counted against the unique bytes."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.base = R.seeded_bytes("mount-base", 3 * 1024 * 1024)
+        cls.one = R.seeded_bytes("mount-one", 512 * 1024 + 7)
+        cls.two = R.seeded_bytes("mount-two", 256 * 1024 + 3)
+        R.push_image(cls.src, "share/one", "v1", [cls.base, cls.one])
+        R.push_image(cls.src, "share/two", "v1", [cls.base, cls.two])
+        cls.b1, cls.b2 = os.path.join(cls.tmp, "one.tar"), os.path.join(cls.tmp, "two.tar")
+        for repo, out in (("share/one", cls.b1), ("share/two", cls.b2)):
+            proc = R.run_ferry("save", "--plain-http", f"{cls.src.host}/{repo}:v1", "-o", out)
+            assert proc.returncode == 0, R.describe(proc)
+
+    def config_size(self, repo):
+        manifest, _, _ = self.src.get_manifest(repo, "v1")
+        return json.loads(manifest)["config"]["size"]
+
+    def test_inventory_of_the_destination_turns_uploads_into_mounts(self):
+        self.ferry("push", "--plain-http", self.b1, f"{self.dst.host}/inv")
+        have = self.path("dst-have.json")
+        self.ferry("inventory", "--plain-http", f"{self.dst.host}/inv", "-o", have)
+
+        plan = self.ferry_json("push", "--plain-http", "--have", have, "--dry-run", self.b2, f"{self.dst.host}/inv")
+        self.assertEqual(plan["blobs"]["mounted"], 1, plan)
+        self.assertEqual(plan["blobs"]["bytes"], len(self.two) + self.config_size("share/two"))
+
+        doc = self.ferry_json("push", "--plain-http", "--have", have, self.b2, f"{self.dst.host}/inv")
+        unique = len(self.two) + self.config_size("share/two")  # what inv/share/one lacks
+        self.assertEqual(doc["blobs"]["mounted"], 1, doc)
+        self.assertEqual(doc["blobs"]["pushed"], 2)
+        self.assertEqual(doc["blobs"]["bytes"], unique, "only the blobs the registry lacks are sent")
+        self.assertTrue(doc["proof"]["ok"], doc)
+        self.assertTrue(self.dst.blob_exists("inv/share/two", R.sha256_digest(self.base)))
+        self.assertEqual(R.graph_of(self.dst, "inv/share/two"), R.graph_of(self.src, "share/two"))
+
+        # The same push without the inventory uploads the shared layer again.
+        doc = self.ferry_json("push", "--plain-http", "--map", "share/two=again/two", self.b2,
+                              f"{self.dst.host}/inv")
+        self.assertEqual(doc["blobs"]["mounted"], 0, doc)
+        self.assertEqual(doc["blobs"]["bytes"], len(self.base) + unique)
+
+    def test_source_repositories_on_the_target_registry_are_mount_sources(self):
+        doc = self.ferry_json("push", "--plain-http", self.b2, f"{self.src.host}/mirror")
+        self.assertEqual(doc["blobs"]["pushed"], 0, doc)
+        self.assertEqual(doc["blobs"]["mounted"], 3)  # base, two, config: all from share/two
+        self.assertEqual(doc["blobs"]["bytes"], 0)
+        self.assertTrue(doc["proof"]["ok"], doc)
+        self.assertEqual(R.graph_of(self.src, "mirror/share/two"), R.graph_of(self.src, "share/two"))
+
+    def test_a_mount_source_that_lacks_the_blob_falls_back_to_an_upload(self):
+        # The inventory says inv2/share/one holds the layers, but that repository was never
+        # pushed: every mount is refused (202, session cancelled) and the blobs are uploaded.
+        have = self.path("stale-have.json")
+        self.ferry("push", "--plain-http", self.b1, f"{self.dst.host}/real")
+        self.ferry("inventory", "--plain-http", f"{self.dst.host}/real", "-o", have)
+        with open(have) as f:
+            inv = json.load(f)
+        inv["repositories"] = {k.replace("real/", "gone/"): v for k, v in inv["repositories"].items()}
+        with open(have, "w") as f:
+            json.dump(inv, f, sort_keys=True, separators=(",", ":"))
+        doc = self.ferry_json("push", "--plain-http", "--have", have, self.b2, f"{self.dst.host}/stale")
+        self.assertEqual(doc["blobs"]["mounted"], 0, doc)
+        self.assertEqual(doc["blobs"]["pushed"], 3)
+        self.assertTrue(doc["proof"]["ok"], doc)
+        self.assertEqual(R.graph_of(self.dst, "stale/share/two"), R.graph_of(self.src, "share/two"))
+
+    def test_an_inventory_of_something_else_is_refused(self):
+        other = self.path("src-have.json")
+        self.ferry("inventory", "--plain-http", f"{self.src.host}/share", "-o", other)
+        of_bundle = self.path("bundle-have.json")
+        self.ferry("inventory", self.b1, "-o", of_bundle)
+        for have, needle in ((other, f"of registry {self.src.host}, not of the destination {self.dst.host}"),
+                             (of_bundle, "of bundle one.tar")):
+            with self.subTest(have=have):
+                proc = self.ferry("push", "--plain-http", "--have", have, self.b2, f"{self.dst.host}/refused",
+                                  expect=None)
+                self.assert_error(proc, (1, 2), "--have", needle)
+                self.assertEqual(self.dst.list_tags("refused/share/two"), [])
+        proc = self.ferry("push", "--plain-http", "--have", self.path("missing.json"), self.b2,
+                          f"{self.dst.host}/refused", expect=None)
+        self.assert_error(proc, (1, 2), "missing.json")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
