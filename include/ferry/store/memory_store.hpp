@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 
 namespace ferry {
 
@@ -28,9 +29,18 @@ public:
   std::vector<Descriptor> all() const;
 
 private:
+  /// Parses the manifests stored since the last call into the subject index (m_mutex held).
+  /// A manifest that does not parse throws and stays unindexed (every query throws again).
+  void index_referrers();
+
   mutable std::mutex m_mutex;
   std::map<Digest, std::pair<Descriptor, std::string>> m_content;
   std::map<std::string, Descriptor> m_tags;
+  /// The referrers index: each manifest is parsed once, not once per query (a bundle of 1,000
+  /// images asked for the referrers of each is otherwise 1,000,000 parses; issue 18).
+  std::set<Digest> m_unindexed;
+  std::map<Digest, std::map<Digest, Descriptor>> m_referrers;  ///< subject → referrer digest → descriptor
+  std::map<Digest, Digest> m_subject_of;                        ///< indexed referrer → its subject
 };
 
 } // namespace ferry

@@ -52,18 +52,30 @@ Descriptor MemoryStore::resolve(const std::string& ref)
   throw Error(Errc::not_found, ref + ": not found");
 }
 
+void MemoryStore::index_referrers()
+{
+  while (!m_unindexed.empty()) {
+    const Digest digest = *m_unindexed.begin();
+    if (auto it = m_content.find(digest); it != m_content.end() && media_type::is_manifest(it->second.first.media_type)) {
+      const auto& [desc, bytes] = it->second;
+      Manifest m = Manifest::parse(bytes, desc.media_type, digest.str());
+      if (m.subject) {
+        m_referrers[m.subject->digest][digest] = referrer_descriptor(desc, m);
+        m_subject_of[digest] = m.subject->digest;
+      }
+    }
+    m_unindexed.erase(m_unindexed.begin());
+  }
+}
+
 std::vector<Descriptor> MemoryStore::referrers(const Descriptor& subject, const std::string& artifact_type)
 {
   std::lock_guard lock(m_mutex);
+  index_referrers();
   std::vector<Descriptor> out;
-  for (const auto& [digest, entry] : m_content) {
-    const auto& [desc, bytes] = entry;
-    if (!media_type::is_manifest(desc.media_type)) continue;
-    Manifest m = Manifest::parse(bytes, desc.media_type, digest.str());
-    if (!m.subject || m.subject->digest != subject.digest) continue;
-    Descriptor r = referrer_descriptor(desc, m);
-    if (artifact_type.empty() || r.artifact_type == artifact_type) out.push_back(std::move(r));
-  }
+  if (auto it = m_referrers.find(subject.digest); it != m_referrers.end())
+    for (const auto& [digest, r] : it->second)
+      if (artifact_type.empty() || r.artifact_type == artifact_type) out.push_back(r);
   return out;
 }
 
@@ -73,6 +85,12 @@ void MemoryStore::push(const Descriptor& desc, Reader& content)
   std::string bytes = read_all(verified, k_max_manifest_size * 16, desc.digest.str());
   std::lock_guard lock(m_mutex);
   m_content[desc.digest] = {desc, std::move(bytes)};
+  // Indexed again under the descriptor stored now (its media type decides how it parses).
+  if (auto s = m_subject_of.find(desc.digest); s != m_subject_of.end()) {
+    m_referrers[s->second].erase(desc.digest);
+    m_subject_of.erase(s);
+  }
+  m_unindexed.insert(desc.digest);
 }
 
 void MemoryStore::put(const Descriptor& desc, std::string bytes)
