@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 namespace ferry {
 
@@ -100,7 +101,8 @@ Proof prove_destination(remote::Repository& repo, const Graph& graph, const std:
   for (const auto& [subject, list] : graph.attachments)
     for (const auto& a : list) tags.emplace_back(subject.cosign_tag(a.suffix), a.desc.digest);
   proof.checked.tags = tags.size();
-  for (const auto& [tag, digest] : tags) {
+  parallel_for_each(tags, concurrency, [&](const std::pair<std::string, Digest>& entry) {
+    const auto& [tag, digest] = entry;
     std::string detail;
     try {
       auto current = repo.resolve_optional(tag);
@@ -111,7 +113,7 @@ Proof prove_destination(remote::Repository& repo, const Graph& graph, const std:
       detail = e.what();
     }
     if (!detail.empty()) gap({ProofGap::Kind::tag, {}, digest, tag, std::nullopt, detail});
-  }
+  });
 
   // 3. Referrer links, as a client discovering referrers would see them.
   std::vector<std::pair<Digest, std::vector<Descriptor>>> subjects(graph.referrers.begin(), graph.referrers.end());
@@ -133,9 +135,10 @@ Proof prove_destination(remote::Repository& repo, const Graph& graph, const std:
       if (!listed.count(r.digest)) gap({ProofGap::Kind::referrer, {}, r.digest, {}, subject, detail});
   });
 
-  // A stable order for reports: by kind, then as found.
-  std::stable_sort(proof.missing.begin(), proof.missing.end(),
-                   [](const ProofGap& a, const ProofGap& b) { return a.kind < b.kind; });
+  // A stable order for reports (the checks run in parallel): by kind, then by what is missing.
+  std::sort(proof.missing.begin(), proof.missing.end(), [](const ProofGap& a, const ProofGap& b) {
+    return std::tie(a.kind, a.digest, a.tag, a.subject) < std::tie(b.kind, b.digest, b.tag, b.subject);
+  });
   return proof;
 }
 

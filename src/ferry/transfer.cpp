@@ -25,6 +25,8 @@ namespace {
 
 // A blob's mount sources tried before it is uploaded: a mount that fails costs a round trip.
 constexpr std::size_t k_max_mount_attempts = 3;
+// Below this size a blob is uploaded to a repository the registry does not know without a HEAD.
+constexpr std::uint64_t k_head_skip_below = 1 << 20;
 
 // The graph's manifests in waves: each after the waves holding its child manifests and,
 // for a referrer, its subject. Within a wave nothing depends on anything else.
@@ -64,7 +66,10 @@ void push_blobs(RepositoryJob& job, const BlobFeed& feed, TransferOptions& optio
   auto blobs = graph.blobs();
   std::vector<Descriptor> missing, present;
   parallel_for_each(blobs, options.concurrency, [&](const Descriptor& d) {
-    bool have = repo.exists(d);
+    // In a repository the registry does not know, a small blob is not asked for: the HEAD
+    // would cost about what its upload does (issue 18). Large blobs are still asked for (an
+    // interrupted push may have left them, linked, with no manifest yet).
+    bool have = job.new_repository && d.size < k_head_skip_below ? false : repo.exists(d);
     std::lock_guard lock(result_mutex);
     if (have) ++result.blobs_skipped;
     (have ? present : missing).push_back(d);
@@ -128,7 +133,8 @@ void push_manifests(RepositoryJob& job, TransferOptions& options, PushResult& re
   std::mutex result_mutex;
   for (const auto& wave : manifest_waves(graph)) {
     parallel_for_each(wave, options.concurrency, [&](const Descriptor& m) {
-      bool have = repo.exists(m);
+      // A repository the registry did not know holds no manifest but those pushed now.
+      bool have = !job.new_repository && repo.exists(m);
       if (!have && !options.dry_run) repo.put_manifest(m, *graph.manifests.get(m.digest), m.digest.str());
       std::lock_guard lock(result_mutex);
       ++(have ? result.manifests_skipped : result.manifests_pushed);
@@ -168,8 +174,17 @@ void lookup_tags(RepositoryJob& job, TransferOptions& options)
   // cosign's tag attachments keep their tags (`sha256-<hex>.sig`, ...), written with the rest.
   for (const auto& [subject, list] : job.graph.attachments)
     for (const auto& a : list) job.tags.push_back({subject.cosign_tag(a.suffix), a.desc, std::nullopt});
-  std::vector<std::size_t> each(job.tags.size());
-  std::iota(each.begin(), each.end(), std::size_t{0});
+  // The tags list (one request) says which tags exist: only those are looked up (a thousand
+  // new tags are otherwise a thousand requests), none in a repository the registry does not
+  // know. A registry that does not list tags is asked for each, and so is every tag under
+  // --no-clobber (a list that lags behind a write must not let a move through).
+  job.new_repository = job.repo->name_unknown();
+  auto listed = job.repo->list_tags();
+  std::vector<std::size_t> each;
+  for (std::size_t i = 0; i < job.tags.size(); ++i)
+    if (options.no_clobber ||
+        (!job.new_repository && (!listed || std::binary_search(listed->begin(), listed->end(), job.tags[i].tag))))
+      each.push_back(i);
   parallel_for_each(each, options.concurrency,
                     [&](std::size_t i) { job.tags[i].current = job.repo->resolve_optional(job.tags[i].tag); });
 }

@@ -30,6 +30,8 @@ struct RepositoryJob {
     bool moves() const { return current && current->digest != desc.digest; }
   };
   std::vector<TagWrite> tags;
+  /// The registry answered NAME_UNKNOWN for the repository before the push (lookup_tags).
+  bool new_repository = false;
 };
 
 /// Calls `upload(desc, content)` once for each of `blobs` (all nodes of `job.graph`),

@@ -54,6 +54,10 @@ public:
   /// origin only), read once and cached; nullopt when the registry does not list them
   /// (401, 403, 404, 405) or they are more than k_max_listed_tags.
   std::optional<std::vector<std::string>> list_tags();
+  /// Whether the registry answered the tags list (list_tags, read once) with 404
+  /// NAME_UNKNOWN: it stores nothing under this name yet (on distribution, not even blobs an
+  /// interrupted push linked without a manifest, hence only a hint).
+  bool name_unknown();
   /// The repositories of this repository's registry (distribution-spec `GET /v2/_catalog`,
   /// `n` and `Link` pages, same origin only), sorted; nullopt when the registry does not list
   /// them (401, 403, 404, 405) or they are more than `limit`.
@@ -86,8 +90,9 @@ private:
   [[noreturn]] void fail(const std::string& what, HttpResponse& response);
   /// Reads a paginated JSON list (`key` of each page) from `first` on: sorted, unique;
   /// nullopt as list_tags says.
+  /// `name_unknown` (may be null) is set when the first page is a 404 NAME_UNKNOWN.
   std::optional<std::vector<std::string>> read_pages(std::string first, const std::string& what, const char* key,
-                                                     std::size_t limit);
+                                                     std::size_t limit, bool* name_unknown = nullptr);
   std::optional<std::vector<Descriptor>> referrers_via_api(const Descriptor& subject, const std::string& artifact_type);
   std::vector<Descriptor> referrers_via_tag(const Descriptor& subject, const std::string& artifact_type);
   std::string url(const std::string& path) const;
@@ -106,6 +111,7 @@ private:
   std::optional<bool> m_referrers_api;
   std::map<Digest, std::string> m_manifest_cache;
   bool m_tags_listed = false;
+  bool m_name_unknown = false;
   std::optional<std::vector<std::string>> m_tags;  ///< sorted
 };
 

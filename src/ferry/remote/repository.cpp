@@ -508,7 +508,7 @@ std::vector<Descriptor> Repository::referrers_via_tag(const Descriptor& subject,
 }
 
 std::optional<std::vector<std::string>> Repository::read_pages(std::string first, const std::string& what, const char* key,
-                                                               std::size_t limit)
+                                                               std::size_t limit, bool* name_unknown)
 {
   std::string next = std::move(first);
   const std::string origin = url_origin(m_base_url);
@@ -520,7 +520,10 @@ std::optional<std::vector<std::string>> Repository::read_pages(std::string first
     req.url = next;
     req.headers.add("Accept", "application/json");
     auto resp = send(req);
-    if (page == 0 && (resp.status == 401 || resp.status == 403 || resp.status == 404 || resp.status == 405)) return std::nullopt;
+    if (page == 0 && (resp.status == 401 || resp.status == 403 || resp.status == 404 || resp.status == 405)) {
+      if (name_unknown && resp.status == 404) *name_unknown = error_detail(resp).rfind("NAME_UNKNOWN", 0) == 0;
+      return std::nullopt;
+    }
     if (resp.status != 200) fail(what, resp);
     std::string body = resp.read_body(16 << 20);
     nlohmann::json j;
@@ -556,11 +559,20 @@ std::optional<std::vector<std::string>> Repository::list_tags()
     std::lock_guard lock(m_mutex);
     if (m_tags_listed) return m_tags;
   }
-  auto result = read_pages(url("/tags/list?n=1000"), "GET " + display() + " tags list", "tags", k_max_listed_tags);
+  bool unknown = false;
+  auto result = read_pages(url("/tags/list?n=1000"), "GET " + display() + " tags list", "tags", k_max_listed_tags, &unknown);
   std::lock_guard lock(m_mutex);
   m_tags_listed = true;
+  m_name_unknown = unknown;
   m_tags = std::move(result);
   return m_tags;
+}
+
+bool Repository::name_unknown()
+{
+  list_tags();
+  std::lock_guard lock(m_mutex);
+  return m_name_unknown;
 }
 
 std::optional<std::vector<std::string>> Repository::list_catalog(std::size_t limit)
