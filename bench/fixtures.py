@@ -6,9 +6,12 @@ to seed it: no HTTP, no tool under test, one copy of the data on disk.
   fixtures.py ROOTDIR big   [--repo big]   [--tag v1] [--layers 4]   [--kib 262144]
   fixtures.py ROOTDIR small [--repo small] [--tag v1] [--layers 200] [--kib 64]
   fixtures.py ROOTDIR scale [--repos 20] [--tags 50] [--layers 18] [--min-kib 1] [--max-kib 4]
+  fixtures.py ROOTDIR family [--repos 8] [--layers 4] [--kib 16384] [--unique-kib 4096]
 
 ROOTDIR is the registry's `storage.filesystem.rootdirectory`. Every layer is incompressible
-(os.urandom), every image distinct (no shared blobs). Each image is an OCI image manifest with
+(os.urandom), every image distinct (no shared blobs) except in `family`: one image per
+repository `family/appNN`, all on the same base (--layers x --kib) plus one layer of their own
+(--unique-kib), as a team's images on one base image are. Each image is an OCI image manifest with
 an OCI config and uncompressed-tar-typed layers, tagged in its repository.
 
 Writes, next to nothing else, two lists into OUT (--out, default ROOTDIR/..):
@@ -80,8 +83,12 @@ class Storage:
         self._link(os.path.join(m, "tags", tag, "index", "sha256", hexd), hexd)
 
 
-def put_image(st, repo, tag, layer_sizes, blobs_out, label):
+def put_image(st, repo, tag, layer_sizes, blobs_out, label, shared=()):
     layers = []
+    for hexd, n in shared:  # layers already in the storage (a common base)
+        st.link_layer(repo, hexd)
+        layers.append({"mediaType": LAYER, "digest": "sha256:" + hexd, "size": n})
+        blobs_out.append((repo, "sha256:" + hexd, n, "layer"))
     for size in layer_sizes:
         hexd, n = st.put_random(size)
         st.link_layer(repo, hexd)
@@ -106,16 +113,17 @@ def put_image(st, repo, tag, layer_sizes, blobs_out, label):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root")
-    ap.add_argument("name", choices=["big", "small", "scale"])
+    ap.add_argument("name", choices=["big", "small", "scale", "family"])
     ap.add_argument("--out")
     ap.add_argument("--repo")
     ap.add_argument("--tag", default="v1")
     ap.add_argument("--layers", type=int)
     ap.add_argument("--kib", type=int)
-    ap.add_argument("--repos", type=int, default=20)
+    ap.add_argument("--repos", type=int)  # scale: 20, family: 8
     ap.add_argument("--tags", type=int, default=50)
     ap.add_argument("--min-kib", type=int, default=1)
     ap.add_argument("--max-kib", type=int, default=4)
+    ap.add_argument("--unique-kib", type=int, default=4096)
     a = ap.parse_args()
     out = a.out or os.path.dirname(os.path.abspath(a.root))
     os.makedirs(out, exist_ok=True)
@@ -125,10 +133,15 @@ def main():
         layers = a.layers or (4 if a.name == "big" else 200)
         kib = a.kib or (256 * 1024 if a.name == "big" else 64)
         refs.append(put_image(st, a.repo or a.name, a.tag, [kib << 10] * layers, blobs, a.name))
+    elif a.name == "family":
+        base = [st.put_random((a.kib or 16384) << 10) for _ in range(a.layers or 4)]
+        for r in range(a.repos or 8):
+            refs.append(put_image(st, f"{a.repo or 'family'}/app{r:02d}", a.tag, [a.unique_kib << 10], blobs,
+                                  f"family-{r}", shared=base))
     else:
         layers = a.layers or 18
         rnd = __import__("random").Random(1)  # sizes only; the content is os.urandom
-        for r in range(a.repos):
+        for r in range(a.repos or 20):
             for t in range(a.tags):
                 sizes = [rnd.randint(a.min_kib << 10, a.max_kib << 10) for _ in range(layers)]
                 refs.append(put_image(st, f"{a.repo or 'scale'}/r{r:02d}", f"t{t:03d}", sizes,
