@@ -62,6 +62,36 @@ TEST_CASE("graph: referrers of referrers and of index children, through the tag 
   CHECK(g.small_blobs.count(Digest::of("arm64 layer")) == 0);
 }
 
+TEST_CASE("memory store: the referrers index follows what is stored after a query (issue 18)")
+{
+  MemoryStore store;
+  auto image = add_image(store, {"layer"}, R"({"architecture":"amd64","os":"linux"})");
+  auto sig = add_image(store, {"jws-1"}, {}, image, std::string(media_type::k_notary_signature));
+  auto refs = store.referrers(image);
+  REQUIRE(refs.size() == 1);
+  CHECK(refs[0].digest == sig.digest);
+  CHECK(refs[0].artifact_type == media_type::k_notary_signature);
+  // Stored after the first query: found by the next one, in digest order, filtered by type.
+  auto sbom = add_image(store, {"spdx"}, {}, image, "application/spdx+json");
+  auto sig2 = add_image(store, {"jws-2"}, {}, sbom, std::string(media_type::k_notary_signature));
+  refs = store.referrers(image);
+  REQUIRE(refs.size() == 2);
+  CHECK(refs[0].digest < refs[1].digest);
+  CHECK(store.referrers(image, "application/spdx+json").size() == 1);
+  CHECK(store.referrers(image, "application/spdx+json")[0].digest == sbom.digest);
+  CHECK(store.referrers(sbom).at(0).digest == sig2.digest);
+  CHECK(store.referrers(sig2).empty());
+  // A manifest that does not parse fails every query, as a scan of every manifest did.
+  Descriptor bad;
+  bad.media_type = std::string(media_type::k_oci_manifest);
+  std::string bytes = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"})";
+  bad.digest = Digest::of(bytes);
+  bad.size = bytes.size();
+  store.put(bad, bytes);
+  CHECK_THROWS(store.referrers(image));
+  CHECK_THROWS(store.referrers(image));
+}
+
 TEST_CASE("graph: options filter referrers")
 {
   FakeRegistry reg;
