@@ -9,6 +9,7 @@
 #   bench/bench_delta.sh [WORKDIR]     (default: a new /tmp/ferry-bench-delta.XXXXXX)
 # Environment: FERRY (default <repo>/build/ferry).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # start_registry, free_port
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FERRY="${FERRY:-$root/build/ferry}"
 work="${1:-$(mktemp -d /tmp/ferry-bench-delta.XXXXXX)}"
@@ -21,35 +22,6 @@ F="$work/ferry"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# start_registry NAME: prints 127.0.0.1:PORT of a docker-registry serving WORKDIR/NAME/storage.
-start_registry() {
-  local dir="$work/$1" port
-  mkdir -p "$dir/storage"
-  port="$(free_port)"
-  cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: ferry-bench-$1
-EOF
-  docker-registry serve "$dir/config.yml" </dev/null >>"$dir/registry.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 200); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)" = 200 ] && break
-    sleep 0.1
-  done
-  REG="127.0.0.1:$port"
-}
 
 # Fixtures: big:v1 (4 x 256 MiB), big:v2 = its first three layers and a new one.
 if [ ! -f "$work/fx/big.blobs" ]; then

@@ -13,6 +13,7 @@
 # Run on demand (not part of meson test). Temporary data (~4 GiB) lives in a mktemp directory
 # removed at exit.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # start_registry, free_port
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FERRY="${FERRY:-$root/build/ferry}"
 for prog in docker-registry skopeo curl python3 bc; do
@@ -30,35 +31,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# start_registry NAME: sets REG to 127.0.0.1:PORT of a docker-registry serving WORKDIR/NAME/storage.
-start_registry() {
-  local dir="$work/$1" port
-  mkdir -p "$dir/storage"
-  port="$(free_port)"
-  cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: ferry-bench-$1
-EOF
-  docker-registry serve "$dir/config.yml" </dev/null >>"$dir/registry.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 200); do
-    [ "$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)" = 200 ] && break
-    sleep 0.1
-  done
-  REG="127.0.0.1:$port"
-}
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 # Fixtures, written straight into the source registry's storage: big:v1 and small:v1.

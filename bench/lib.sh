@@ -1,9 +1,11 @@
-# Shared by bench/bench_push.sh and bench/bench_plan.sh (sourced, after `set -euo pipefail`).
+# Shared by the bench/*.sh scripts (sourced, after `set -euo pipefail`; bench_serve.sh and
+# bench_delta.sh use only start_registry and free_port, with their own work directory and cleanup).
 #   bench_init NAME PROGRAM...: checks that PROGRAMs and $FERRY exist, makes the work directory
 #     $work (with logs/ and m/), copies ferry to $F, removes $work and stops every pid in
 #     $pids at exit;
-#   start_registry NAME STORAGE: a docker-registry serving STORAGE on 127.0.0.1:<free port>,
-#     its address in $REG;
+#   start_registry NAME [STORAGE]: a docker-registry serving STORAGE (default
+#     $work/NAME/storage) on 127.0.0.1:<free port>, its log in $work/NAME/registry.log
+#     (appended), its address in $REG, its pid added to $pids;
 #   measure KEY CMD...: wall seconds to $m/KEY.t and peak RSS (KiB, GNU time) to $m/KEY.rss; a
 #     shell function is timed without RSS;
 #   median < FILE, die MESSAGE.
@@ -34,8 +36,8 @@ bench_cleanup() {
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start_registry() {
-  local dir="$work/$1" port
-  mkdir -p "$dir" "$2"
+  local dir="$work/$1" storage="${2:-$work/$1/storage}" port
+  mkdir -p "$dir" "$storage"
   port="$(free_port)"
   cat >"$dir/config.yml" <<EOC
 version: 0.1
@@ -45,7 +47,7 @@ log:
     disabled: true
 storage:
   filesystem:
-    rootdirectory: $2
+    rootdirectory: $storage
   delete:
     enabled: true
 http:
