@@ -7,6 +7,7 @@
 #include <ferry/trust_material.hpp>
 #include <ferry/util/file.hpp>
 #include <ferry/util/reader.hpp>
+#include <ferry/version.hpp>
 
 #include <regex>
 #include <algorithm>
@@ -500,6 +501,7 @@ nlohmann::json verify_report_json(const verify::VerifyReport& r)
   return {{"schemaVersion", 1},
           {"command", "verify"},
           {"ferryVersion", FERRY_VERSION},
+          {"ferry", version_json()},
           {"bundle", r.bundle.string()},
           {"format", format_name(r.format)},
           {"bundleDigest", r.bundle_digest ? nlohmann::json(r.bundle_digest->str()) : nlohmann::json(nullptr)},

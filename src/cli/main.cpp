@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <ferry/error.hpp>
+#include <ferry/version.hpp>
 
 #include <algorithm>
 #include <optional>
@@ -76,7 +77,18 @@ int main(int argc, char** argv)
   app.name("ferry");
   app.require_subcommand(1);
   app.fallthrough();
-  app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
+  // `ferry --version`: the version, the commit and the libraries it runs with; with --json
+  // the same as one JSON document (issue 19).
+  app.set_version_flag("--version", [] {
+    std::string text = version_text();
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  });
+  if (argc == 3 && ((std::string_view(argv[1]) == "--version" && std::string_view(argv[2]) == "--json") ||
+                    (std::string_view(argv[1]) == "--json" && std::string_view(argv[2]) == "--version"))) {
+    std::printf("%s\n", version_json().dump(2).c_str());
+    return 0;
+  }
   cli::GlobalOptions global;
   app.add_flag("-q,--quiet", global.quiet, "No progress on stderr");
   cli::Action action;

@@ -292,6 +292,14 @@ std::string verify_report_html(const json& r)
   row(out, "bundle digest", code(field(r, "bundleDigest")) + " <span class=\"none\">(of index.json)</span>");
   row(out, "verification time", esc(field(r, "verificationTime")));
   row(out, "ferry version", esc(field(r, "ferryVersion")));
+  if (field(r, "ferry").is_object()) {
+    const json& f = field(r, "ferry");
+    std::string libs;
+    if (field(f, "libraries").is_object())
+      for (const auto& [name, version] : field(f, "libraries").items())
+        libs += (libs.empty() ? "" : ", ") + esc(name) + " " + esc(version.is_string() ? version.get<std::string>() : "?");
+    row(out, "ferry build", "commit " + code(field(f, "commit")) + (libs.empty() ? "" : "; " + libs));
+  }
   std::size_t total = array(field(r, "artifacts")).size(), passed = 0;
   for (const auto& a : array(field(r, "artifacts"))) passed += truthy(field(a, "verified")) ? 1 : 0;
   if (field(r, "trust").is_object()) {

@@ -75,6 +75,17 @@ class DidYouMean(unittest.TestCase):
                 self.assertEqual(proc.returncode, 0, R.describe(proc))
         proc = R.run_ferry("--version")
         self.assertEqual(proc.returncode, 0, R.describe(proc))
+        # Issue 19: the commit and the libraries it runs with, as text and as JSON.
+        lines = proc.stdout.splitlines()
+        self.assertRegex(lines[0], r"^ferry \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?|unknown\)")
+        for lib in ("OpenSSL", "libcurl", "libarchive", "libzstd", "libmicrohttpd"):
+            self.assertTrue(any(re.match(lib + r" \d+\.\d+", l) for l in lines[1:]), proc.stdout)
+        proc = R.run_ferry("--version", "--json")
+        self.assertEqual(proc.returncode, 0, R.describe(proc))
+        doc = json.loads(proc.stdout)
+        self.assertEqual(sorted(doc), ["commit", "libraries", "version"])
+        self.assertEqual(sorted(doc["libraries"]), ["OpenSSL", "libarchive", "libcurl", "libmicrohttpd", "libzstd"])
+        self.assertIn(doc["version"], lines[0])
         # An option before the command, and an unknown option: CLI11's own message, still exit 2.
         proc = R.run_ferry("inspect", "--no-such-flag", "x.tar")
         self.assertEqual(proc.returncode, 2, R.describe(proc))
