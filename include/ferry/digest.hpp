@@ -23,22 +23,38 @@ public:
   static Digest of(std::string_view data, std::string_view algorithm = "sha256");
 
   const std::string& algorithm() const { return m_algorithm; }
-  const std::string& hex() const { return m_hex; }
-  std::string str() const { return m_algorithm + ":" + m_hex; }
-  bool empty() const { return m_hex.empty(); }
+  const std::string& hex() const { return m_hex ? *m_hex : empty_hex(); }
+  std::string str() const { return m_algorithm + ":" + hex(); }
+  bool empty() const { return hex().empty(); }
   /// "sha256-<hex>": the referrers tag schema name for this digest (distribution-spec v1.1).
-  std::string fallback_tag() const { return m_algorithm + "-" + m_hex; }
+  std::string fallback_tag() const { return m_algorithm + "-" + hex(); }
   /// cosign's tag for an attachment of this digest: "sha256-<hex>.sig" (`suffix` sig, att
   /// or sbom; cosign pkg/oci/remote), in the repository of the image it belongs to.
   std::string cosign_tag(std::string_view suffix) const { return fallback_tag() + "." + std::string(suffix); }
   /// A short form for messages: `sha256:0123456789ab`.
-  std::string short_str() const { return m_algorithm + ":" + m_hex.substr(0, 12); }
+  std::string short_str() const { return m_algorithm + ":" + hex().substr(0, 12); }
 
-  auto operator<=>(const Digest&) const = default;
+  std::strong_ordering operator<=>(const Digest& other) const
+  {
+    if (auto c = m_algorithm <=> other.m_algorithm; c != 0) return c;
+    if (m_hex == other.m_hex) return std::strong_ordering::equal;
+    return hex() <=> other.hex();
+  }
+  bool operator==(const Digest& other) const
+  {
+    return m_algorithm == other.m_algorithm && (m_hex == other.m_hex || hex() == other.hex());
+  }
 
 private:
+  static const std::string& empty_hex()
+  {
+    static const std::string empty;
+    return empty;
+  }
   std::string m_algorithm;
-  std::string m_hex;
+  /// Shared by every copy: a graph of 20,000 blobs copies each digest into maps, plans and
+  /// queues many times over, and holds its 64 characters once (issue 18).
+  std::shared_ptr<const std::string> m_hex;
 };
 
 /// cosign's tag-based attachments of an image: its signatures (`.sig`), attestations

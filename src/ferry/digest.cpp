@@ -73,7 +73,7 @@ Digest Digest::parse(std::string_view text)
     throw Error(Errc::invalid_digest, "invalid digest \"" + printable(text) + "\": malformed encoding");
   Digest d;
   d.m_algorithm = std::string(alg);
-  d.m_hex = std::string(text.substr(colon + 1));
+  d.m_hex = std::make_shared<const std::string>(text.substr(colon + 1));
   return d;
 }
 
