@@ -57,11 +57,13 @@ private:
 /// on construction, finish() on destruction, also when the phase fails.
 class ProgressPhase {
 public:
-  ProgressPhase(Progress* progress, const std::string& what, const std::vector<Descriptor>& blobs) : m_progress(progress)
+  /// `blobs`: descriptors, or references to them (BundleWriter::pending()).
+  template <typename Blobs>
+  ProgressPhase(Progress* progress, const std::string& what, const Blobs& blobs) : m_progress(progress)
   {
     if (!m_progress) return;
     std::uint64_t bytes = 0;
-    for (const auto& d : blobs) bytes += d.size;
+    for (const Descriptor& d : blobs) bytes += d.size;
     m_progress->start(what, blobs.size(), bytes);
   }
   ~ProgressPhase()

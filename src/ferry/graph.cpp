@@ -149,6 +149,7 @@ void Graph::merge(const Graph& other)
 std::vector<Descriptor> Graph::blobs() const
 {
   std::vector<Descriptor> out;
+  out.reserve(nodes.size() - std::min(nodes.size(), manifests.size()));
   for (const auto& d : order) {
     const auto& desc = nodes.at(d);
     if (!media_type::is_manifest(desc.media_type)) out.push_back(desc);
@@ -159,6 +160,7 @@ std::vector<Descriptor> Graph::blobs() const
 std::vector<Descriptor> Graph::manifests_in_order() const
 {
   std::vector<Descriptor> out;
+  out.reserve(manifests.size());
   for (const auto& d : order) {
     const auto& desc = nodes.at(d);
     if (media_type::is_manifest(desc.media_type)) out.push_back(desc);

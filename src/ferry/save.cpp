@@ -156,13 +156,13 @@ void write_in_order(BundleWriter& writer, const std::function<std::unique_ptr<Re
     // Keep the next `workers` small blobs being fetched.
     for (; submitted < std::min(n, i + 1 + workers); ++submitted) {
       const std::size_t k = submitted;
-      if (pending[k].size > k_prefetch_max) continue;  // streamed by the writer
+      if (pending[k].get().size > k_prefetch_max) continue;  // streamed by the writer
       pool.submit([&, k] {
         std::string bytes;
         std::exception_ptr error;
         try {
           auto r = fetch(pending[k]);
-          bytes = read_all(*r, k_prefetch_max, pending[k].digest.str());
+          bytes = read_all(*r, k_prefetch_max, pending[k].get().digest.str());
         } catch (...) {
           error = std::current_exception();
         }
@@ -303,7 +303,8 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     throw Error(Errc::invalid_argument, "--max-size splits an archive into volumes: name the output .tar, .tar.zst or .tar.gz, "
                                         "not a directory");
 
-  Graph graph;
+  auto whole = std::make_unique<Graph>();  // dropped once the writer's plan holds it
+  Graph& graph = *whole;
   std::vector<std::shared_ptr<remote::Repository>> repos;
   for (const auto& ref : refs) {
     // Each reference is discovered into its own graph and merged only when complete, so a
@@ -379,6 +380,7 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
   // children (the reverse of the push order) so a streaming reader knows every manifest is
   // wanted when it arrives, then the trust artifact, small blobs, layers (design §3).
   std::vector<BundleItem> items;
+  items.reserve(manifests.size() + blobs.size() + 8);
   for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) items.push_back({*it, *graph.manifests.get(it->digest)});
   if (trust) {
     items.push_back({trust->manifest, trust->manifest_bytes});
@@ -399,7 +401,8 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
         items.push_back({blob.first, blob.second});
     }
   }
-  for (const auto& b : blobs) items.push_back({b, std::nullopt});
+  for (auto& b : blobs) items.push_back({std::move(b), std::nullopt});
+  std::vector<Descriptor>().swap(blobs);  // the 1,000-image set holds each descriptor once (issue 18)
   std::string index = build_index_json(result.roots, graph, trust ? std::optional(trust->manifest) : std::nullopt,
                                        record_artifact ? std::optional(record_artifact->manifest) : std::nullopt);
   if (options.dry_run) {
@@ -421,6 +424,11 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
     if (options.resume && fs::exists(partial)) result.partial = partial;
     return result;
   }
+  // `items` and `index` hold every descriptor and manifest to write: of the graph only where
+  // each blob comes from is still needed, so it goes before the writer plans (one copy of the
+  // 1,000-image set in memory, issue 18).
+  const std::map<Digest, Source*> origin = std::move(graph.origin);
+  whole.reset();
   BundleWriter::Options wopts;
   wopts.resume = options.resume;
   wopts.volume_size = options.volume_size;
@@ -436,14 +444,14 @@ SaveResult save(const SaveOptions& options, const RepositoryOpener& open, const 
           human_bytes(writer->reused_bytes()) + " verified on disk)");
     }
     ProgressPhase phase(options.progress, "saving", writer->pending());
-    auto fetch = [&](const Descriptor& d) { return with_progress(graph.origin.at(d.digest)->fetch(d), d, options.progress); };
+    auto fetch = [&](const Descriptor& d) { return with_progress(origin.at(d.digest)->fetch(d), d, options.progress); };
     // One blob from the registry into the bundle; a blob an interrupted save got part of
     // continues from there (a Range request), or from its start when the kept part was bad.
     auto transfer = [&](const Descriptor& d) {
       std::uint64_t from = writer->resume_offset(d.digest);
       if (from > 0) {
         try {
-          auto r = with_progress(graph.origin.at(d.digest)->fetch_from(d, from), d, options.progress, from);
+          auto r = with_progress(origin.at(d.digest)->fetch_from(d, from), d, options.progress, from);
           writer->write(d, *r);
           return;
         } catch (const Error& e) {

@@ -77,7 +77,7 @@ struct Fixture {
     o.zstd_threads = 2;
     o.volume_size = volume_size;
     auto w = BundleWriter::create(out, format, index_json, items, o);
-    std::vector<Descriptor> pending = w->pending();
+    std::vector<Descriptor> pending(w->pending().begin(), w->pending().end());
     if (!w->ordered()) std::reverse(pending.begin(), pending.end());
     for (const auto& d : pending) {
       StringReader r(content.at(d.digest));

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <functional>
 #include <vector>
 
 namespace ferry {
@@ -62,8 +63,9 @@ public:
   /// re-run resumes), removes them otherwise.
   virtual ~BundleWriter() = default;
 
-  /// Blobs still to write, in plan order (items without bytes that were not reused).
-  const std::vector<Descriptor>& pending() const { return m_pending; }
+  /// Blobs still to write, in plan order (items without bytes that were not reused): the
+  /// plan's own descriptors, not copies (issue 18), valid as long as the writer.
+  const std::vector<std::reference_wrapper<const Descriptor>>& pending() const { return m_pending; }
   /// Blobs and bytes taken over from an interrupted run: whole blobs, and blobs continued
   /// from a checkpoint (their kept bytes count in reused_bytes()).
   std::size_t reused_blobs() const { return m_reused_blobs; }
@@ -94,7 +96,7 @@ public:
 protected:
   explicit BundleWriter(std::filesystem::path path) : m_path(std::move(path)) {}
   std::filesystem::path m_path;
-  std::vector<Descriptor> m_pending;
+  std::vector<std::reference_wrapper<const Descriptor>> m_pending;
   std::size_t m_reused_blobs = 0;
   std::size_t m_continued_blobs = 0;
   std::uint64_t m_reused_bytes = 0;

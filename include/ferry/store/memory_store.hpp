@@ -27,6 +27,8 @@ public:
   /// The descriptor stored for `digest`, if any.
   std::optional<Descriptor> descriptor(const Digest& digest) const;
   std::vector<Descriptor> all() const;
+  /// How many blobs/manifests are stored.
+  std::size_t size() const;
 
 private:
   /// Parses the manifests stored since the last call into the subject index (m_mutex held).

@@ -122,6 +122,12 @@ std::optional<Descriptor> MemoryStore::descriptor(const Digest& digest) const
   return it->second.first;
 }
 
+std::size_t MemoryStore::size() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_content.size();
+}
+
 std::vector<Descriptor> MemoryStore::all() const
 {
   std::lock_guard lock(m_mutex);

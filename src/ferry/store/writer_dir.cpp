@@ -27,6 +27,7 @@ public:
     if (!resumed) fs::remove_all(partial);
     std::vector<std::string> reused;
     std::set<std::string> dirs;
+    m_pending.reserve(m_plan.entries.size());
     for (const auto& e : m_plan.entries) {
       if (e.name == "oci-layout" || e.name == "index.json") continue;  // at commit
       fs::path file = partial / e.name;

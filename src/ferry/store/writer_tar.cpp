@@ -39,9 +39,10 @@ public:
     } else {
       m_sidecar.open_append();
     }
+    m_pending.reserve(m_plan.entries.size());
     for (const auto& e : m_plan.entries) {
       if (e.bytes) {
-        std::string block = e.header + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
+        std::string block = e.header() + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
         m_out->pwrite(block.data(), block.size(), e.offset);
         continue;
       }
@@ -54,9 +55,10 @@ public:
       m_pending.push_back(e.desc);
       auto part = started.find(e.desc.digest);
       if (part == started.end() || part->second == 0 || part->second >= e.desc.size) continue;
-      RegionReader head(m_out->fd(), e.offset, e.header.size() + part->second, partial.string());
-      std::string h(e.header.size(), '\0');
-      if (!read_exact(head, h.data(), h.size()) || h != e.header) continue;
+      const std::string header = e.header();
+      RegionReader head(m_out->fd(), e.offset, header.size() + part->second, partial.string());
+      std::string h(header.size(), '\0');
+      if (!read_exact(head, h.data(), h.size()) || h != header) continue;
       if (auto hasher = hash_prefix(head, e.desc.digest, part->second)) {
         m_partials.put(e.desc.digest, part->second, std::move(*hasher));
         m_reused_bytes += part->second;
@@ -78,7 +80,10 @@ public:
   {
     const Entry& e = entry(desc);
     auto kept = m_partials.take(e.desc.digest);
-    if (!kept) m_out->pwrite(e.header.data(), e.header.size(), e.offset);
+    if (!kept) {
+      const std::string header = e.header();
+      m_out->pwrite(header.data(), header.size(), e.offset);
+    }
     copy_entry(
         e, content, std::move(kept),
         [&](const char* p, std::size_t n, std::uint64_t pos) { m_out->pwrite(p, n, e.data_offset() + pos); },

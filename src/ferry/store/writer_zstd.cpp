@@ -82,9 +82,10 @@ public:
             std::size_t target = fetched[kept];
             for (; ok && e < target; ++e) ok = entry_matches(r, m_plan.entries[e]);
             const Entry& t = m_plan.entries[target];
-            std::string h(t.header.size(), '\0');
+            const std::string header = t.header();
+            std::string h(header.size(), '\0');
             try {
-              ok = ok && read_exact(r, h.data(), h.size()) && h == t.header;
+              ok = ok && read_exact(r, h.data(), h.size()) && h == header;
             } catch (const Error&) {
               ok = false;
             }
@@ -125,6 +126,7 @@ public:
     m_out->truncate(kept_offset);
     m_offset = kept_offset;
     m_sidecar.start(m_plan.id, kept_lines);
+    m_pending.reserve(fetched.size());
     for (std::size_t j = 0; j < fetched.size(); ++j) {
       const auto& desc = m_plan.entries[fetched[j]].desc;
       if (j < kept) {
@@ -156,7 +158,7 @@ public:
 
   void write(const Descriptor& desc, Reader& content) override
   {
-    if (m_next >= m_pending.size() || m_pending[m_next].digest != desc.digest)
+    if (m_next >= m_pending.size() || m_pending[m_next].get().digest != desc.digest)
       throw Error(Errc::invalid_argument, desc.digest.str() + ": written out of the bundle's order");
     std::size_t index = m_plan.index.at(desc.digest);
     const Entry& e = m_plan.entries[index];
@@ -165,7 +167,8 @@ public:
     m_part.reset();
     if (!kept) {
       emit_memory_entries(index);
-      compress(e.header.data(), e.header.size());
+      const std::string header = e.header();
+      compress(header.data(), header.size());
     }
     // Frames end at every checkpoint too, so a re-run can continue from there and still
     // produce the same bytes.
@@ -203,7 +206,7 @@ public:
   void commit() override
   {
     if (m_next != m_pending.size())
-      throw Error(Errc::io, m_path.string() + ": blob " + m_pending[m_next].digest.str() + " was not written");
+      throw Error(Errc::io, m_path.string() + ": blob " + m_pending[m_next].get().digest.str() + " was not written");
     emit_memory_entries(m_plan.entries.size());
     std::string end(1024, '\0');
     compress(end.data(), end.size());
@@ -218,7 +221,7 @@ private:
     for (; m_cursor < until; ++m_cursor) {
       const Entry& e = m_plan.entries[m_cursor];
       if (!e.bytes) throw Error(Errc::invalid_argument, e.desc.digest.str() + ": skipped in the bundle's order");
-      std::string block = e.header + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
+      std::string block = e.header() + *e.bytes + std::string(tar_padding(e.desc.size), '\0');
       compress(block.data(), block.size());
     }
   }
