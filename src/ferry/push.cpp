@@ -354,7 +354,8 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   // One job per destination repository.
   std::deque<detail::RepositoryJob> jobs;
   std::vector<std::pair<Digest, std::string>> from_source;
-  Graph all;
+  // Each root's graph lies whole in its job's graph: the checks below go job by job, with no
+  // merged copy of everything (one copy of the 1,000-image set in memory, issue 18).
   for (const auto& [repo_name, roots] : groups) {
     auto& job = jobs.emplace_back();
     try {
@@ -375,10 +376,12 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
     } catch (...) {
       rethrow_with_context("push to " + target.registry + "/" + repo_name);
     }
-    all.merge(job.graph);
   }
   if (result.verification) {
-    result.unverified = unverified_manifests(*result.verification, all);
+    std::set<Digest> listed;
+    for (const auto& job : jobs)
+      for (auto& u : unverified_manifests(*result.verification, job.graph))
+        if (listed.insert(u.desc.digest).second) result.unverified.push_back(std::move(u));
     for (const auto& u : result.unverified)
       log("unverified manifest " + u.desc.digest.str() + " (" +
           (u.artifact_type.empty() ? u.desc.media_type : u.artifact_type) + "): " + u.reason);
@@ -399,9 +402,10 @@ PushResult push(LayoutReader& bundle, const PushOptions& options, const Reposito
   for (const auto& [d, repo] : at_target.mounts) transfer.place(d, repo);
   if (options.have) {
     auto held = options.have->blobs();
-    for (const auto& b : all.blobs())
-      if (auto it = held.find(b.digest); it != held.end())
-        for (const auto& r : it->second.repositories) transfer.place(b.digest, r);
+    for (const auto& job : jobs)
+      for (const auto& b : job.graph.blobs())
+        if (auto it = held.find(b.digest); it != held.end())
+          for (const auto& r : it->second.repositories) transfer.place(b.digest, r);
   }
   for (const auto& [d, repo] : from_source) transfer.place(d, repo);
   result.dry_run = options.dry_run;
